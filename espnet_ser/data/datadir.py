@@ -27,6 +27,8 @@ REQUIRED_FILES = ("wav.scp", "text", "utt2spk", "utt2emo")
 OPTIONAL_UTT_FILES = ("utt2dim", "utt2personality", "utt2gender", "utt2listener", "utt2fold")
 
 _EMOTION_TOKEN_RE = re.compile(r"^<([a-z]{3})>$")
+# Three-letter special tokens of ESPnet / sentencepiece that are not emotions.
+RESERVED_CODES = frozenset({"unk", "sos", "eos", "pad", "bos", "cls", "sep"})
 
 
 class DataDirError(ValueError):
@@ -35,15 +37,18 @@ class DataDirError(ValueError):
 
 def emotion_token(code: str) -> str:
     """Return the text token of an emotion code: ``ang`` -> ``<ang>``."""
-    if not re.fullmatch(r"[a-z]{3}", code):
-        raise ValueError(f"emotion codes are three lowercase letters, got {code!r}")
+    if not re.fullmatch(r"[a-z]{3}", code) or code in RESERVED_CODES:
+        raise ValueError(
+            f"emotion codes are three lowercase letters other than {sorted(RESERVED_CODES)}, "
+            f"got {code!r}"
+        )
     return f"<{code}>"
 
 
 def emotion_of_token(token: str) -> Optional[str]:
     """Return the emotion code of a token such as ``<ang>``, or None for other tokens."""
     m = _EMOTION_TOKEN_RE.match(token)
-    return m.group(1) if m else None
+    return m.group(1) if m and m.group(1) not in RESERVED_CODES else None
 
 
 def read_kaldi_map(

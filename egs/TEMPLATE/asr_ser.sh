@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Joint speech + emotion recognition recipe: the staged pipeline every egs/*/run.sh calls.
+#
+# Stages (numbers never change; new stages go at the end):
+#   1. data preparation (local/data.sh) and validation of data/<set>/
+#   2. transcripts with the emotion token + token inventory     -> data/token_<tag>/
+#   3. 80-dim log-mel fbank dumps (nj jobs) + global CMVN        -> dump/fbank/<set>/
+#   4. training with ESPnet's trainer (ASRSERTask)               -> exp/<asr_exp>/
+#   5. checkpoint averaging + joint CTC/attention beam search    -> exp/<asr_exp>/decode_<tag>/<set>/
+#   6. scoring (WER per emotion, WA/UA, confusion) + RESULTS.md
+# Inputs: local/data.sh writing data/{train_set,valid_set,test_sets} (Kaldi data dirs with
+# wav.scp text utt2spk spk2utt utt2emo), path.sh (environment), cmd.sh (job runners).
+# A finished stage leaves a .done marker; re-running it is skipped unless --force true.
+set -euo pipefail
+
+log() {
+    local fname=${BASH_SOURCE[1]##*/}
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+min() { if [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi; }
+SECONDS=0
+
+# begin options
+stage=1                    # first stage to run
+stop_stage=6               # last stage to run
+force=false                # rerun stages that already have a .done marker
+nj=4                       # parallel jobs for feature extraction
+decode_nj=4                # parallel jobs for decoding
+ngpu=0                     # GPUs for training (0: CPU)
+num_nodes=1                # nodes for multi-node training (ESPnet's launcher)
+seed=0                     # random seed for training
+train_set=train            # training set name under data/
+valid_set=valid            # validation set name under data/
+test_sets="test"           # sets to decode and score
+emotions="ang hap neu sad" # emotion codes (tokens <ang> ...)
+emo_token_position=end     # where the emotion token goes: end, front or none
+token_type=bpe             # bpe, char or word
+nbpe=150                   # sentencepiece vocabulary size
+bpemode=unigram            # sentencepiece model type: unigram or bpe
+feats_config=              # filterbank config (default: <root>/conf/fbank.yaml)
+train_config=              # training YAML (required for stage 4)
+decode_config=             # decoding YAML (stage 5)
+asr_exp=                   # experiment dir (default: exp/asr_<config name>_<token tag>)
+asr_args=                  # extra options for training, e.g. "--max_epoch 1"
+inference_args=            # extra options for decoding
+nbest_avg=10               # number of checkpoints to average
+avg_metric=valid.acc       # validation metric to pick the checkpoints by
+inference_model=           # model file to decode with (default: the averaged one)
+decode_threads=1           # torch threads per decoding job
+prosody_baseline=false     # also run the prosody-only logistic-regression baseline
+results_notes=             # text file whose content heads RESULTS.md
+# end options
+
+help_message="Usage: $0 --train_config <yaml> [options]
+Runs the joint ASR + SER recipe; see the option list below."
+
+. ./path.sh
+. ./cmd.sh
+. "${ESPNET_SER_ROOT}/tools/parse_options.sh"
+
+[ $# -eq 0 ] || { log "unexpected argument(s): $*"; echo "${help_message}"; exit 2; }
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ] && [ -z "${train_config}" ]; then
+    log "--train_config is required for stage 4"; echo "${help_message}"; exit 2
+fi
+case ${emo_token_position} in end|front|none) ;; *) log "--emo_token_position: end, front or none"; exit 2 ;; esac
+
+py=python3
+[ -n "${feats_config}" ] || feats_config=${ESPNET_SER_ROOT}/conf/fbank.yaml
+token_tag=$(${py} -c "from espnet_ser.text.emotion_text import token_tag as t; print(t('${token_type}', ${nbpe}, '${emo_token_position}'))")
+token_dir=data/token_${token_tag}
+dump=dump/fbank
+if [ -z "${asr_exp}" ]; then
+    asr_exp=exp/asr_$(basename "${train_config:-model}" .yaml)_${token_tag}
+fi
+decode_tag=$(basename "${decode_config:-decode_default}" .yaml)
+[ -n "${inference_model}" ] || inference_model=${avg_metric}.ave_${nbest_avg}best.pth
+all_sets="${train_set} ${valid_set} ${test_sets}"
+
+# run_stage N NAME: true if stage N is selected and not yet done (or --force true).
+run_stage() {
+    [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ] || return 1
+    if [ -f "$2" ] && ! ${force}; then
+        log "Stage $1: already done ($2 exists); --force true to redo"; return 1
+    fi
+    return 0
+}
+# fail LOG: used as "command || fail LOG"; names the log of the failed step.
+fail() { log "failed; see $1"; exit 1; }
+
+mkdir -p exp/log
+if run_stage 1 data/.stage1.done; then
+    log "Stage 1: data preparation -> data/ (log: exp/log/data.log)"
+    local/data.sh > exp/log/data.log 2>&1 || fail exp/log/data.log
+    ${py} -m espnet_ser.bin.validate_data_dir --emotions "${emotions}" \
+        $(for s in ${all_sets}; do echo data/${s}; done) >> exp/log/data.log 2>&1 || fail exp/log/data.log
+    touch data/.stage1.done
+fi
+
+if run_stage 2 "${token_dir}/.done"; then
+    log "Stage 2: emotion-token text, ${token_tag} -> ${token_dir} (log: ${token_dir}/prepare_text.log)"
+    mkdir -p "${token_dir}"
+    ${py} -m espnet_ser.bin.prepare_text --train_set "${train_set}" \
+        --data_dirs $(for s in ${all_sets}; do echo data/${s}; done) --out_dir "${token_dir}" \
+        --emotions "${emotions}" --emo_token_position "${emo_token_position}" \
+        --token_type "${token_type}" --nbpe "${nbpe}" --bpemode "${bpemode}" \
+        > "${token_dir}/prepare_text.log" 2>&1 || fail "${token_dir}/prepare_text.log"
+    touch "${token_dir}/.done"
+fi
+
+if run_stage 3 "${dump}/.done"; then
+    for dset in ${all_sets}; do
+        _nj=$(min "${nj}" "$(wc -l < data/${dset}/wav.scp)")
+        _logdir=${dump}/${dset}/log
+        log "Stage 3: fbank for ${dset} in ${_nj} jobs (logs: ${_logdir}/extract.*.log)"
+        ${train_cmd} JOB=1:"${_nj}" "${_logdir}"/extract.JOB.log \
+            ${py} -m espnet_ser.bin.extract_feats --data_dir data/${dset} --out_dir ${dump}/${dset} \
+            --config "${feats_config}" --nj "${_nj}" --job JOB || fail "${_logdir}/extract.*.log"
+        ${py} -m espnet_ser.bin.extract_feats --merge --data_dir data/${dset} --out_dir ${dump}/${dset} \
+            --nj "${_nj}" > "${_logdir}/merge.log" 2>&1 || fail "${_logdir}/merge.log"
+    done
+    log "Stage 3: global CMVN statistics from ${train_set}"
+    ${py} -m espnet_ser.bin.compute_cmvn --feats_scp ${dump}/${train_set}/feats.scp \
+        --out ${dump}/${train_set}/feats_stats.npz > ${dump}/${train_set}/log/cmvn.log 2>&1 || fail ${dump}/${train_set}/log/cmvn.log
+    cp "${feats_config}" ${dump}/feats_config.yaml
+    touch "${dump}/.done"
+fi
+
+if run_stage 4 "${asr_exp}/.done"; then
+    mkdir -p "${asr_exp}"
+    log "Stage 4: training ${asr_exp} (log: ${asr_exp}/train.log)"
+    cp ${dump}/feats_config.yaml "${asr_exp}/feats_config.yaml"
+    [ -z "${decode_config}" ] || cp "${decode_config}" "${asr_exp}/decode.yaml"
+    _bpe_opts=""
+    [ "${token_type}" != bpe ] || _bpe_opts="--bpemodel ${token_dir}/bpe.model"
+    [ ! -f "${token_dir}/nlsyms.txt" ] || _bpe_opts+=" --non_linguistic_symbols ${token_dir}/nlsyms.txt"
+    if [ "${num_nodes}" -gt 1 ]; then
+        _launch="${py} -m espnet2.bin.launch --cmd '${cuda_cmd} --name ${asr_exp}' --log ${asr_exp}/train.log
+                 --ngpu ${ngpu} --num_nodes ${num_nodes} --init_file_prefix ${asr_exp}/.dist_init_
+                 --multiprocessing_distributed true --"
+    else
+        _launch="${cuda_cmd} --gpu ${ngpu} ${asr_exp}/train.log"
+    fi
+    # shellcheck disable=SC2086
+    eval ${_launch} ${py} -m espnet_ser.bin.asr_ser_train --config "${train_config}" \
+        --use_preprocessor true --token_type "${token_type}" --token_list "${token_dir}/tokens.txt" \
+        ${_bpe_opts} --input_size "$(${py} -c "import yaml; print(yaml.safe_load(open('${feats_config}'))['n_mels'])")" \
+        --normalize global_mvn --normalize_conf stats_file=${dump}/${train_set}/feats_stats.npz \
+        --train_data_path_and_name_and_type ${dump}/${train_set}/feats.scp,speech,kaldi_ark \
+        --train_data_path_and_name_and_type ${token_dir}/${train_set}/text,text,text \
+        --train_shape_file ${dump}/${train_set}/feats_shape \
+        --train_shape_file ${token_dir}/${train_set}/text_shape \
+        --valid_data_path_and_name_and_type ${dump}/${valid_set}/feats.scp,speech,kaldi_ark \
+        --valid_data_path_and_name_and_type ${token_dir}/${valid_set}/text,text,text \
+        --valid_shape_file ${dump}/${valid_set}/feats_shape \
+        --valid_shape_file ${token_dir}/${valid_set}/text_shape \
+        --resume true --seed "${seed}" --ngpu "${ngpu}" --output_dir "${asr_exp}" ${asr_args} || fail "${asr_exp}/train.log"
+    touch "${asr_exp}/.done"
+fi
+
+if run_stage 5 "${asr_exp}/decode_${decode_tag}/.done"; then
+    log "Stage 5: averaging the ${nbest_avg} best checkpoints by ${avg_metric} (log: ${asr_exp}/average.log)"
+    ${py} -m espnet_ser.bin.average_checkpoints --exp_dir "${asr_exp}" --metric "${avg_metric}" \
+        --nbest "${nbest_avg}" > "${asr_exp}/average.log" 2>&1 || fail "${asr_exp}/average.log"
+    for dset in ${test_sets}; do
+        _dir=${asr_exp}/decode_${decode_tag}/${dset}
+        _nj=$(min "${decode_nj}" "$(wc -l < ${dump}/${dset}/feats.scp)")
+        log "Stage 5: decoding ${dset} in ${_nj} jobs (logs: ${_dir}/log/decode.*.log)"
+        _dec_opts="--exp_dir ${asr_exp} --model_file ${asr_exp}/${inference_model} --feats_scp ${dump}/${dset}/feats.scp --output_dir ${_dir} --nj ${_nj}"
+        [ -z "${decode_config}" ] || _dec_opts+=" --decode_config ${decode_config}"
+        # shellcheck disable=SC2086
+        ${decode_cmd} --num-threads "${decode_threads}" JOB=1:"${_nj}" "${_dir}"/log/decode.JOB.log \
+            ${py} -m espnet_ser.bin.asr_ser_inference ${_dec_opts} --job JOB \
+            --num_threads "${decode_threads}" ${inference_args} || fail "${_dir}/log/decode.*.log"
+        # shellcheck disable=SC2086
+        ${py} -m espnet_ser.bin.asr_ser_inference ${_dec_opts} --merge > "${_dir}/log/merge.log" 2>&1 || fail "${_dir}/log/merge.log"
+    done
+    touch "${asr_exp}/decode_${decode_tag}/.done"
+fi
+
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    for dset in ${test_sets}; do
+        _dir=${asr_exp}/decode_${decode_tag}/${dset}
+        log "Stage 6: scoring ${_dir} (log: ${_dir}/score/score.log)"
+        mkdir -p "${_dir}/score"
+        ${py} -m espnet_ser.bin.score --ref ${token_dir}/${dset}/text --hyp ${_dir}/text \
+            --outdir ${_dir}/score --emotions "${emotions}" > ${_dir}/score/score.log 2>&1 || fail ${_dir}/score/score.log
+        if ${prosody_baseline}; then
+            log "Stage 6: prosody-only baseline on ${dset} (log: exp/prosody_baseline/${dset}/baseline.log)"
+            mkdir -p exp/prosody_baseline/${dset}
+            ${py} -m espnet_ser.bin.prosody_baseline --train_dir data/${train_set} --test_dir data/${dset} \
+                --outdir exp/prosody_baseline/${dset} > exp/prosody_baseline/${dset}/baseline.log 2>&1 || fail exp/prosody_baseline/${dset}/baseline.log
+        fi
+    done
+    log "Stage 6: writing RESULTS.md"
+    _notes=""
+    [ -z "${results_notes}" ] || _notes="--notes ${results_notes}"
+    # shellcheck disable=SC2086
+    ${py} -m espnet_ser.bin.make_results --recipe_dir . --out RESULTS.md ${_notes} > exp/log/results.log 2>&1 || fail exp/log/results.log
+    for dset in ${test_sets}; do cat "${asr_exp}/decode_${decode_tag}/${dset}/score/result.txt"; done
+fi
+
+log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -1,0 +1,252 @@
+"""Joint CTC/attention beam search that also reports an emotion posterior.
+
+:class:`Speech2TextEmotion` wraps ESPnet's ``BatchBeamSearch`` with the decoder, a CTC
+prefix scorer and a length bonus, weighted as in ESPnet's ``asr_inference``. After the
+search it finds the emotion token in the best hypothesis and computes, at the position
+where it was emitted, the posterior over the emotion tokens from the same joint score
+the search used::
+
+    p(e | prefix, x)  ∝  exp((1 - λ) log p_att(e | prefix, x) + λ log p_ctc(prefix + e | x))
+
+with λ the decoding CTC weight (the prefix's own CTC score is common to every e and
+cancels). A hypothesis without an emotion token gets no posterior and no emotion.
+
+The class loads an experiment directory (``config.yaml``, an averaged model file,
+``feats_config.yaml`` for models trained on dumped filterbanks, ``decode.yaml``) or the
+files given explicitly; :func:`load_from_exp` picks them.
+"""
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import yaml
+
+from espnet_ser.data.datadir import emotion_of_token
+
+_EMO_RE = re.compile(r"(<[a-z]{3}>)")
+DECODE_DEFAULTS = dict(
+    beam_size=10,
+    ctc_weight=0.3,
+    penalty=0.0,
+    maxlenratio=0.0,
+    minlenratio=0.0,
+    nbest=1,
+    normalize_length=False,
+)
+# Preferred model files in an experiment directory, best first.
+MODEL_FILE_PREFERENCE = (
+    "valid.acc.ave.pth",
+    "valid.acc_emo.ave.pth",
+    "valid.acc.best.pth",
+    "valid.acc_emo.best.pth",
+    "valid.loss.best.pth",
+)
+
+
+@dataclass
+class Recognition:
+    """Result for one utterance."""
+
+    text: str  # hypothesis with the emotion token, as decoded
+    words: str  # hypothesis without emotion tokens
+    emotion: Optional[str]  # emotion code of the emitted token (None if none was emitted)
+    posterior: Dict[str, float] = field(default_factory=dict)  # over emotion codes
+    tokens: List[str] = field(default_factory=list)
+    score: float = 0.0
+
+
+def load_decode_config(path: Optional[Union[str, Path]]) -> Dict:
+    conf = dict(DECODE_DEFAULTS)
+    if path is None:
+        return conf
+    with open(path, encoding="utf-8") as f:
+        given = yaml.safe_load(f) or {}
+    unknown = sorted(set(given) - set(DECODE_DEFAULTS))
+    if unknown:
+        raise ValueError(f"{path}: unknown decoding option(s) {unknown}; known: {sorted(DECODE_DEFAULTS)}")
+    conf.update(given)
+    return conf
+
+
+def find_model_file(exp_dir: Union[str, Path]) -> Path:
+    exp_dir = Path(exp_dir)
+    for name in MODEL_FILE_PREFERENCE:
+        if (exp_dir / name).exists():
+            return exp_dir / name
+    epochs = sorted(exp_dir.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0]))
+    if epochs:
+        return epochs[-1]
+    raise FileNotFoundError(f"{exp_dir}: no model file ({', '.join(MODEL_FILE_PREFERENCE)} or *epoch.pth)")
+
+
+class Speech2TextEmotion:
+    """Recognise words and emotion from features or waveforms."""
+
+    def __init__(
+        self,
+        asr_train_config: Union[str, Path],
+        asr_model_file: Optional[Union[str, Path]] = None,
+        feats_config: Optional[Union[str, Path]] = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        **decode_conf,
+    ):
+        from espnet.nets.batch_beam_search import BatchBeamSearch
+        from espnet.nets.scorers.ctc import CTCPrefixScorer
+        from espnet.nets.scorers.length_bonus import LengthBonus
+        from espnet2.text.build_tokenizer import build_tokenizer
+        from espnet2.text.token_id_converter import TokenIDConverter
+
+        from espnet_ser.tasks.asr_ser import ASRSERTask
+
+        conf = dict(DECODE_DEFAULTS)
+        unknown = sorted(set(decode_conf) - set(DECODE_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown decoding option(s) {unknown}")
+        conf.update(decode_conf)
+        self.conf = conf
+        self.device = device
+        model, train_args = ASRSERTask.build_model_from_file(asr_train_config, asr_model_file, device)
+        model.to(dtype=getattr(torch, dtype)).eval()
+        self.model, self.train_args = model, train_args
+        token_list = list(model.token_list)
+        self.token_list = token_list
+
+        ctc_weight = float(conf["ctc_weight"])
+        scorers = dict(
+            decoder=model.decoder,
+            ctc=CTCPrefixScorer(ctc=model.ctc, eos=model.eos),
+            length_bonus=LengthBonus(len(token_list)),
+        )
+        weights = dict(decoder=1.0 - ctc_weight, ctc=ctc_weight, length_bonus=conf["penalty"])
+        self.beam_search = BatchBeamSearch(
+            scorers=scorers,
+            weights=weights,
+            beam_size=int(conf["beam_size"]),
+            vocab_size=len(token_list),
+            sos=model.sos,
+            eos=model.eos,
+            token_list=token_list,
+            pre_beam_score_key=None if ctc_weight == 1.0 else "full",
+            normalize_length=bool(conf["normalize_length"]),
+        )
+        self.beam_search.to(device=device, dtype=getattr(torch, dtype)).eval()
+        self.ctc_weight = ctc_weight
+
+        self.tokenizer = build_tokenizer(
+            token_type=train_args.token_type,
+            bpemodel=train_args.bpemodel,
+            non_linguistic_symbols=getattr(train_args, "non_linguistic_symbols", None),
+        )
+        self.converter = TokenIDConverter(token_list=token_list)
+        self.emo_ids = [i for i, t in enumerate(token_list) if emotion_of_token(t) is not None]
+        self.emo_codes = [emotion_of_token(token_list[i]) for i in self.emo_ids]
+
+        self.extractor = None
+        if model.frontend is None:
+            if feats_config is not None:
+                from espnet_ser.features.fbank import FbankExtractor
+
+                self.extractor = FbankExtractor.from_yaml(feats_config)
+        self.fs = self.extractor.fs if self.extractor is not None else None
+
+    @classmethod
+    def from_exp_dir(
+        cls,
+        exp_dir: Union[str, Path],
+        model_file: Optional[Union[str, Path]] = None,
+        decode_config: Optional[Union[str, Path]] = None,
+        device: str = "cpu",
+        **overrides,
+    ) -> "Speech2TextEmotion":
+        """Load ``exp_dir/config.yaml`` with its averaged model, feature and decode configs."""
+        exp_dir = Path(exp_dir)
+        if not (exp_dir / "config.yaml").is_file():
+            raise FileNotFoundError(f"{exp_dir}: no config.yaml (not an experiment directory?)")
+        model_file = Path(model_file) if model_file else find_model_file(exp_dir)
+        if decode_config is None and (exp_dir / "decode.yaml").is_file():
+            decode_config = exp_dir / "decode.yaml"
+        conf = load_decode_config(decode_config)
+        conf.update(overrides)
+        feats_config = exp_dir / "feats_config.yaml"
+        logging.info(f"model file: {model_file}")
+        return cls(
+            exp_dir / "config.yaml",
+            model_file,
+            feats_config=feats_config if feats_config.is_file() else None,
+            device=device,
+            **conf,
+        )
+
+    # ------------------------------------------------------------------------------
+    def features(self, wave: np.ndarray, fs: Optional[int] = None) -> np.ndarray:
+        """Model input for a waveform: dumped-style filterbanks or the raw samples."""
+        if self.extractor is None:
+            if self.model.frontend is None:
+                raise ValueError("this model reads dumped features and its experiment has no "
+                                 "feats_config.yaml; pass features instead of a waveform")
+            return np.asarray(wave, dtype=np.float32)
+        if fs is not None and fs != self.fs:
+            raise ValueError(f"sample rate {fs} Hz, but the model's features expect {self.fs} Hz")
+        return self.extractor(np.asarray(wave, dtype=np.float32))
+
+    @torch.no_grad()
+    def __call__(self, speech: Union[np.ndarray, torch.Tensor]) -> List[Recognition]:
+        """Decode one utterance (features (T, D) or a raw waveform (T,)); n-best list."""
+        speech = torch.as_tensor(np.asarray(speech), dtype=torch.float32, device=self.device)
+        speech = speech.unsqueeze(0)
+        lengths = torch.tensor([speech.size(1)], dtype=torch.long, device=self.device)
+        enc, _ = self.model.encode(speech, lengths)
+        if isinstance(enc, tuple):
+            enc = enc[0]
+        x = enc[0]
+        hyps = self.beam_search(
+            x=x, maxlenratio=float(self.conf["maxlenratio"]), minlenratio=float(self.conf["minlenratio"])
+        )[: int(self.conf["nbest"])]
+        results = []
+        for hyp in hyps:
+            yseq = hyp.yseq.tolist()
+            token_ids = [t for t in yseq[1:] if t != self.model.eos]
+            tokens = self.converter.ids2tokens(token_ids)
+            text = self.tokenizer.tokens2text(tokens)
+            # emotion tokens are units: keep them apart from the neighbouring words
+            text = " ".join(_EMO_RE.sub(r" \1 ", text).split())
+            words = " ".join(w for w in text.split() if emotion_of_token(w) is None)
+            emotion, posterior = None, {}
+            positions = [k for k, t in enumerate(token_ids) if t in self.emo_ids]
+            if positions:
+                k = positions[-1]
+                posterior = self.emotion_posterior(x, token_ids[:k])
+                emotion = self.emo_codes[self.emo_ids.index(token_ids[k])]
+            results.append(Recognition(text=text, words=words, emotion=emotion, posterior=posterior,
+                                       tokens=tokens, score=float(hyp.score)))
+        return results
+
+    @torch.no_grad()
+    def emotion_posterior(self, enc: torch.Tensor, prefix: Sequence[int]) -> Dict[str, float]:
+        """Posterior over emotion tokens after ``prefix`` (token ids without <sos>)."""
+        from espnet.nets.ctc_prefix_score import CTCPrefixScore
+
+        ys = torch.tensor([self.model.sos] + list(prefix), dtype=torch.long, device=enc.device)
+        att_logp, _ = self.model.decoder.score(ys, None, enc)
+        score = (1.0 - self.ctc_weight) * att_logp[self.emo_ids].float().cpu().numpy()
+        if self.ctc_weight > 0:
+            logp = self.model.ctc.log_softmax(enc.unsqueeze(0))[0].float().cpu().numpy()
+            ctc = CTCPrefixScore(logp, self.model.blank_id, self.model.eos, np)
+            state = ctc.initial_state()
+            y = [self.model.sos]
+            for tok in prefix:  # advance the CTC state along the emitted prefix
+                _, states = ctc(y, np.array([tok]), state)
+                state = states[0]
+                y.append(tok)
+            psi, _ = ctc(y, np.array(self.emo_ids), state)
+            score = score + self.ctc_weight * psi
+        score = score - score.max()
+        prob = np.exp(score)
+        prob /= prob.sum()
+        return {code: float(p) for code, p in zip(self.emo_codes, prob)}

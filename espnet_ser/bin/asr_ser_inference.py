@@ -1,0 +1,123 @@
+"""Stage 5: decode a dumped set with joint CTC/attention beam search.
+
+One job decodes one contiguous part of the set (``--nj N --job J``, as run.pl passes
+``JOB``); ``--merge`` then joins the parts. Outputs in ``--output_dir``::
+
+    text               <utt> <hypothesis with the emotion token>
+    utt2emo            <utt> <emitted emotion code, or "none">
+    emotion_posterior  <utt> ang:0.0123 hap:0.9001 ...  (at the emitted position)
+    beam_score         <utt> <beam search score of the best hypothesis>
+
+Example::
+
+    python -m espnet_ser.bin.asr_ser_inference --exp_dir exp/asr_train \
+        --model_file exp/asr_train/valid.acc.ave_10best.pth --decode_config conf/decode.yaml \
+        --feats_scp dump/fbank/test/feats.scp --output_dir exp/asr_train/decode/test \
+        --nj 4 --job 1
+"""
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+from espnet_ser.data.datadir import atomic_write_text, read_kaldi_map, write_kaldi_map
+from espnet_ser.utils.cli import setup_logging
+
+OUTPUTS = ("text", "utt2emo", "emotion_posterior", "beam_score")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--exp_dir", type=Path, required=True, help="training experiment directory")
+    p.add_argument("--model_file", type=Path, default=None,
+                   help="model parameters (default: the averaged model in exp_dir)")
+    p.add_argument("--decode_config", type=Path, default=None, help="decoding YAML")
+    p.add_argument("--feats_scp", type=Path, required=True, help="feats.scp of the set to decode")
+    p.add_argument("--output_dir", type=Path, required=True)
+    p.add_argument("--nj", type=int, default=1)
+    p.add_argument("--job", type=int, default=None, help="1-based part to decode (default: all)")
+    p.add_argument("--merge", action="store_true", help="join the parts of a finished run")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--num_threads", type=int, default=1, help="torch CPU threads per job")
+    return p
+
+
+def part_dir(output_dir: Path, nj: int, job: int) -> Path:
+    return output_dir / f"split{nj}" / f"output.{job}"
+
+
+def decode_part(args, utts: List[str], scp: Dict[str, str], out: Path) -> None:
+    import kaldiio
+    import torch
+
+    from espnet_ser.asr.inference import Speech2TextEmotion
+
+    torch.set_num_threads(args.num_threads)
+    s2t = Speech2TextEmotion.from_exp_dir(args.exp_dir, args.model_file, args.decode_config,
+                                          device=args.device)
+    results = {name: {} for name in OUTPUTS}
+    start = time.time()
+    for i, utt in enumerate(utts, 1):
+        try:
+            feats = kaldiio.load_mat(scp[utt])
+        except Exception as e:
+            raise RuntimeError(f"{args.feats_scp}: utterance {utt}: cannot read {scp[utt]}: {e}") from e
+        best = s2t(feats)[0]
+        results["text"][utt] = best.text
+        results["utt2emo"][utt] = best.emotion or "none"
+        results["emotion_posterior"][utt] = " ".join(f"{k}:{v:.4f}" for k, v in best.posterior.items())
+        results["beam_score"][utt] = f"{best.score:.4f}"
+        if i % max(1, len(utts) // 10) == 0 or i == len(utts):
+            rate = i / max(time.time() - start, 1e-9)
+            logging.info(f"decoded {i}/{len(utts)} utterances ({rate:.2f} utt/s)")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUTS:
+        write_kaldi_map(out / name, results[name])
+
+
+def merge(args, parts: List[List[str]]) -> None:
+    merged = {name: {} for name in OUTPUTS}
+    for job, utts in enumerate(parts, 1):
+        d = part_dir(args.output_dir, args.nj, job)
+        for name in OUTPUTS:
+            f = d / name
+            if not utts:
+                continue
+            if not f.is_file():
+                raise FileNotFoundError(f"{f}: missing; decoding job {job} of {args.nj} did not finish")
+            m = read_kaldi_map(f, allow_empty_value=True)
+            if sorted(m) != sorted(utts):
+                raise ValueError(f"{f}: holds {len(m)} utterances, job {job} had {len(utts)}")
+            merged[name].update(m)
+    for name in OUTPUTS:
+        write_kaldi_map(args.output_dir / name, merged[name])
+    atomic_write_text(args.output_dir / "num_utts", f"{len(merged['text'])}\n")
+    logging.info(f"merged {args.nj} parts into {args.output_dir}: {len(merged['text'])} utterances")
+
+
+def main(cmd=None) -> None:
+    args = get_parser().parse_args(cmd)
+    setup_logging()
+    from espnet_ser.features.fbank import split_utterances
+
+    try:
+        scp = read_kaldi_map(args.feats_scp)
+        parts = split_utterances(list(scp), args.nj)
+        if args.merge:
+            merge(args, parts)
+            return
+        jobs = [args.job] if args.job is not None else list(range(1, args.nj + 1))
+        for job in jobs:
+            if not 1 <= job <= args.nj:
+                raise ValueError(f"--job {job} is outside 1..{args.nj}")
+            decode_part(args, parts[job - 1], scp, part_dir(args.output_dir, args.nj, job))
+    except (OSError, ValueError, RuntimeError) as e:
+        logging.error(str(e))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

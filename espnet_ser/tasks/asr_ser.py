@@ -1,0 +1,124 @@
+"""``ASRSERTask``: ESPnet's ASR task with this toolkit's components registered.
+
+The task keeps ESPnet's command line, data loading, trainer and inference conventions and
+merges our classes into ESPnet's registries (``ClassChoices``), so a YAML config says
+``model: asr_ser`` (and later ``encoder: gst_conformer``) exactly as ESPnet users expect::
+
+    python -m espnet_ser.bin.asr_ser_train --config conf/train.yaml ...
+"""
+
+import argparse
+import logging
+from typing import Dict
+
+from espnet_ser.utils.offline import quiet_nltk_downloads
+
+quiet_nltk_downloads()
+
+import espnet2.tasks.asr as espnet_asr  # noqa: E402
+from espnet2.asr.ctc import CTC
+from espnet2.tasks.asr import ASRTask
+from espnet2.torch_utils.initialize import initialize
+from espnet2.train.class_choices import ClassChoices
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+from espnet2.asr.encoder.abs_encoder import AbsEncoder
+
+from espnet_ser.asr.espnet_model import ESPnetASRSERModel
+
+
+def _merged(base: ClassChoices, default=None, **ours) -> ClassChoices:
+    """A copy of an ESPnet registry with our classes added."""
+    return ClassChoices(
+        name=base.name,
+        classes=dict(base.classes, **ours),
+        type_check=base.base_type,
+        default=base.default if default is None else default,
+        optional=base.optional,
+    )
+
+
+frontend_choices = espnet_asr.frontend_choices
+specaug_choices = espnet_asr.specaug_choices
+normalize_choices = espnet_asr.normalize_choices
+preencoder_choices = espnet_asr.preencoder_choices
+postencoder_choices = espnet_asr.postencoder_choices
+decoder_choices = espnet_asr.decoder_choices
+preprocessor_choices = espnet_asr.preprocessor_choices
+model_choices = _merged(espnet_asr.model_choices, default="asr_ser", asr_ser=ESPnetASRSERModel)
+# Encoders of this toolkit (e.g. a style-conditioned conformer) are added here.
+encoder_choices = _merged(espnet_asr.encoder_choices)
+
+
+class ASRSERTask(ASRTask):
+    """Joint speech and emotion recognition on ESPnet's ASR task."""
+
+    class_choices_list = [
+        frontend_choices,
+        specaug_choices,
+        normalize_choices,
+        model_choices,
+        preencoder_choices,
+        encoder_choices,
+        postencoder_choices,
+        decoder_choices,
+        preprocessor_choices,
+    ]
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
+        if isinstance(args.token_list, str):
+            with open(args.token_list, encoding="utf-8") as f:
+                args.token_list = [line.rstrip() for line in f]
+        token_list = list(args.token_list)
+        vocab_size = len(token_list)
+        logging.info(f"Vocabulary size: {vocab_size}")
+
+        def build(choices: ClassChoices, **extra):
+            name = getattr(args, choices.name, None)
+            if name is None:
+                return None
+            conf: Dict = getattr(args, f"{choices.name}_conf", None) or {}
+            return choices.get_class(name)(**extra, **conf)
+
+        if args.input_size is None:
+            frontend = build(frontend_choices)
+            input_size = frontend.output_size()
+        else:  # features come from the data loader (dumped fbank)
+            args.frontend, args.frontend_conf, frontend = None, {}, None
+            input_size = args.input_size
+        specaug = build(specaug_choices)
+        normalize = build(normalize_choices)
+        preencoder = build(preencoder_choices)
+        if preencoder is not None:
+            input_size = preencoder.output_size()
+        encoder = build(encoder_choices, input_size=input_size)
+        if not isinstance(encoder, AbsEncoder):
+            raise ValueError("ASRSERTask needs an encoder")
+        enc_size = encoder.output_size()
+        postencoder = build(postencoder_choices, input_size=enc_size)
+        if postencoder is not None:
+            enc_size = postencoder.output_size()
+        if getattr(args, "decoder", None) == "transducer":
+            raise ValueError("ASRSERTask decodes with an attention decoder; use ESPnet's "
+                             "ASRTransducerTask for transducers")
+        decoder = build(decoder_choices, vocab_size=vocab_size, encoder_output_size=enc_size)
+        ctc = CTC(odim=vocab_size, encoder_output_size=enc_size, **args.ctc_conf)
+
+        model_class = model_choices.get_class(getattr(args, "model", None) or "asr_ser")
+        model = model_class(
+            vocab_size=vocab_size,
+            frontend=frontend,
+            specaug=specaug,
+            normalize=normalize,
+            preencoder=preencoder,
+            encoder=encoder,
+            postencoder=postencoder,
+            decoder=decoder,
+            ctc=ctc,
+            joint_network=None,
+            token_list=token_list,
+            **args.model_conf,
+        )
+        if args.init is not None:
+            initialize(model, args.init)
+        return model
