@@ -31,6 +31,10 @@ _EMOTION_TOKEN_RE = re.compile(r"^<([a-z]{3})>$")
 RESERVED_CODES = frozenset({"unk", "sos", "eos", "pad", "bos", "cls", "sep"})
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 class DataDirError(ValueError):
     """A data directory (or one of its files) is malformed."""
 
@@ -96,6 +100,7 @@ def atomic_write_text(path: PathLike, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Global CMVN statistics of a feats.scp, in the npz format ESPnet's GlobalMVN loads.
+
+    python -m espnet_ser.bin.compute_cmvn \\
+        --feats_scp dump/fbank/train/feats.scp --out dump/fbank/train/feats_stats.npz
+
+The file holds ``count`` (frames), ``sum`` and ``sum_square`` (per dimension, float64);
+give it to a model as ``normalize: global_mvn`` / ``normalize_conf: {stats_file: ...}``.
+"""
+
+import argparse
+import logging
+import sys
+from typing import Optional, Sequence
+
+from espnet_ser.features.cmvn import compute_cmvn_stats
+from espnet_ser.features.fbank import FeatureError
+from espnet_ser.utils.cli import setup_logging
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Compute global mean/variance statistics (ESPnet GlobalMVN npz)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--feats_scp", required=True, help="feats.scp of the training set")
+    parser.add_argument("--out", required=True, help="output npz, e.g. dump/fbank/train/feats_stats.npz")
+    parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def main(cmd: Optional[Sequence[str]] = None) -> None:
+    args = get_parser().parse_args(cmd)
+    setup_logging(args.log_level)
+    try:
+        stats = compute_cmvn_stats(args.feats_scp)
+        stats.save(args.out)
+    except (FeatureError, OSError) as e:
+        logging.error(str(e))
+        sys.exit(1)
+    mean, std = stats.mean_std()
+    logging.info(
+        f"wrote {args.out}: {stats.count} frames, dim {len(mean)}, "
+        f"mean in [{mean.min():.3f}, {mean.max():.3f}], std in [{std.min():.3f}, {std.max():.3f}]"
+    )
+
+
+if __name__ == "__main__":
+    main()

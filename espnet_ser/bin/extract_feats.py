@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Dump log-mel filterbank features of a Kaldi data directory (stage 3).
+
+One job of ``nj`` (run them in parallel, e.g. with run.pl JOB=1:4)::
+
+    python -m espnet_ser.bin.extract_feats --config conf/fbank.yaml \\
+        --data_dir data/train --out_dir dump/fbank/train --nj 4 --job 2
+
+then merge them::
+
+    python -m espnet_ser.bin.extract_feats --merge \\
+        --data_dir data/train --out_dir dump/fbank/train --nj 4
+
+Without ``--job`` (and without ``--merge``) every part is extracted in this process and
+then merged. Utterances of wav.scp are split in sorted order into ``nj`` contiguous
+parts; job J writes ``out_dir/split{nj}/feats.J.{ark,scp}`` (float32, frames x n_mels,
+absolute ark paths) and ``feats_shape.J``. The merge writes ``out_dir/feats.scp``,
+``out_dir/feats_shape`` (``<utt> <frames>,<n_mels>``, ESPnet's shape-file format) and
+copies the data directory files. Finished parts and a finished merge are kept when the
+command is run again (``--overwrite true`` recomputes).
+
+Any frontend argument of the config can be overridden on the command line, e.g.
+``--n_mels 40``.
+"""
+
+import argparse
+import logging
+import sys
+from typing import Optional, Sequence
+
+import torch
+
+from espnet_ser.data.datadir import DataDirError
+from espnet_ser.features.fbank import (
+    FRONTEND_KEYS,
+    FbankExtractor,
+    FeatureError,
+    extract_part,
+    load_fbank_config,
+    merge_parts,
+)
+from espnet_ser.utils.cli import setup_logging, str2bool
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Dump log-mel filterbanks (ESPnet DefaultFrontend) of a data directory",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--config", help="filterbank YAML (conf/fbank.yaml); needed unless --merge")
+    parser.add_argument("--data_dir", required=True, help="Kaldi data directory with wav.scp")
+    parser.add_argument("--out_dir", required=True, help="dump directory, e.g. dump/fbank/train")
+    parser.add_argument("--nj", type=int, default=1, help="number of parts")
+    parser.add_argument("--job", type=int, default=None, help="part to extract (1..nj); all if not given")
+    parser.add_argument(
+        "--merge", type=str2bool, nargs="?", const=True, default=False,
+        help="merge the nj parts into out_dir/feats.scp instead of extracting",
+    )
+    parser.add_argument(
+        "--overwrite", type=str2bool, nargs="?", const=True, default=False,
+        help="recompute finished parts / rewrite a finished merge",
+    )
+    parser.add_argument(
+        "--channel", type=int, default=None,
+        help="0-based channel to use from multi-channel audio (multi-channel is an error otherwise)",
+    )
+    parser.add_argument("--num_threads", type=int, default=1, help="torch threads per job")
+    parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    group = parser.add_argument_group("frontend overrides (default: the --config value)")
+    group.add_argument("--fs", type=int)
+    group.add_argument("--n_fft", type=int)
+    group.add_argument("--win_length", type=int)
+    group.add_argument("--hop_length", type=int)
+    group.add_argument("--window", type=str)
+    group.add_argument("--center", type=str2bool)
+    group.add_argument("--normalized", type=str2bool)
+    group.add_argument("--onesided", type=str2bool)
+    group.add_argument("--n_mels", type=int)
+    group.add_argument("--fmin", type=int)
+    group.add_argument("--fmax", type=int)
+    group.add_argument("--htk", type=str2bool)
+    return parser
+
+
+def main(cmd: Optional[Sequence[str]] = None) -> None:
+    parser = get_parser()
+    args = parser.parse_args(cmd)
+    setup_logging(args.log_level)
+    if args.nj < 1:
+        parser.error(f"--nj must be >= 1, got {args.nj}")
+    if args.job is not None and not 1 <= args.job <= args.nj:
+        parser.error(f"--job must be in 1..{args.nj}, got {args.job}")
+    if args.merge and args.job is not None:
+        parser.error("--merge and --job exclude each other")
+    if not args.merge and args.config is None:
+        parser.error("--config is required to extract features")
+    if args.channel is not None and args.channel < 0:
+        parser.error(f"--channel must be >= 0, got {args.channel}")
+    torch.set_num_threads(max(1, args.num_threads))
+
+    try:
+        if args.merge:
+            merge_parts(args.data_dir, args.out_dir, args.nj, overwrite=args.overwrite)
+            return
+        conf = load_fbank_config(args.config)
+        conf.update({k: getattr(args, k) for k in FRONTEND_KEYS if getattr(args, k) is not None})
+        extractor = FbankExtractor(**conf)
+        logging.info(f"frontend: {extractor.frontend}")
+        jobs = [args.job] if args.job is not None else list(range(1, args.nj + 1))
+        for job in jobs:
+            extract_part(
+                args.data_dir, args.out_dir, extractor, args.nj, job,
+                channel=args.channel, overwrite=args.overwrite,
+            )
+        if args.job is None:
+            merge_parts(args.data_dir, args.out_dir, args.nj, overwrite=args.overwrite)
+    except (FeatureError, DataDirError) as e:
+        logging.error(str(e))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

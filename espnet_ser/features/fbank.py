@@ -1,0 +1,558 @@
+"""Log-mel filterbank features computed by ESPnet's own frontend, and their dumps.
+
+The features are produced by an instance of
+``espnet2.asr.frontend.default.DefaultFrontend`` (STFT -> power spectrum -> librosa
+mel matrix -> natural log), run in eval mode without gradients on one utterance at a
+time. A stock ESPnet model that reads raw waves through a DefaultFrontend with the same
+arguments therefore sees exactly the matrices we dump (as in ESPnet's decoding, which
+feeds one utterance at a time; in a zero-padded training batch the last frame of a
+shorter utterance, whose window reaches past its end, sees the batch padding instead of
+the reflect padding, so that one frame differs from the unpadded computation).
+
+Dump layout written by :func:`extract_part` and :func:`merge_parts`::
+
+    <out_dir>/split<nj>/feats.<J>.ark      float32 matrices (frames, n_mels), Kaldi binary
+    <out_dir>/split<nj>/feats.<J>.scp      <utt> <absolute ark path>:<offset>
+    <out_dir>/split<nj>/feats_shape.<J>    <utt> <frames>,<n_mels>
+    <out_dir>/split<nj>/fbank.<J>.yaml     the frontend arguments used for part J
+    <out_dir>/feats.scp  feats_shape  fbank.yaml  + copies of the data directory files
+
+The scp files hold absolute ark paths so a dump can be read from any working directory
+(ESPnet's own dumps hold paths relative to the recipe directory).
+"""
+
+import io
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import kaldiio
+import numpy as np
+import soundfile
+import torch
+import yaml
+
+from espnet_ser.data.datadir import (
+    DataDirError,
+    atomic_write_text,
+    read_kaldi_map,
+    validate_data_dir,
+)
+
+PathLike = Union[str, Path]
+
+# Arguments of DefaultFrontend that describe the filterbank (its WPE / beamformer
+# options are for multi-channel enhancement and are not used here).
+FRONTEND_KEYS = (
+    "fs",
+    "n_fft",
+    "win_length",
+    "hop_length",
+    "window",
+    "center",
+    "normalized",
+    "onesided",
+    "n_mels",
+    "fmin",
+    "fmax",
+    "htk",
+)
+
+
+class FeatureError(ValueError):
+    """Features cannot be computed, or a dump is incomplete or inconsistent."""
+
+
+class AudioError(FeatureError):
+    """An utterance's audio cannot be used (unreadable, wrong rate, empty, ...)."""
+
+
+# --------------------------------------------------------------------------------------
+# Configuration and the extractor
+# --------------------------------------------------------------------------------------
+
+
+def load_fbank_config(path: PathLike) -> Dict:
+    """Read a filterbank YAML (see ``conf/fbank.yaml``); unknown keys are errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise FeatureError(f"{path}: no such config file")
+    with path.open(encoding="utf-8") as f:
+        conf = yaml.safe_load(f)
+    if conf is None:
+        conf = {}
+    if not isinstance(conf, dict):
+        raise FeatureError(f"{path}: expected a mapping of frontend arguments")
+    unknown = sorted(set(conf) - set(FRONTEND_KEYS))
+    if unknown:
+        raise FeatureError(
+            f"{path}: unknown key(s) {', '.join(unknown)}; known: {' '.join(FRONTEND_KEYS)}"
+        )
+    return conf
+
+
+class FbankExtractor:
+    """Compute log-mel filterbanks exactly as ESPnet's DefaultFrontend does.
+
+    ``conf`` holds DefaultFrontend arguments (:data:`FRONTEND_KEYS`); missing ones take
+    DefaultFrontend's defaults. Call the extractor on a 1-D float waveform (the float32
+    samples soundfile returns, i.e. in [-1, 1) for PCM files, as ESPnet loads them).
+    """
+
+    def __init__(self, **conf):
+        from espnet2.asr.frontend.default import DefaultFrontend
+
+        unknown = sorted(set(conf) - set(FRONTEND_KEYS))
+        if unknown:
+            raise FeatureError(f"unknown filterbank argument(s): {', '.join(unknown)}")
+        try:
+            # frontend_conf=None: no WPE/beamformer module. With single-channel input
+            # ESPnet's default (disabled) enhancement frontend is the identity anyway.
+            frontend = DefaultFrontend(frontend_conf=None, **conf)
+        except Exception as e:  # typeguard / value errors from ESPnet
+            raise FeatureError(f"invalid filterbank config {conf}: {e}") from e
+        self.frontend = frontend.eval()
+        self.conf = dict(conf)
+        self.fs = int(frontend.logmel.mel_options["sr"])
+        self.n_mels = frontend.output_size()
+        self.n_fft = frontend.stft.n_fft
+        self.hop_length = frontend.stft.hop_length
+        self.center = frontend.stft.center
+
+    @classmethod
+    def from_yaml(cls, path: PathLike, **overrides) -> "FbankExtractor":
+        conf = load_fbank_config(path)
+        conf.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**conf)
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest waveform the STFT accepts (reflect padding needs > n_fft/2 samples)."""
+        return self.n_fft // 2 + 1 if self.center else self.n_fft
+
+    def num_frames(self, num_samples: int) -> int:
+        """Number of frames produced for a waveform of ``num_samples`` samples."""
+        if self.center:
+            return num_samples // self.hop_length + 1
+        return (num_samples - self.n_fft) // self.hop_length + 1
+
+    def __call__(self, wave: np.ndarray) -> np.ndarray:
+        """Return float32 features (frames, n_mels) of a 1-D waveform."""
+        wave = np.asarray(wave)
+        if wave.ndim != 1:
+            raise FeatureError(f"expected a 1-D waveform, got shape {wave.shape}")
+        if len(wave) < self.min_samples:
+            raise FeatureError(
+                f"waveform has {len(wave)} samples; at least {self.min_samples} are "
+                f"needed for n_fft={self.n_fft}"
+            )
+        x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None]
+        with torch.no_grad():
+            feats, lens = self.frontend(x, torch.tensor([x.shape[1]], dtype=torch.long))
+        return feats[0, : int(lens[0])].cpu().numpy().astype(np.float32, copy=False)
+
+
+# --------------------------------------------------------------------------------------
+# Audio
+# --------------------------------------------------------------------------------------
+
+
+def read_audio(entry: str) -> Tuple[np.ndarray, int]:
+    """Read a wav.scp value with soundfile: a file path or a Kaldi pipe ``cmd |``.
+
+    Returns float32 samples shaped (samples, channels) and the sample rate. Raises
+    AudioError with the reason (without utterance context; see :func:`load_utterance`).
+    """
+    entry = entry.strip()
+    if entry.endswith("|"):
+        f = kaldiio.utils.open_like_kaldi(entry, "rb")
+        try:
+            data = f.read()
+        finally:
+            status = f.close()
+        if status:
+            raise AudioError(f"command exited with status {status >> 8}: {entry}")
+        source = io.BytesIO(data)
+    else:
+        if not os.path.isfile(entry):
+            raise AudioError(f"no such file {entry}")
+        source = entry
+    try:
+        wave, rate = soundfile.read(source, dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises LibsndfileError / RuntimeError
+        raise AudioError(f"cannot read audio {entry}: {e}") from e
+    return wave, int(rate)
+
+
+def load_utterance(
+    utt: str,
+    entry: str,
+    where: str,
+    fs: int,
+    channel: Optional[int] = None,
+    min_samples: int = 1,
+) -> np.ndarray:
+    """Read one utterance's mono waveform and check it.
+
+    ``where`` names the wav.scp line (``data/train/wav.scp:12``); every error message
+    starts with it and the utterance id. Multi-channel audio is an error unless
+    ``channel`` (0-based) selects one channel.
+    """
+    prefix = f"{where}: utterance {utt}"
+    try:
+        wave, rate = read_audio(entry)
+    except AudioError as e:
+        raise AudioError(f"{prefix}: {e}") from e
+    if rate != fs:
+        raise AudioError(
+            f"{prefix}: sample rate {rate} Hz but the feature config expects {fs} Hz "
+            f"({entry}); resample it in data preparation"
+        )
+    n_samples, n_channels = wave.shape
+    if channel is None:
+        if n_channels != 1:
+            raise AudioError(
+                f"{prefix}: audio has {n_channels} channels ({entry}); "
+                "give --channel to select one"
+            )
+        wave = wave[:, 0]
+    else:
+        if not 0 <= channel < n_channels:
+            raise AudioError(
+                f"{prefix}: --channel {channel} requested but the audio has "
+                f"{n_channels} channel(s) ({entry})"
+            )
+        wave = wave[:, channel]
+    if n_samples == 0:
+        raise AudioError(f"{prefix}: audio is empty ({entry})")
+    if n_samples < min_samples:
+        raise AudioError(
+            f"{prefix}: audio has {n_samples} samples, fewer than the {min_samples} "
+            f"the filterbank needs ({entry})"
+        )
+    if not np.all(np.isfinite(wave)):
+        raise AudioError(f"{prefix}: audio contains NaN or infinite samples ({entry})")
+    return wave
+
+
+# --------------------------------------------------------------------------------------
+# Splitting a data directory into jobs
+# --------------------------------------------------------------------------------------
+
+
+def split_utterances(utts: Sequence[str], nj: int) -> List[List[str]]:
+    """Split utterances into ``nj`` contiguous parts of the C-sorted list.
+
+    Part sizes differ by at most one (the first ``len(utts) % nj`` parts are one
+    longer); every utterance is in exactly one part. With more jobs than utterances the
+    last parts are empty.
+    """
+    if nj < 1:
+        raise ValueError(f"nj must be >= 1, got {nj}")
+    ordered = sorted(utts)
+    if len(set(ordered)) != len(ordered):
+        raise ValueError("utterance ids are not unique")
+    base, extra = divmod(len(ordered), nj)
+    parts, start = [], 0
+    for j in range(nj):
+        size = base + (1 if j < extra else 0)
+        parts.append(ordered[start : start + size])
+        start += size
+    return parts
+
+
+def read_wav_scp(data_dir: PathLike) -> List[Tuple[str, str, str]]:
+    """Return ``(utt, entry, "<wav.scp>:<line>")`` for every line of data_dir/wav.scp."""
+    data_dir = Path(data_dir)
+    if (data_dir / "segments").is_file():
+        raise FeatureError(
+            f"{data_dir}/segments exists: segmented recordings are not supported; "
+            "cut the utterances into their own files in data preparation"
+        )
+    wav_scp = data_dir / "wav.scp"
+    mapping = read_kaldi_map(wav_scp)  # sorted, unique, non-empty (else DataDirError)
+    return [(utt, entry, f"{wav_scp}:{i}") for i, (utt, entry) in enumerate(mapping.items(), 1)]
+
+
+def part_paths(out_dir: PathLike, nj: int, job: int) -> Dict[str, Path]:
+    """Files of part ``job`` (1-based) of ``nj``, with absolute paths."""
+    split = Path(out_dir).resolve() / f"split{nj}"
+    return {
+        "dir": split,
+        "ark": split / f"feats.{job}.ark",
+        "scp": split / f"feats.{job}.scp",
+        "shape": split / f"feats_shape.{job}",
+        "conf": split / f"fbank.{job}.yaml",
+    }
+
+
+def _read_keys(path: Path) -> List[str]:
+    with path.open(encoding="utf-8") as f:
+        return [line.split(maxsplit=1)[0] for line in f if line.strip()]
+
+
+def _part_is_complete(paths: Mapping[str, Path], utts: Sequence[str]) -> bool:
+    if not all(paths[k].is_file() for k in ("ark", "scp", "shape", "conf")):
+        return False
+    return _read_keys(paths["scp"]) == list(utts) and _read_keys(paths["shape"]) == list(utts)
+
+
+def _dump_conf_text(conf: Mapping) -> str:
+    return yaml.safe_dump({k: conf[k] for k in FRONTEND_KEYS if k in conf}, sort_keys=False)
+
+
+def _read_text_or_none(path: Path) -> Optional[str]:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def _unlink_quietly(*paths: Path) -> None:
+    for p in paths:
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def extract_part(
+    data_dir: PathLike,
+    out_dir: PathLike,
+    extractor: FbankExtractor,
+    nj: int,
+    job: int,
+    channel: Optional[int] = None,
+    overwrite: bool = False,
+) -> Path:
+    """Extract features of part ``job`` (1-based) of ``nj``; return the part's scp.
+
+    A finished part (its scp and shape file list exactly its utterances, made with the
+    same config) is kept unless ``overwrite``; a part made with another config is an
+    error unless ``overwrite``. Everything is written under temporary names first; the
+    previous results are replaced only once the whole part has been computed, and the
+    part's scp, written last, marks it finished.
+    """
+    if not 1 <= job <= nj:
+        raise ValueError(f"--job must be in 1..{nj}, got {job}")
+    entries = read_wav_scp(data_dir)
+    utts = split_utterances([u for u, _, _ in entries], nj)[job - 1]
+    wanted = set(utts)
+    todo = [e for e in entries if e[0] in wanted]
+    paths = part_paths(out_dir, nj, job)
+    paths["dir"].mkdir(parents=True, exist_ok=True)
+    tag = f"part {job}/{nj}"
+
+    conf_text = _dump_conf_text(extractor.conf)
+    old_conf = _read_text_or_none(paths["conf"])
+    if old_conf is not None and yaml.safe_load(old_conf) != yaml.safe_load(conf_text):
+        if not overwrite:
+            raise FeatureError(
+                f"{paths['dir']} holds features extracted with another config "
+                f"({paths['conf']}: {yaml.safe_load(old_conf)}); "
+                "use --overwrite true or another --out_dir"
+            )
+    elif not overwrite and _part_is_complete(paths, utts):
+        logging.info(f"{tag}: {paths['scp']} already holds its {len(utts)} utterances; kept")
+        return paths["scp"]
+
+    tmp = {k: paths[k].with_name(f".{paths[k].name}.{os.getpid()}.tmp") for k in ("ark", "scp")}
+    shapes: Dict[str, str] = {}
+    n_total, start = len(todo), time.time()
+    log_every = max(1, -(-n_total // 10))
+    audio_seconds = 0.0
+    logging.info(f"{tag}: extracting {n_total} utterances to {paths['ark']}")
+    try:
+        with kaldiio.WriteHelper(f"ark,scp:{tmp['ark']},{tmp['scp']}") as writer:
+            for i, (utt, entry, where) in enumerate(todo, 1):
+                wave = load_utterance(
+                    utt, entry, where, extractor.fs, channel, extractor.min_samples
+                )
+                feats = extractor(wave)
+                writer(utt, feats)
+                shapes[utt] = f"{feats.shape[0]},{feats.shape[1]}"
+                audio_seconds += len(wave) / extractor.fs
+                if i % log_every == 0 or i == n_total:
+                    elapsed = max(time.time() - start, 1e-9)
+                    logging.info(
+                        f"{tag}: {i}/{n_total} utterances ({100 * i // n_total}%), "
+                        f"{i / elapsed:.1f} utt/s, real-time factor "
+                        f"{elapsed / max(audio_seconds, 1e-9):.4f}"
+                    )
+        # The scp refers to the temporary ark name; point it at the final one.
+        lines = []
+        for line in tmp["scp"].read_text(encoding="utf-8").splitlines():
+            utt, loc = line.split(maxsplit=1)
+            ark, offset = loc.rsplit(":", 1)
+            if Path(ark) != tmp["ark"]:
+                raise FeatureError(f"unexpected scp entry written by kaldiio: {line}")
+            lines.append(f"{utt} {paths['ark']}:{offset}\n")
+        # Commit: the old scp goes first so that a crash in between leaves the part
+        # unfinished (recomputed on the next run) rather than pointing into a new ark.
+        _unlink_quietly(paths["scp"])
+        os.replace(tmp["ark"], paths["ark"])
+        atomic_write_text(paths["shape"], "".join(f"{u} {shapes[u]}\n" for u in utts))
+        atomic_write_text(paths["conf"], conf_text)
+        atomic_write_text(paths["scp"], "".join(lines))
+    finally:
+        _unlink_quietly(tmp["ark"], tmp["scp"])
+    return paths["scp"]
+
+
+# --------------------------------------------------------------------------------------
+# Merging the parts
+# --------------------------------------------------------------------------------------
+
+# Files of a data directory copied into the dump next to feats.scp.
+_COPIED_FILES = ("wav.scp", "text")
+_COPIED_PREFIXES = ("utt2", "spk2")
+
+
+def _data_files_to_copy(data_dir: Path) -> List[Path]:
+    files = []
+    for p in sorted(data_dir.iterdir()):
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        if p.name in _COPIED_FILES or p.name.startswith(_COPIED_PREFIXES):
+            files.append(p)
+    return files
+
+
+def _collect_parts(
+    out_dir: Path, nj: int, parts: Sequence[Sequence[str]]
+) -> Tuple[Dict[str, str], Dict[str, str], str]:
+    """Read every part's scp, shape file and config; check they cover their utterances.
+
+    Returns the merged scp and shape maps and the (common) config text.
+    """
+    scp: Dict[str, str] = {}
+    shape: Dict[str, str] = {}
+    conf_text, conf_job = None, None
+    hint = f"run extract_feats with --nj {nj} --job"
+    for job, utts in enumerate(parts, 1):
+        paths = part_paths(out_dir, nj, job)
+        for key in ("scp", "shape", "ark", "conf"):
+            if not paths[key].is_file():
+                raise FeatureError(
+                    f"part {job} of {nj} is missing: no {paths[key]} ({hint} {job})"
+                )
+        part_scp = read_kaldi_map(paths["scp"])
+        part_shape = read_kaldi_map(paths["shape"])
+        for got, src in ((part_scp, paths["scp"]), (part_shape, paths["shape"])):
+            missing = [u for u in utts if u not in got]
+            if missing:
+                raise FeatureError(
+                    f"part {job} of {nj}: utterance {missing[0]} is missing from {src}"
+                    + (f" ({len(missing)} utterances in all)" if len(missing) > 1 else "")
+                    + f"; the data directory changed or the job failed ({hint} {job})"
+                )
+            extra = sorted(set(got) - set(utts))
+            if extra:
+                raise FeatureError(
+                    f"part {job} of {nj}: {src} holds utterance {extra[0]} which the "
+                    f"data directory does not assign to it ({hint} {job} --overwrite true)"
+                )
+        text = paths["conf"].read_text(encoding="utf-8")
+        if conf_text is None:
+            conf_text, conf_job = text, job
+        elif yaml.safe_load(text) != yaml.safe_load(conf_text):
+            raise FeatureError(
+                f"parts {conf_job} and {job} of {nj} were extracted with different configs "
+                f"({paths['dir']}/fbank.{{{conf_job},{job}}}.yaml); "
+                f"re-run the jobs with --overwrite true"
+            )
+        scp.update(part_scp)
+        shape.update(part_shape)
+    dims = {v.split(",")[-1] for v in shape.values()}
+    if len(dims) > 1:
+        raise FeatureError(f"parts in {out_dir}/split{nj} have different feature dims {dims}")
+    return scp, shape, conf_text or ""
+
+
+def merge_parts(data_dir: PathLike, out_dir: PathLike, nj: int, overwrite: bool = False) -> Path:
+    """Merge the ``nj`` parts into ``out_dir/feats.scp`` and ``feats_shape``.
+
+    Also copies the data directory's files (wav.scp, text, utt2*, spk2*) and the
+    frontend config (``fbank.yaml``) into ``out_dir`` and validates the result. Only
+    files whose content would change are written (all of them with ``overwrite``), so a
+    repeated merge rewrites nothing; ``feats.scp`` is written last, its presence means
+    the merge finished. If ``feats.scp`` covers exactly the data directory's utterances
+    but the parts are gone, it is kept and reported.
+    """
+    data_dir = Path(data_dir)
+    out_dir = Path(out_dir).resolve()
+    if data_dir.resolve() == out_dir:
+        raise FeatureError(f"--out_dir must differ from --data_dir ({data_dir})")
+    utts = [u for u, _, _ in read_wav_scp(data_dir)]
+    parts = split_utterances(utts, nj)
+    feats_scp = out_dir / "feats.scp"
+
+    if feats_scp.is_file() and not overwrite:
+        existing = read_kaldi_map(feats_scp)
+        if set(existing) == set(utts):
+            try:
+                _collect_parts(out_dir, nj, parts)
+            except FeatureError as e:
+                logging.warning(
+                    f"{feats_scp} covers the {len(utts)} utterances of {data_dir}; kept, "
+                    f"but it cannot be checked against the parts: {e}"
+                )
+                return feats_scp
+        else:
+            logging.warning(
+                f"{feats_scp} covers {len(existing)} utterances, {data_dir} has "
+                f"{len(utts)} (or other ids): merging again"
+            )
+
+    scp, shape, conf_text = _collect_parts(out_dir, nj, parts)
+    ordered = sorted(scp)
+    targets = {src.name: src.read_text(encoding="utf-8") for src in _data_files_to_copy(data_dir)}
+    targets["fbank.yaml"] = conf_text
+    targets["feats_shape"] = "".join(f"{u} {shape[u]}\n" for u in ordered)
+    scp_text = "".join(f"{u} {scp[u]}\n" for u in ordered)
+
+    def changed(name: str, text: str) -> bool:
+        return overwrite or _read_text_or_none(out_dir / name) != text
+
+    written = [name for name, text in targets.items() if changed(name, text)]
+    for name in written:
+        atomic_write_text(out_dir / name, targets[name])
+    try:
+        validate_data_dir(out_dir)
+    except DataDirError as e:
+        raise FeatureError(f"the copy of {data_dir} in {out_dir} is not valid: {e}") from e
+    if changed("feats.scp", scp_text):
+        atomic_write_text(feats_scp, scp_text)
+        written.append("feats.scp")
+
+    if written:
+        logging.info(
+            f"merged {nj} parts into {feats_scp}: {len(ordered)} utterances; "
+            f"wrote {' '.join(written)}"
+        )
+    else:
+        logging.info(f"{feats_scp} is up to date ({len(ordered)} utterances); nothing to do")
+    return feats_scp
+
+
+def iter_feats(feats_scp: PathLike) -> Iterator[Tuple[str, np.ndarray]]:
+    """Yield ``(utt, matrix)`` from a feats.scp, naming the line of any unreadable entry."""
+    feats_scp = Path(feats_scp)
+    with feats_scp.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            parts = line.split(maxsplit=1)
+            if len(parts) != 2:
+                raise FeatureError(f"{feats_scp}:{lineno}: expected '<utt> <ark>:<offset>'")
+            utt, loc = parts[0], parts[1].strip()
+            try:
+                mat = kaldiio.load_mat(loc)
+            except Exception as e:
+                raise FeatureError(
+                    f"{feats_scp}:{lineno}: utterance {utt}: cannot read {loc}: {e}"
+                ) from e
+            yield utt, mat
+

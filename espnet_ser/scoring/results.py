@@ -1,0 +1,659 @@
+"""Stage 6: score emotion-token transcripts and render the result tables.
+
+Two products:
+
+``score`` (``espnet_ser.bin.score``)
+    REF and HYP are Kaldi text files whose lines hold an emotion token (``<ang>``)
+    anywhere among the words. The token is found wherever it stands. Outputs (written by
+    :func:`write_score_outputs`): ``result.txt`` (sclite-style text tables and
+    per-utterance alignments), ``scores.json`` and ``confusion.png``.
+
+``RESULTS.md`` (``espnet_ser.bin.make_results``)
+    An ESPnet-style summary of every ``scores.json`` under a recipe's ``exp/`` directory.
+
+Which text is scored (the GST paper computes WER *with* the emotion token in its Tables
+1, 2 and 4 and *without* it in Tables 3 and 5), both are provided:
+
+- with the token (``wer``, ``ww``, ``uw``, ``wer_per_emotion``, ``wer_counts``,
+  ``wer_counts_per_emotion``): the token is one word at the position it has in each file;
+- without the token (the same names with ``_no_emo``): every emotion token is removed
+  from reference and hypothesis before the alignment.
+
+WER per emotion is pooled over the utterances whose *reference* emotion is that class;
+WW is the WER over all utterances (so ``ww == wer``), UW the mean of the per-emotion WERs
+over the classes present in the reference. All rates are in percent.
+
+scores.json schema::
+
+    {
+      "ref": str, "hyp": str, "utt_subset": str | null,
+      "num_utts": int,
+      "emotions": [code, ...],                 # class order of the tables
+      "wer": float, "ww": float, "uw": float, "wer_per_emotion": {code: float},
+      "wer_no_emo": float, "ww_no_emo": float, "uw_no_emo": float,
+      "wer_per_emotion_no_emo": {code: float},
+      "wer_counts": COUNTS, "wer_counts_no_emo": COUNTS,
+      "wer_counts_per_emotion": {code: COUNTS},
+      "wer_counts_per_emotion_no_emo": {code: COUNTS},
+      "wa": float, "ua": float, "acc_per_emotion": {code: float},
+      "num_per_emotion": {code: int},
+      "confusion": {"labels": [code], "columns": [code | "none"], "matrix": [[int]]},
+      "num_missing_hyp": int, "num_hyp_no_emotion": int,
+      "num_hyp_multiple_emotions": int,
+      "definitions": {name: text}
+    }
+    COUNTS = {"snt", "wrd", "corr", "sub", "del", "ins", "err", "serr"} (integers)
+
+A WER is null when its set has no reference words.
+"""
+
+import datetime
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from espnet_ser.data.datadir import atomic_write_text, emotion_token, read_kaldi_map
+from espnet_ser.scoring import tables
+from espnet_ser.scoring.emotion import (
+    NONE_COLUMN,
+    emotion_metrics,
+    plot_confusion,
+    split_emotion_tokens,
+)
+from espnet_ser.scoring.wer import WerCounts, align_words, counts_of_alignment, pool
+
+PathLike = Union[str, Path]
+
+DEFINITIONS = {
+    "wer": "WER over all utterances, the emotion token scored as one word where it stands "
+    "(GST paper Tables 1, 2, 4)",
+    "wer_no_emo": "WER over all utterances after removing every emotion token from reference "
+    "and hypothesis (GST paper Tables 3, 5)",
+    "wer_per_emotion": "pooled WER over the utterances whose REFERENCE emotion is the class "
+    "(with token; *_no_emo without)",
+    "ww": "weighted WER = WER over all utterances (with token; ww_no_emo without)",
+    "uw": "unweighted WER = mean of the per-emotion WERs (with token; uw_no_emo without)",
+    "wa": "weighted accuracy = correct emotions over all utterances",
+    "ua": "unweighted accuracy = mean of the per-class recalls",
+    "none": "column of hypotheses without an emotion token (always wrong)",
+}
+
+
+class ScoringError(ValueError):
+    """An input of the scorer is malformed; the message names file, line and utterance."""
+
+
+@dataclass
+class EmotionLine:
+    """One line of an emotion-token text file."""
+
+    lineno: int
+    words: List[str]  # every token, emotion tokens included, in order
+    words_no_emo: List[str]  # the same without emotion tokens
+    codes: List[str]  # emotion codes in order of appearance
+
+
+def read_emotion_text(
+    path: PathLike, role: str, emotions: Optional[Sequence[str]] = None
+) -> Dict[str, EmotionLine]:
+    """Read a Kaldi text file with inline emotion tokens.
+
+    ``role`` is ``"reference"`` (exactly one emotion token per line, and in ``emotions``
+    when given) or ``"hypothesis"`` (any number, an empty line value is an empty
+    hypothesis). Duplicate ids and blank lines are errors naming file and line.
+    """
+    if role not in ("reference", "hypothesis"):
+        raise ValueError(f"role must be reference or hypothesis, got {role!r}")
+    raw = read_kaldi_map(path, allow_empty_value=True, check_sorted=False)
+    out: Dict[str, EmotionLine] = {}
+    # read_kaldi_map rejects blank lines, so entry k came from line k.
+    for lineno, (utt, value) in enumerate(raw.items(), 1):
+        words = value.split()
+        codes, rest = split_emotion_tokens(words)
+        if role == "reference":
+            if not codes:
+                raise ScoringError(
+                    f"{path}:{lineno}: utterance {utt}: the reference has no emotion token "
+                    "(expected one such as <neu> among the words)"
+                )
+            if len(codes) > 1:
+                raise ScoringError(
+                    f"{path}:{lineno}: utterance {utt}: the reference has {len(codes)} emotion "
+                    f"tokens ({' '.join(emotion_token(c) for c in codes)}); it needs exactly one"
+                )
+            if emotions is not None and codes[0] not in emotions:
+                raise ScoringError(
+                    f"{path}:{lineno}: utterance {utt}: reference emotion "
+                    f"{emotion_token(codes[0])} "
+                    f"is not one of --emotions ({' '.join(emotions)})"
+                )
+        out[utt] = EmotionLine(lineno=lineno, words=words, words_no_emo=rest, codes=codes)
+    return out
+
+
+def read_utt_list(path: PathLike) -> List[str]:
+    """Utterance ids from the first column of a file (other columns are ignored)."""
+    return list(read_kaldi_map(path, allow_empty_value=True, check_sorted=False))
+
+
+@dataclass
+class UttResult:
+    utt: str
+    ref_emotion: str
+    hyp_emotion: Optional[str]
+    steps: list  # alignment with the emotion token
+    counts: WerCounts
+    counts_no_emo: WerCounts
+    missing: bool = False
+
+
+@dataclass
+class ScoreResult:
+    scores: dict
+    utts: List[UttResult] = field(default_factory=list)
+
+
+def _parse_emotions(emotions: Optional[Union[str, Sequence[str]]]) -> Optional[List[str]]:
+    if emotions is None:
+        return None
+    if isinstance(emotions, str):
+        emotions = emotions.replace(",", " ").split()
+    codes = [e.strip() for e in emotions if e.strip()]
+    if not codes:
+        return None
+    for c in codes:
+        emotion_token(c)  # validates the code
+    if len(set(codes)) != len(codes):
+        raise ScoringError(f"--emotions lists a class twice: {' '.join(codes)}")
+    return codes
+
+
+def score(
+    ref_path: PathLike,
+    hyp_path: PathLike,
+    emotions: Optional[Union[str, Sequence[str]]] = None,
+    allow_missing: bool = False,
+    utt_subset: Optional[PathLike] = None,
+) -> ScoreResult:
+    """Score a hypothesis file against a reference file (see the module docstring)."""
+    labels = _parse_emotions(emotions)
+    refs = read_emotion_text(ref_path, "reference", labels)
+    hyps = read_emotion_text(hyp_path, "hypothesis")
+
+    extra = [u for u in hyps if u not in refs]
+    if extra:
+        raise ScoringError(
+            f"{hyp_path}:{hyps[extra[0]].lineno}: utterance {extra[0]} is not in the "
+            f"reference {ref_path}"
+            + (f" ({len(extra)} such utterances)" if len(extra) > 1 else "")
+        )
+
+    utts = list(refs)
+    if utt_subset is not None:
+        subset = read_utt_list(utt_subset)
+        for lineno, utt in enumerate(subset, 1):
+            if utt not in refs:
+                raise ScoringError(
+                    f"{utt_subset}:{lineno}: utterance {utt} is not in the reference {ref_path}"
+                )
+        if not subset:
+            raise ScoringError(f"{utt_subset}: the utterance subset is empty")
+        keep = set(subset)
+        utts = [u for u in utts if u in keep]
+    if not utts:
+        raise ScoringError(f"{ref_path}: no utterances to score")
+
+    missing = [u for u in utts if u not in hyps]
+    if missing and not allow_missing:
+        raise ScoringError(
+            f"{hyp_path}: utterance {missing[0]} (line {refs[missing[0]].lineno} of {ref_path}) "
+            f"has no hypothesis"
+            + (f"; {len(missing)} utterances are missing" if len(missing) > 1 else "")
+            + " (use --allow_missing true to score them as empty hypotheses)"
+        )
+    if missing:
+        logging.warning(
+            f"{len(missing)} of {len(utts)} utterances have no hypothesis in {hyp_path} "
+            f"(first: {missing[0]}); they are scored as empty hypotheses"
+        )
+
+    results: List[UttResult] = []
+    multi: List[str] = []
+    no_emo: List[str] = []
+    empty = EmotionLine(lineno=0, words=[], words_no_emo=[], codes=[])
+    for utt in utts:
+        ref = refs[utt]
+        hyp = hyps.get(utt, empty)
+        if len(hyp.codes) > 1:
+            multi.append(utt)
+        if not hyp.codes:
+            no_emo.append(utt)
+        steps = align_words(ref.words, hyp.words)
+        results.append(
+            UttResult(
+                utt=utt,
+                ref_emotion=ref.codes[0],
+                hyp_emotion=hyp.codes[-1] if hyp.codes else None,
+                steps=steps,
+                counts=counts_of_alignment(steps),
+                counts_no_emo=counts_of_alignment(align_words(ref.words_no_emo, hyp.words_no_emo)),
+                missing=utt not in hyps,
+            )
+        )
+    if multi:
+        logging.warning(
+            f"{len(multi)} hypotheses have several emotion tokens; the last one is taken as "
+            f"the prediction (first: {multi[0]}, {hyp_path}:{hyps[multi[0]].lineno})"
+        )
+    if no_emo:
+        logging.warning(
+            f"{len(no_emo)} hypotheses have no emotion token and count as wrong "
+            f"(first: {no_emo[0]})"
+        )
+
+    emo = emotion_metrics(
+        {r.utt: r.ref_emotion for r in results},
+        {r.utt: r.hyp_emotion for r in results},
+        labels=labels,
+    )
+    classes = list(emo["acc_per_emotion"])  # label order, classes present in the reference
+
+    def per_class(attr: str) -> Dict[str, WerCounts]:
+        return {
+            c: pool(getattr(r, attr) for r in results if r.ref_emotion == c) for c in classes
+        }
+
+    total = pool(r.counts for r in results)
+    total_no = pool(r.counts_no_emo for r in results)
+    per = per_class("counts")
+    per_no = per_class("counts_no_emo")
+
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return sum(values) / len(values) if values else None
+
+    scores = {
+        "ref": str(ref_path),
+        "hyp": str(hyp_path),
+        "utt_subset": None if utt_subset is None else str(utt_subset),
+        "num_utts": len(results),
+        "emotions": list(emo["confusion"]["labels"]),
+        "wer": total.wer,
+        "ww": total.wer,
+        "uw": mean(c.wer for c in per.values()),
+        "wer_per_emotion": {c: per[c].wer for c in classes},
+        "wer_no_emo": total_no.wer,
+        "ww_no_emo": total_no.wer,
+        "uw_no_emo": mean(c.wer for c in per_no.values()),
+        "wer_per_emotion_no_emo": {c: per_no[c].wer for c in classes},
+        "wer_counts": total.to_dict(),
+        "wer_counts_no_emo": total_no.to_dict(),
+        "wer_counts_per_emotion": {c: per[c].to_dict() for c in classes},
+        "wer_counts_per_emotion_no_emo": {c: per_no[c].to_dict() for c in classes},
+        "wa": emo["wa"],
+        "ua": emo["ua"],
+        "acc_per_emotion": emo["acc_per_emotion"],
+        "num_per_emotion": emo["num_per_emotion"],
+        "confusion": emo["confusion"],
+        "num_missing_hyp": len(missing),
+        "num_hyp_no_emotion": len(no_emo),
+        "num_hyp_multiple_emotions": len(multi),
+        "definitions": dict(DEFINITIONS),
+    }
+    return ScoreResult(scores=scores, utts=results)
+
+
+# --------------------------------------------------------------------------- result.txt
+
+
+def render_result_txt(result: ScoreResult) -> str:
+    """The sclite-style text report written to ``result.txt``."""
+    s = result.scores
+    classes = list(s["wer_counts_per_emotion"])
+    out: List[str] = []
+    out.append("espnet_ser scoring report")
+    out.append(f"  reference:  {s['ref']}")
+    out.append(f"  hypothesis: {s['hyp']}")
+    if s.get("utt_subset"):
+        out.append(f"  utterance subset: {s['utt_subset']}")
+    out.append(f"  utterances: {s['num_utts']}")
+    out.append("")
+    out.append("Definitions (all values in percent)")
+    out.append(
+        "  with emotion token:    the emotion token is scored as one word where it stands "
+        "(GST paper Tables 1, 2, 4);"
+    )
+    out.append(
+        "                         scores.json: wer, ww, uw, wer_per_emotion, wer_counts*"
+    )
+    out.append(
+        "  without emotion token: every emotion token is removed from reference and "
+        "hypothesis first (GST paper Tables 3, 5);"
+    )
+    out.append(
+        "                         scores.json: wer_no_emo, ww_no_emo, uw_no_emo, "
+        "wer_per_emotion_no_emo, wer_counts*_no_emo"
+    )
+    out.append(
+        "  per-emotion rows: pooled over the utterances whose REFERENCE emotion is the class"
+    )
+    out.append("  WW: WER over all utterances (the Sum/Avg Err); UW: mean of the per-emotion WERs")
+    out.append("  WA: accuracy over all utterances; UA: mean of the per-class recalls")
+    out.append("")
+
+    for suffix, title in (("", "WER, emotion token counted as a word"),
+                          ("_no_emo", "WER, emotion tokens removed")):
+        rows = [(c, WerCounts.from_dict(s[f"wer_counts_per_emotion{suffix}"][c])) for c in classes]
+        rows.append(("Sum/Avg", WerCounts.from_dict(s[f"wer_counts{suffix}"])))
+        out.append(tables.sclite_text_table(rows, title=title, first="ref emotion"))
+        out.append(
+            f"WW{suffix} = {tables.fmt_rate(s['ww' + suffix])}   "
+            f"UW{suffix} = {tables.fmt_rate(s['uw' + suffix])}"
+        )
+        out.append("")
+
+    summary = [
+        ["WW", tables.fmt_rate(s["ww"]), tables.fmt_rate(s["ww_no_emo"])],
+        ["UW", tables.fmt_rate(s["uw"]), tables.fmt_rate(s["uw_no_emo"])],
+    ] + [
+        [
+            f"WER {c}",
+            tables.fmt_rate(s["wer_per_emotion"][c]),
+            tables.fmt_rate(s["wer_per_emotion_no_emo"][c]),
+        ]
+        for c in classes
+    ]
+    out.append(
+        tables.text_table(
+            ["", "with emotion token", "without emotion token"], summary, title="WER summary"
+        )
+    )
+
+    emo_rows = [
+        [c, str(s["num_per_emotion"][c]), tables.fmt_rate(s["acc_per_emotion"][c])]
+        for c in classes
+    ]
+    emo_rows.append(["WA", str(s["num_utts"]), tables.fmt_rate(s["wa"])])
+    emo_rows.append(["UA", str(len(classes)) + " classes", tables.fmt_rate(s["ua"])])
+    out.append(
+        tables.text_table(
+            ["emotion", "#utt", "accuracy"],
+            emo_rows,
+            title="Emotion recognition",
+            separators=[len(classes)],
+        )
+    )
+    out.append("Confusion matrix: rows = reference emotion, columns = hypothesis emotion "
+               f"('{NONE_COLUMN}' = no emotion token in the hypothesis)")
+    header, rows = tables.confusion_cells(s["confusion"])
+    out.append(
+        tables.text_table(header, rows, title="Confusion matrix, counts")
+    )
+    header, rows = tables.confusion_cells(s["confusion"], normalise=True)
+    out.append(tables.text_table(header, rows, title="Confusion matrix, % of row"))
+    notes = []
+    if s["num_hyp_no_emotion"]:
+        notes.append(
+            f"{s['num_hyp_no_emotion']} hypotheses have no emotion token "
+            f"(column '{NONE_COLUMN}', counted wrong)"
+        )
+    if s["num_hyp_multiple_emotions"]:
+        notes.append(
+            f"{s['num_hyp_multiple_emotions']} hypotheses have several emotion tokens "
+            "(the last one is the prediction)"
+        )
+    if s["num_missing_hyp"]:
+        notes.append(f"{s['num_missing_hyp']} utterances have no hypothesis (scored as empty)")
+    if notes:
+        out.append("Warnings")
+        out += [f"  {n}" for n in notes]
+        out.append("")
+
+    if result.utts:
+        out.append("Per-utterance alignment (emotion token counted as a word)")
+        out.append("")
+        for r in result.utts:
+            c = r.counts
+            hyp = NONE_COLUMN if r.hyp_emotion is None else r.hyp_emotion
+            verdict = "correct" if r.hyp_emotion == r.ref_emotion else "wrong"
+            out.append(f"id: ({r.utt})" + ("  [no hypothesis]" if r.missing else ""))
+            out.append(f"Emotion: ref {r.ref_emotion}  hyp {hyp}  ({verdict})")
+            out.append(f"Scores: (#C #S #D #I) {c.corr} {c.sub} {c.dele} {c.ins}")
+            out += tables.alignment_lines(r.steps)
+            out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def write_score_outputs(result: ScoreResult, outdir: PathLike, plot: bool = True) -> None:
+    """Write ``scores.json``, ``result.txt`` and (with ``plot``) ``confusion.png``."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    text = render_result_txt(result)
+    atomic_write_text(outdir / "scores.json", json.dumps(result.scores, indent=2) + "\n")
+    atomic_write_text(outdir / "result.txt", text)
+    if plot:
+        s = result.scores
+        plot_confusion(
+            s["confusion"],
+            outdir / "confusion.png",
+            title=f"WA {tables.fmt_rate(s['wa'])}%  UA {tables.fmt_rate(s['ua'])}%  "
+            f"({s['num_utts']} utts)",
+        )
+
+
+# --------------------------------------------------------------------------- RESULTS.md
+
+
+@dataclass
+class ScoreEntry:
+    exp: str  # experiment directory name under exp/
+    dataset: str  # decode_<tag>/<test_set>, or <test_set> for emotion-only scores
+    path: Path
+    scores: dict
+
+
+def find_score_files(recipe_dir: PathLike) -> List[Tuple[str, str, Path]]:
+    """``(exp, dataset, path)`` of every scores.json of a recipe, sorted.
+
+    Layouts: ``exp/<exp>/decode_<tag>/<set>/score/scores.json`` (dataset
+    ``decode_<tag>/<set>``) and ``exp/<exp>/<set>/scores.json`` (dataset ``<set>``, e.g. a
+    prosody baseline with emotion metrics only).
+    """
+    exp_dir = Path(recipe_dir) / "exp"
+    found = []
+    for p in exp_dir.glob("*/decode_*/*/score/scores.json"):
+        found.append((p.parts[-5], f"{p.parts[-4]}/{p.parts[-3]}", p))
+    for p in exp_dir.glob("*/*/scores.json"):
+        found.append((p.parts[-3], p.parts[-2], p))
+    return sorted(found, key=lambda t: (t[0], t[1]))
+
+
+def load_scores(path: PathLike) -> dict:
+    """Read a scores.json and check it has WER or emotion metrics."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            scores = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ScoringError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    if not isinstance(scores, dict):
+        raise ScoringError(f"{path}: expected a JSON object")
+    if "wer" not in scores and "wer_counts" not in scores and "wa" not in scores:
+        raise ScoringError(f"{path}: has neither WER (wer, wer_counts) nor emotion (wa) scores")
+    return scores
+
+
+def _emotion_columns(entries: Sequence[ScoreEntry]) -> List[str]:
+    cols: List[str] = []
+    for e in entries:
+        s = e.scores
+        for source in (
+            s.get("emotions") or [],
+            (s.get("confusion") or {}).get("labels") or [],
+            sorted(s.get("acc_per_emotion") or {}),
+            sorted(s.get("wer_per_emotion") or {}),
+        ):
+            for c in source:
+                if c not in cols:
+                    cols.append(c)
+    return cols
+
+
+def _sclite_row(e: ScoreEntry, suffix: str) -> Optional[List[str]]:
+    s = e.scores
+    key = "wer_counts" + suffix
+    if key in s:
+        try:
+            counts = WerCounts.from_dict(s[key], where=f"{e.path}: {key}")
+        except ValueError as err:
+            raise ScoringError(str(err)) from None
+        return [e.dataset] + tables.sclite_cells(counts)
+    if ("wer" + suffix) in s:  # only the rate is known
+        return [e.dataset] + ["-"] * 6 + [tables.fmt_rate(s["wer" + suffix]), "-"]
+    return None
+
+
+def _per_emotion_row(e: ScoreEntry, suffix: str, cols: Sequence[str]) -> Optional[List[str]]:
+    s = e.scores
+    per = s.get("wer_per_emotion" + suffix)
+    ww = s.get("ww" + suffix, s.get("wer" + suffix))
+    if per is None and ww is None:
+        return None
+    per = per or {}
+    return [e.dataset, tables.fmt_rate(ww), tables.fmt_rate(s.get("uw" + suffix))] + [
+        tables.fmt_rate(per.get(c)) for c in cols
+    ]
+
+
+def _emotion_row(e: ScoreEntry, cols: Sequence[str]) -> Optional[List[str]]:
+    s = e.scores
+    if "wa" not in s:
+        return None
+    acc = s.get("acc_per_emotion") or {}
+    return [e.dataset, tables.fmt_rate(s.get("wa")), tables.fmt_rate(s.get("ua"))] + [
+        tables.fmt_rate(acc.get(c)) for c in cols
+    ]
+
+
+def _run(cmd: Sequence[str], cwd: PathLike) -> Optional[str]:
+    try:
+        out = subprocess.run(
+            list(cmd), cwd=str(cwd), capture_output=True, text=True, timeout=30, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _package_version(name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment_info(recipe_dir: PathLike) -> Dict[str, str]:
+    """Date, versions, git hash, OS and CPU count for the RESULTS.md environment block."""
+    import espnet_ser
+
+    git_hash = _run(["git", "rev-parse", "--short", "HEAD"], recipe_dir) or "unknown"
+    info = {
+        "date": datetime.datetime.now().astimezone().strftime("%a %b %d %H:%M:%S %Z %Y"),
+        "python version": sys.version.replace("\n", " "),
+        "torch version": _package_version("torch"),
+        "espnet version": _package_version("espnet"),
+        "espnet_ser version": getattr(espnet_ser, "__version__", "unknown"),
+        "Git hash": git_hash,
+    }
+    if git_hash != "unknown":
+        info["Commit date"] = _run(["git", "log", "-1", "--format=%cd"], recipe_dir) or "unknown"
+    info["OS"] = platform.platform()
+    info["CPU count"] = str(os.cpu_count())
+    return info
+
+
+def render_results_md(
+    recipe_dir: PathLike,
+    notes: Optional[str] = None,
+    env: Optional[Mapping[str, str]] = None,
+) -> str:
+    """ESPnet-style RESULTS.md text for every scores.json under ``recipe_dir/exp``."""
+    recipe_dir = Path(recipe_dir)
+    entries = [
+        ScoreEntry(exp=exp, dataset=ds, path=p, scores=load_scores(p))
+        for exp, ds, p in find_score_files(recipe_dir)
+    ]
+    env = environment_info(recipe_dir) if env is None else env
+    out: List[str] = ["<!-- Generated by espnet_ser.bin.make_results -->", "# RESULTS", ""]
+    if notes:
+        out.append(notes.rstrip("\n"))
+        out.append("")
+    out.append("## Environments")
+    for k, v in env.items():
+        if k == "Commit date":
+            out.append(f"  - {k}: `{v}`")
+        else:
+            out.append(f"- {k}: `{v}`")
+    out.append("")
+    if not entries:
+        out.append(f"No scores.json found under `{recipe_dir / 'exp'}`.")
+        out.append("")
+
+    exps: Dict[str, List[ScoreEntry]] = {}
+    for e in entries:
+        exps.setdefault(e.exp, []).append(e)
+    for exp, group in exps.items():
+        out.append(f"## {exp}")
+        config = recipe_dir / "exp" / exp / "config.yaml"
+        if config.is_file():
+            out.append(f"- config: `{config.relative_to(recipe_dir)}`")
+        for e in group:
+            out.append(f"- {e.dataset}: `{e.path.relative_to(recipe_dir)}`")
+        out.append("")
+        cols = _emotion_columns(group)
+        for suffix, title in (
+            ("", "WER (emotion token counted as a word)"),
+            ("_no_emo", "WER (emotion tokens removed)"),
+        ):
+            rows = [r for r in (_sclite_row(e, suffix) for e in group) if r]
+            if rows:
+                out.append(f"### {title}")
+                out.append("")
+                out.append(tables.markdown_table(["dataset"] + tables.SCLITE_HEADER, rows))
+        for suffix, title in (
+            ("", "WER per reference emotion (emotion token counted as a word)"),
+            ("_no_emo", "WER per reference emotion (emotion tokens removed)"),
+        ):
+            rows = [r for r in (_per_emotion_row(e, suffix, cols) for e in group) if r]
+            if rows:
+                out.append(f"### {title}")
+                out.append("")
+                out.append(tables.markdown_table(["dataset", "WW", "UW"] + cols, rows))
+        rows = [r for r in (_emotion_row(e, cols) for e in group) if r]
+        if rows:
+            out.append("### Emotion recognition (accuracy per reference class)")
+            out.append("")
+            out.append(tables.markdown_table(["dataset", "WA", "UA"] + cols, rows))
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def write_results_md(
+    recipe_dir: PathLike, out: PathLike, notes_file: Optional[PathLike] = None
+) -> str:
+    """Render RESULTS.md and write it atomically; returns the text."""
+    notes = None
+    if notes_file is not None:
+        notes_path = Path(notes_file)
+        if not notes_path.is_file():
+            raise ScoringError(f"{notes_path}: no such notes file")
+        notes = notes_path.read_text(encoding="utf-8")
+    text = render_results_md(recipe_dir, notes=notes)
+    atomic_write_text(out, text)
+    return text
