@@ -27,8 +27,11 @@ REQUIRED_FILES = ("wav.scp", "text", "utt2spk", "utt2emo")
 OPTIONAL_UTT_FILES = ("utt2dim", "utt2personality", "utt2gender", "utt2listener", "utt2fold")
 
 _EMOTION_TOKEN_RE = re.compile(r"^<([a-z]{3})>$")
-# Three-letter special tokens of ESPnet / sentencepiece that are not emotions.
-RESERVED_CODES = frozenset({"unk", "sos", "eos", "pad", "bos", "cls", "sep"})
+# Three-letter special tokens of ESPnet / Kaldi / sentencepiece token lists that look
+# like ``<xyz>`` but are not emotions.
+RESERVED_CODES = frozenset(
+    {"unk", "sos", "eos", "pad", "bos", "cls", "sep", "sil", "spn", "nsn", "oov"}
+)
 
 
 _UMASK = os.umask(0)

@@ -26,17 +26,8 @@ from espnet_ser.data.datadir import emotion_of_token
 
 NONE_COLUMN = "none"
 
-# Three-letter special tokens of ESPnet / Kaldi token lists that look like ``<xyz>`` but
-# are not emotions; they are kept as ordinary words.
-NON_EMOTION_TOKENS = frozenset({"unk", "pad", "sos", "eos", "bos", "sil", "spn", "nsn", "oov"})
-
-
-def emotion_code(token: str) -> Optional[str]:
-    """The emotion code of ``token`` (``<ang>`` -> ``ang``), None for any other token."""
-    code = emotion_of_token(token)
-    if code is None or code in NON_EMOTION_TOKENS:
-        return None
-    return code
+# The emotion code of a token (``<ang>`` -> ``ang``), None for words and special tokens.
+emotion_code = emotion_of_token
 
 
 def split_emotion_tokens(words: Sequence[str]) -> Tuple[List[str], List[str]]:

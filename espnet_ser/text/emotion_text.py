@@ -50,18 +50,6 @@ def place_emotion_token(text: str, emotion: str, position: str) -> str:
     return " ".join([tok] + words if position == "front" else words + [tok])
 
 
-def split_emotion(text: str):
-    """Split a text into (words without emotion tokens, list of emotion codes found)."""
-    words, emotions = [], []
-    for w in text.split():
-        code = emotion_of_token(w)
-        if code is None:
-            words.append(w)
-        else:
-            emotions.append(code)
-    return words, emotions
-
-
 def token_tag(token_type: str, nbpe: int, position: str) -> str:
     """Name of a text configuration, e.g. ``bpe150_emoend``."""
     return f"{token_type}{nbpe if token_type == 'bpe' else ''}_emo{position}"

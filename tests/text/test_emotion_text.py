@@ -9,7 +9,6 @@ from espnet_ser.text.emotion_text import (
     build_tokenizer_for,
     place_emotion_token,
     prepare_token_dir,
-    split_emotion,
     token_tag,
 )
 
@@ -48,10 +47,6 @@ def test_place_emotion_token_positions():
         place_emotion_token("a b", "ang", "middle")
     with pytest.raises(ValueError, match="already"):
         place_emotion_token("a b <hap>", "ang", "end")
-
-
-def test_split_emotion_ignores_special_tokens():
-    assert split_emotion("<unk> hello <ang> world") == (["<unk>", "hello", "world"], ["ang"])
 
 
 @pytest.mark.parametrize("position", ["end", "front"])
