@@ -1,0 +1,71 @@
+"""Synthesise the mini_emo corpus and write its Kaldi data directories.
+
+    python -m espnet_ser.bin.prepare_mini_emo --out_dir data --wav_dir wavs --seed 777 --nj 2
+
+writes ``data/{train,valid,test}`` (wav.scp with absolute paths, text, utt2spk, spk2utt,
+utt2emo; valid/test also ``unseen_sentences``) and ``data/corpus.json``. Re-running with
+the same arguments is a no-op (``data/.mini_emo.done``).
+"""
+
+import argparse
+import logging
+import sys
+import time
+
+from espnet_ser.data.mini_emo import CorpusConfig, prepare_mini_emo
+from espnet_ser.utils.cli import setup_logging, str2bool
+
+
+def get_parser() -> argparse.ArgumentParser:
+    d = CorpusConfig()
+    p = argparse.ArgumentParser(
+        description="Synthesise the mini_emo corpus (eSpeak NG) into Kaldi data directories",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--out_dir", required=True, help="where data/{train,valid,test} go")
+    p.add_argument("--wav_dir", required=True, help="where the 16 kHz wav files go")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--nj", type=int, default=1, help="synthesis worker processes")
+    for s in ("train", "valid", "test"):
+        p.add_argument(f"--num_{s}_utts", type=int, default=getattr(d, f"num_{s}_utts"))
+        p.add_argument(f"--num_{s}_spk", type=int, default=getattr(d, f"num_{s}_spk"))
+    p.add_argument("--unseen_fraction", type=float, default=d.unseen_fraction,
+                   help="share of valid/test sentences never spoken in train")
+    p.add_argument("--train_sentence_reuse", type=int, default=d.train_sentence_reuse,
+                   help="about how many train speakers say each train sentence")
+    p.add_argument("--overwrite", type=str2bool, default=False,
+                   help="replace a corpus made with other arguments in --out_dir")
+    p.add_argument("--log_level", default="INFO")
+    return p
+
+
+def main(cmd=None) -> None:
+    args = get_parser().parse_args(cmd)
+    setup_logging(args.log_level)
+    cfg = CorpusConfig(
+        seed=args.seed,
+        num_train_utts=args.num_train_utts, num_valid_utts=args.num_valid_utts,
+        num_test_utts=args.num_test_utts, num_train_spk=args.num_train_spk,
+        num_valid_spk=args.num_valid_spk, num_test_spk=args.num_test_spk,
+        unseen_fraction=args.unseen_fraction, train_sentence_reuse=args.train_sentence_reuse,
+    )
+    if args.nj < 1:
+        sys.exit(f"--nj must be >= 1, got {args.nj}")
+    try:
+        cfg.check()
+    except ValueError as e:
+        sys.exit(f"prepare_mini_emo: {e}")
+    start = time.time()
+    try:
+        summary = prepare_mini_emo(cfg, args.out_dir, args.wav_dir, nj=args.nj,
+                                   overwrite=args.overwrite)
+    except FileExistsError as e:
+        sys.exit(f"prepare_mini_emo: {e}")
+    for s, info in summary["sets"].items():
+        logging.info("%s: %d utts, %d speakers, %.3f h, %.2f s/utt", s, info["num_utts"],
+                     info["num_speakers"], info["hours"], info["mean_duration_sec"])
+    logging.info("done in %.1f s", time.time() - start)
+
+
+if __name__ == "__main__":
+    main()

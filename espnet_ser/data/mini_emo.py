@@ -1,0 +1,792 @@
+"""mini_emo: a small synthetic emotional speech corpus made with eSpeak NG.
+
+The corpus is the toolkit's embedded main job: it runs on a laptop CPU in minutes and
+needs nothing but the ``espeakng-loader`` wheel. It is rule-based formant synthesis;
+it says nothing about accuracy on real emotional speech.
+
+Text
+    A vocabulary of a few hundred English words (people, animals, objects, places, times,
+    adjectives, verbs, adverbs) and 15 sentence templates give sentences of 4-10
+    lowercase words without punctuation (:func:`generate_sentences`). Each speaker says
+    each of its sentences in every emotion, so text alone never reveals the emotion.
+
+Speakers
+    20 synthetic speakers (:data:`SPEAKERS`), each an eSpeak NG English accent (en-us,
+    en = British, en-gb-scotland, en-gb-x-rp, en-029, en-gb-x-gbclan, en-gb-x-gbcwmd,
+    en-us-nyc) with a voice variant (m1-m8, f1, f4 and named variants), plus a speaker
+    baseline: espeak pitch (0-100), pitch range (0-100), rate (words/min), volume (0-200),
+    RMS level (-20 to -26 dBFS) and a channel tilt (high-shelf gain above 1.5 kHz, -2.5 to
+    +2.5 dB). Breathy variants (f2 f3 f5, ...) are not used: their noise is not
+    reproducible.
+    The default split is speaker-disjoint: train spk01-spk12, valid spk13-spk14,
+    test spk15-spk18 (speakers are taken in table order: train, then valid, then test).
+
+Emotions ``ang hap neu sad``: prosody relative to the speaker baseline plus a
+voice-quality effect on the waveform (:data:`PROFILES`)::
+
+    emo  rate x  pitch  range  volume  gap  level dB  voice quality effect
+    neu   1.00     +0     +0      +0    0      0.0   none
+    hap   1.07     +6    +14      +5    0     +0.5   presence boost 2-4 kHz, +7 dB
+    ang   1.10     +3     +8     +20    0     +1.5   high shelf >1.5 kHz +9 dB, tanh soft
+                                                      clipping (drive 2.5)
+    sad   0.86     -6    -14     -20    1     -1.5   low-pass ~2.6 kHz (4th order), 5.5 Hz
+                                                      tremolo (depth 0.15), breath noise
+                                                      at -24 dB re speech
+
+    per-utterance jitter (normal, standard deviation): rate x exp(0.06), pitch 4,
+    range 8, volume 8, level 2 dB, word gap +0/+1 (uniform); effect strengths jitter
+    too (gains 2 dB, cut-off x exp(0.15), tremolo rate 1 Hz, depth 0.05, drive 0.6).
+
+    rate: factor on words/minute; pitch, range, volume: espeak parameter units added to
+    the speaker's; gap: extra pause between words in 10 ms units; level: RMS level in dB
+    added to the speaker's.
+
+The speaker baselines are as wide as the emotion shifts, so utterance-level F0, energy
+and rate statistics overlap between classes (the prosody-only baseline in
+``espnet_ser.baseline.prosody`` stays well below perfect), while the voice-quality
+effects leave spectral cues a model on log-mel features can learn on unseen speakers.
+Measured on the default corpus (seed 777): prosody baseline 62.5 % UA on test (70.2 % on
+valid); a small 1-D CNN on 80-dim log-mel with global normalisation, 10 epochs on CPU,
+84-93 % UA on test depending on the epoch.
+
+Splits and sentences
+    Train sentences are each spoken by about two train speakers. Valid and test speakers
+    say a mix (``unseen_fraction``, default 0.5) of sentences seen in training and
+    sentences never seen in training; ``data/<set>/unseen_sentences`` lists the
+    utterance ids of the latter.
+
+Utterance ids: ``<spk>_<emo>_<sentence index>``, e.g. ``spk03_ang_00012``; the same
+index within a speaker is the same sentence in another emotion.
+
+Audio: synthesised at the library's native rate (22.05 kHz), trimmed to 0.1 s of
+leading/trailing silence, effects applied, resampled to 16 kHz mono with
+``scipy.signal.resample_poly``, scaled to its RMS level and then, if needed, down to a
+peak of -1 dBFS (never clipped), written as 16-bit PCM WAV.
+
+Determinism: everything random is drawn from generators seeded by (seed, speaker,
+sentence, emotion), and the utterances are synthesised in fixed chunks, each in a fresh
+worker process (eSpeak NG carries state from one call to the next), so the same seed
+gives byte-identical wav and data files whatever ``nj``.
+"""
+
+import hashlib
+import json
+import logging
+import math
+import multiprocessing
+import os
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+EMOTIONS: Tuple[str, ...] = ("ang", "hap", "neu", "sad")
+SAMPLE_RATE = 16000
+MAX_PEAK = 10 ** (-1.0 / 20)  # -1 dBFS
+CHUNK_SIZE = 100  # utterances per worker task; part of the corpus definition
+CORPUS_VERSION = 1
+
+# --------------------------------------------------------------------------------------
+# Vocabulary and sentences
+# --------------------------------------------------------------------------------------
+
+POSSESSIVES = ("the", "my", "your", "his", "her", "our", "their", "that")
+PEOPLE = (
+    "teacher", "doctor", "neighbour", "brother", "sister", "mother", "father", "farmer",
+    "driver", "nurse", "pilot", "baker", "waiter", "captain", "student", "manager",
+    "painter", "singer", "cousin", "uncle", "aunt", "gardener", "lawyer", "soldier",
+    "writer", "dancer", "sailor", "friend", "officer", "engineer", "cook", "guard",
+    "clerk", "tailor", "judge", "actor", "coach", "porter", "grandmother", "plumber",
+)
+ANIMALS = (
+    "dog", "cat", "horse", "bird", "rabbit", "goat", "fox", "duck", "mouse", "pony",
+    "sheep", "cow",
+)
+OBJECTS = (
+    "letter", "book", "key", "box", "coat", "bottle", "ticket", "phone", "basket", "lamp",
+    "chair", "table", "map", "bag", "cup", "picture", "window", "door", "bicycle", "car",
+    "parcel", "umbrella", "camera", "ladder", "blanket", "hammer", "candle", "apple",
+    "bread", "cake", "plate", "kettle", "radio", "clock", "shirt", "jacket", "wallet",
+    "pencil", "bucket", "rope", "newspaper", "suitcase", "envelope", "mirror", "carpet",
+)
+PLACES = (
+    "kitchen", "garden", "station", "market", "office", "library", "river", "bridge",
+    "harbour", "village", "church", "school", "hospital", "bakery", "museum", "forest",
+    "beach", "hotel", "theatre", "hall", "park", "farm", "airport", "castle", "square",
+    "valley", "cottage", "factory", "stadium", "garage", "post office", "bus stop",
+)
+TIMES = (
+    "yesterday", "today", "tonight", "this morning", "last night", "on monday",
+    "on tuesday", "on friday", "on sunday", "every evening", "after lunch",
+    "before dinner", "at noon", "last week", "next week", "tomorrow", "in the spring",
+    "at dawn", "this afternoon", "in october", "at midnight", "after school",
+)
+ADJECTIVES = (
+    "red", "blue", "green", "old", "new", "small", "large", "heavy", "yellow", "wooden",
+    "empty", "clean", "warm", "cold", "brown", "white", "black", "tall", "short", "round",
+    "quiet", "long", "narrow", "bright", "dark", "plain", "soft", "thin", "little", "grey",
+)
+# (base form, past form) of transitive verbs taking an object
+VERBS_T = (
+    ("find", "found"), ("bring", "brought"), ("paint", "painted"), ("open", "opened"),
+    ("carry", "carried"), ("sell", "sold"), ("wash", "washed"), ("fix", "fixed"),
+    ("drop", "dropped"), ("move", "moved"), ("buy", "bought"), ("borrow", "borrowed"),
+    ("clean", "cleaned"), ("close", "closed"), ("wrap", "wrapped"), ("hide", "hid"),
+    ("keep", "kept"), ("take", "took"), ("leave", "left"), ("pack", "packed"),
+    ("check", "checked"), ("mend", "mended"), ("send", "sent"), ("show", "showed"),
+    ("lift", "lifted"), ("return", "returned"), ("fetch", "fetched"), ("count", "counted"),
+    ("measure", "measured"), ("polish", "polished"),
+)
+# (base form, past form) of intransitive verbs
+VERBS_I = (
+    ("arrive", "arrived"), ("wait", "waited"), ("stay", "stayed"), ("sleep", "slept"),
+    ("work", "worked"), ("walk", "walked"), ("stop", "stopped"), ("rest", "rested"),
+    ("listen", "listened"), ("sit", "sat"), ("stand", "stood"), ("run", "ran"),
+    ("swim", "swam"), ("read", "read"), ("eat", "ate"), ("play", "played"),
+)
+ADVERBS = (
+    "slowly", "quickly", "quietly", "early", "late", "again", "alone", "together",
+    "carefully", "outside", "upstairs", "downstairs",
+)
+UNCOUNTABLE = ("bread",)
+
+
+def plural(noun: str) -> str:
+    """English plural of the object nouns above."""
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return noun + "es"
+    return noun + "s"
+
+
+NUMBERS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "twelve")
+
+MIN_WORDS, MAX_WORDS = 4, 10
+
+
+def vocabulary() -> List[str]:
+    """All words the sentence generator can use, sorted."""
+    words = set()
+    for group in (POSSESSIVES, PEOPLE, ANIMALS, OBJECTS, PLACES, TIMES, ADJECTIVES, ADVERBS,
+                  NUMBERS):
+        for item in group:
+            words.update(item.split())
+    for base, past in VERBS_T + VERBS_I:
+        words.update((base, past))
+    words.update(plural(o) for o in OBJECTS if o not in UNCOUNTABLE)
+    words.update(("a", "and", "at", "by", "in", "near", "to", "from", "will", "did", "we",
+                  "i", "there", "is", "was", "under", "behind", "with"))
+    return sorted(words)
+
+
+def _sentence(rng: random.Random) -> str:
+    c = rng.choice
+
+    def person():
+        return f"{c(POSSESSIVES)} {c(PEOPLE)}"
+
+    def subject():
+        return person() if rng.random() < 0.8 else f"the {c(ANIMALS)}"
+
+    template = rng.randrange(15)
+    vt, vi = c(VERBS_T), c(VERBS_I)
+    if template == 0:
+        s = f"{person()} {vt[1]} the {c(ADJECTIVES)} {c(OBJECTS)}"
+    elif template == 1:
+        s = f"{person()} {vt[1]} the {c(OBJECTS)} {c(TIMES)}"
+    elif template == 2:
+        s = f"{subject()} {vi[1]} near the {c(PLACES)} {c(TIMES)}"
+    elif template == 3:
+        s = f"{person()} {vt[1]} {c(POSSESSIVES)} {c(OBJECTS)} in the {c(PLACES)}"
+    elif template == 4:
+        s = f"the {c(ADJECTIVES)} {c(OBJECTS)} {c(('is', 'was'))} in the {c(PLACES)}"
+    elif template == 5:
+        s = f"{person()} will {vt[0]} the {c(OBJECTS)} {c(TIMES)}"
+    elif template == 6:
+        s = f"did {person()} {vt[0]} the {c(ADJECTIVES)} {c(OBJECTS)}"
+    elif template == 7:
+        s = f"{c(TIMES)} {person()} {vt[1]} a {c(ADJECTIVES)} {c(OBJECTS)}"
+    elif template == 8:
+        s = f"{person()} and {person()} {vi[1]} {c(ADVERBS)}"
+    elif template == 9:
+        who, obj, prep = c(("we", "i")), c(OBJECTS), c(("near", "behind", "under"))
+        s = f"{who} {vt[1]} the {obj} {prep} the {c(PLACES)}"
+    elif template == 10:
+        countable = [o for o in OBJECTS if o not in UNCOUNTABLE]
+        s = f"{person()} {vt[1]} {c(NUMBERS)} {plural(c(countable))} to the {c(PLACES)}"
+    elif template == 11:
+        s = f"there {c(('is', 'was'))} a {c(ADJECTIVES)} {c(OBJECTS)} by the {c(PLACES)}"
+    elif template == 12:
+        s = f"{subject()} {vi[1]} {c(ADVERBS)}"
+    elif template == 13:
+        s = f"{person()} {vt[1]} the {c(OBJECTS)}"
+    else:
+        s = f"{c(TIMES)} {person()} and {person()} {vi[1]} near the {c(PLACES)}"
+    return s
+
+
+def generate_sentences(n: int, seed: int) -> List[str]:
+    """``n`` distinct sentences of 4-10 words, deterministic given ``seed``."""
+    rng = random.Random(f"mini_emo-sentences-{seed}")
+    out: List[str] = []
+    seen = set()
+    attempts = 0
+    while len(out) < n:
+        attempts += 1
+        if attempts > 50 * n + 1000:
+            raise RuntimeError(f"could not generate {n} distinct sentences")
+        s = _sentence(rng)
+        if not MIN_WORDS <= len(s.split()) <= MAX_WORDS or s in seen:
+            continue
+        seen.add(s)
+        out.append(s)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Speakers and emotion profiles
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Speaker:
+    spk_id: str
+    voice: str  # eSpeak NG <language>+<variant>
+    gender: str  # m / f (of the voice variant)
+    pitch: float  # espeak pitch 0-100
+    pitch_range: float  # espeak pitch range 0-100
+    rate: float  # words per minute
+    volume: float  # espeak volume 0-200
+    level_db: float  # target RMS level, dBFS
+    tilt_db: float  # channel high-shelf gain above 1.5 kHz, dB
+
+
+# Ordered so that any block of consecutive speakers mixes accents and genders.
+SPEAKERS: Tuple[Speaker, ...] = (
+    Speaker("spk01", "en-us+m3", "m", 46, 50, 172, 100, -21.0, 0.0),
+    Speaker("spk02", "en+f4", "f", 54, 58, 160, 95, -23.0, 1.5),
+    Speaker("spk03", "en-gb-scotland+m1", "m", 40, 44, 185, 105, -21.5, -2.0),
+    Speaker("spk04", "en-us+linda", "f", 48, 62, 150, 100, -24.5, 0.5),
+    Speaker("spk05", "en-029+m5", "m", 58, 56, 192, 110, -20.0, -1.0),
+    Speaker("spk06", "en-gb-x-rp+f1", "f", 44, 40, 168, 90, -22.0, 2.0),
+    Speaker("spk07", "en-us-nyc+m7", "m", 52, 60, 178, 100, -24.0, -2.5),
+    Speaker("spk08", "en-gb-x-gbclan+belinda", "f", 60, 46, 155, 105, -21.0, 0.5),
+    Speaker("spk09", "en-gb-x-gbcwmd+m2", "m", 36, 54, 165, 95, -26.0, 1.0),
+    Speaker("spk10", "en-029+Annie", "f", 42, 52, 188, 110, -21.5, -1.0),
+    Speaker("spk11", "en+john", "m", 55, 38, 158, 100, -23.0, 2.5),
+    Speaker("spk12", "en-us+steph", "f", 50, 64, 176, 90, -20.0, -0.5),
+    Speaker("spk13", "en-gb-x-rp+m6", "m", 47, 58, 182, 105, -22.0, 1.0),
+    Speaker("spk14", "en-gb-scotland+aunty", "f", 56, 45, 152, 95, -24.5, -1.5),
+    Speaker("spk15", "en-us+m4", "m", 53, 48, 163, 100, -21.5, 2.0),
+    Speaker("spk16", "en-gb-x-gbcwmd+Andrea", "f", 38, 57, 190, 105, -23.0, -0.5),
+    Speaker("spk17", "en-us-nyc+quincy", "m", 43, 62, 170, 95, -21.0, -2.0),
+    Speaker("spk18", "en-gb-x-gbclan+anika", "f", 45, 42, 157, 100, -24.0, 1.0),
+    Speaker("spk19", "en-us+m8", "m", 57, 52, 180, 110, -22.0, 0.5),
+    Speaker("spk20", "en-gb-x-rp+grandma", "f", 51, 49, 162, 90, -21.5, -1.0),
+)
+
+
+@dataclass(frozen=True)
+class EmotionProfile:
+    rate_factor: float
+    pitch: float
+    pitch_range: float
+    volume: float
+    word_gap: int
+    level_db: float
+    # voice-quality effect (0 disables a component)
+    presence_db: float = 0.0  # band boost 2-4 kHz
+    shelf_db: float = 0.0  # high shelf above 1.5 kHz
+    clip_drive: float = 0.0  # tanh soft clipping drive
+    lowpass_hz: float = 0.0  # low-pass cut-off
+    tremolo_hz: float = 0.0
+    tremolo_depth: float = 0.0
+    breath_db: float = -200.0  # breath noise level re speech RMS
+
+
+PROFILES: Dict[str, EmotionProfile] = {
+    "neu": EmotionProfile(1.00, 0, 0, 0, 0, 0.0),
+    "hap": EmotionProfile(1.07, 6, 14, 5, 0, 0.5, presence_db=7.0),
+    "ang": EmotionProfile(1.10, 3, 8, 20, 0, 1.5, shelf_db=9.0, clip_drive=2.5),
+    "sad": EmotionProfile(0.86, -6, -14, -20, 1, -1.5, lowpass_hz=2600.0, tremolo_hz=5.5,
+                          tremolo_depth=0.15, breath_db=-24.0),
+}
+
+JITTER = dict(rate=0.06, pitch=4.0, pitch_range=8.0, volume=8.0, level_db=2.0, gain_db=2.0,
+              cutoff=0.15, tremolo_hz=1.0, tremolo_depth=0.05, clip_drive=0.6)
+
+
+# --------------------------------------------------------------------------------------
+# Corpus plan
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class UttPlan:
+    utt_id: str
+    split: str
+    spk_index: int  # index into SPEAKERS
+    emotion: str
+    sent_index: int
+    text: str
+    seen: bool = True  # sentence also spoken in train
+
+
+@dataclass
+class CorpusConfig:
+    seed: int = 777
+    num_train_utts: int = 2400
+    num_valid_utts: int = 300
+    num_test_utts: int = 480
+    num_train_spk: int = 12
+    num_valid_spk: int = 2
+    num_test_spk: int = 4
+    unseen_fraction: float = 0.5
+    train_sentence_reuse: int = 2  # each train sentence spoken by about this many speakers
+
+    def check(self) -> None:
+        n_spk = self.num_train_spk + self.num_valid_spk + self.num_test_spk
+        if n_spk > len(SPEAKERS):
+            raise ValueError(f"{n_spk} speakers asked for, mini_emo defines {len(SPEAKERS)}")
+        for name in ("train", "valid", "test"):
+            n_utt, n_s = getattr(self, f"num_{name}_utts"), getattr(self, f"num_{name}_spk")
+            if n_utt < 0 or n_s < 0:
+                raise ValueError(f"num_{name}_utts and num_{name}_spk must be >= 0")
+            if n_utt > 0 and n_s == 0:
+                raise ValueError(f"{n_utt} {name} utterances asked for with no {name} speakers")
+        if self.num_train_utts == 0 or self.num_train_spk == 0:
+            raise ValueError("the train set needs speakers and utterances")
+        if not 0.0 <= self.unseen_fraction <= 1.0:
+            raise ValueError(f"unseen_fraction must be in [0, 1], got {self.unseen_fraction}")
+        if self.train_sentence_reuse < 1:
+            raise ValueError("train_sentence_reuse must be >= 1")
+
+
+def split_speakers(cfg: CorpusConfig) -> Dict[str, List[int]]:
+    """Speaker indices per split: train first in table order, then valid, then test."""
+    n = {"train": cfg.num_train_spk, "valid": cfg.num_valid_spk, "test": cfg.num_test_spk}
+    out, start = {}, 0
+    for name in ("train", "valid", "test"):
+        out[name] = list(range(start, start + n[name]))
+        start += n[name]
+    return out
+
+
+def _per_speaker(total: int, n_spk: int) -> List[int]:
+    return [total // n_spk + (1 if i < total % n_spk else 0) for i in range(n_spk)]
+
+
+def _emotions_for(n_utts: int, spk_index: int) -> List[List[str]]:
+    """Emotions of each sentence of a speaker: all four, the last sentence maybe fewer."""
+    full, rest = divmod(n_utts, len(EMOTIONS))
+    out = [list(EMOTIONS) for _ in range(full)]
+    if rest:
+        rot = spk_index % len(EMOTIONS)
+        order = list(EMOTIONS[rot:] + EMOTIONS[:rot])
+        out.append(sorted(order[:rest]))
+    return out
+
+
+def plan_corpus(cfg: CorpusConfig) -> List[UttPlan]:
+    """Every utterance of the corpus (deterministic given the config)."""
+    cfg.check()
+    spk_of = split_speakers(cfg)
+    sent_plan = {}  # split -> [(spk_index, [emotion lists])]
+    slots = {}
+    for split in ("train", "valid", "test"):
+        n_utts = getattr(cfg, f"num_{split}_utts")
+        spks = spk_of[split] if n_utts > 0 else []
+        counts = _per_speaker(n_utts, len(spks)) if spks else []
+        sent_plan[split] = [(s, _emotions_for(c, s)) for s, c in zip(spks, counts)]
+        slots[split] = [len(e) for _, e in sent_plan[split]]
+
+    n_train_slots = sum(slots["train"])
+    pool_train = max(math.ceil(n_train_slots / cfg.train_sentence_reuse), max(slots["train"]))
+    n_unseen = {}
+    for split in ("valid", "test"):
+        # cumulative rounding: the split as a whole gets its share of unseen sentences
+        cum, prev, n_unseen[split] = 0, 0, []
+        for k in slots[split]:
+            cum += k
+            target = min(cum, int(math.floor(cum * cfg.unseen_fraction + 0.5)))
+            n_unseen[split].append(min(k, target - prev))
+            prev += n_unseen[split][-1]
+    pool_heldout = {
+        split: (math.ceil(sum(n_unseen[split]) / cfg.train_sentence_reuse)
+                if sum(n_unseen[split]) else 0)
+        for split in ("valid", "test")
+    }
+    for split in ("valid", "test"):
+        if n_unseen[split]:
+            pool_heldout[split] = max(pool_heldout[split], max(n_unseen[split]))
+    sentences = generate_sentences(
+        pool_train + pool_heldout["valid"] + pool_heldout["test"], cfg.seed
+    )
+    train_pool = sentences[:pool_train]
+    heldout = {
+        "valid": sentences[pool_train:pool_train + pool_heldout["valid"]],
+        "test": sentences[pool_train + pool_heldout["valid"]:],
+    }
+
+    plans: List[UttPlan] = []
+    # train: consecutive slots cycle through the pool, so a speaker never repeats a sentence
+    k = 0
+    used_train: List[str] = []  # in order of first use
+    used_set = set()
+    for spk, emo_lists in sent_plan["train"]:
+        for j, emos in enumerate(emo_lists):
+            text = train_pool[k % pool_train]
+            k += 1
+            if text not in used_set:
+                used_train.append(text)
+                used_set.add(text)
+            for emo in emos:
+                plans.append(_utt(split="train", spk=spk, emo=emo, j=j, text=text, seen=True))
+    for split in ("valid", "test"):
+        rng = random.Random(f"mini_emo-{split}-{cfg.seed}")
+        seen_pool = list(used_train)
+        rng.shuffle(seen_pool)
+        ks = ku = 0
+        for (spk, emo_lists), n_u in zip(sent_plan[split], n_unseen[split]):
+            # interleave unseen and seen sentences within the speaker
+            kinds = [True] * n_u + [False] * (len(emo_lists) - n_u)
+            rng.shuffle(kinds)
+            for j, (emos, unseen) in enumerate(zip(emo_lists, kinds)):
+                if unseen:
+                    text = heldout[split][ku % len(heldout[split])]
+                    ku += 1
+                else:
+                    text = seen_pool[ks % len(seen_pool)]
+                    ks += 1
+                for emo in emos:
+                    plans.append(_utt(split, spk, emo, j, text, seen=text in used_set))
+    return plans
+
+
+def _utt(split: str, spk: int, emo: str, j: int, text: str, seen: bool) -> UttPlan:
+    sid = SPEAKERS[spk].spk_id
+    return UttPlan(f"{sid}_{emo}_{j:05d}", split, spk, emo, j, text, seen)
+
+
+# --------------------------------------------------------------------------------------
+# Synthesis of one utterance
+# --------------------------------------------------------------------------------------
+
+
+def _utt_seed(seed: int, plan: UttPlan) -> np.random.SeedSequence:
+    return np.random.SeedSequence(
+        [int(seed) & 0xFFFFFFFF, plan.spk_index, plan.sent_index, EMOTIONS.index(plan.emotion)]
+    )
+
+
+def utterance_params(seed: int, plan: UttPlan) -> Dict[str, float]:
+    """espeak and effect parameters of one utterance (speaker + emotion + jitter)."""
+    ss = _utt_seed(seed, plan)
+    rng = np.random.default_rng(ss)
+    spk, prof, jit = SPEAKERS[plan.spk_index], PROFILES[plan.emotion], JITTER
+    n = rng.standard_normal(10)
+    p = {
+        "rate": float(np.clip(spk.rate * prof.rate_factor * math.exp(jit["rate"] * n[0]), 80, 450)),
+        "pitch": float(np.clip(spk.pitch + prof.pitch + jit["pitch"] * n[1], 0, 100)),
+        "pitch_range": float(np.clip(spk.pitch_range + prof.pitch_range
+                                     + jit["pitch_range"] * n[2], 0, 100)),
+        "volume": float(np.clip(spk.volume + prof.volume + jit["volume"] * n[3], 10, 200)),
+        "word_gap": int(prof.word_gap + rng.integers(0, 2)),
+        "level_db": float(spk.level_db + prof.level_db + jit["level_db"] * n[4]),
+        "tilt_db": spk.tilt_db,
+        "presence_db": prof.presence_db + (jit["gain_db"] * n[5] if prof.presence_db else 0.0),
+        "shelf_db": prof.shelf_db + (jit["gain_db"] * n[6] if prof.shelf_db else 0.0),
+        "clip_drive": (max(0.5, prof.clip_drive + jit["clip_drive"] * n[7]) if prof.clip_drive
+                       else 0.0),
+        "lowpass_hz": (prof.lowpass_hz * math.exp(jit["cutoff"] * n[8]) if prof.lowpass_hz
+                       else 0.0),
+        "tremolo_hz": (max(2.0, prof.tremolo_hz + jit["tremolo_hz"] * n[9]) if prof.tremolo_hz
+                       else 0.0),
+        "tremolo_depth": (float(np.clip(prof.tremolo_depth
+                                        + jit["tremolo_depth"] * rng.standard_normal(), 0.05, 0.5))
+                          if prof.tremolo_depth else 0.0),
+        "breath_db": prof.breath_db,
+        "espeak_seed": int(ss.generate_state(1)[0]),
+        "fx_seed": int(ss.generate_state(2)[1]),
+    }
+    return p
+
+
+def _trim(x: np.ndarray, sr: int, margin: float = 0.1, thresh_db: float = -45.0) -> np.ndarray:
+    """Keep ``margin`` seconds of silence before the first and after the last loud sample."""
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak <= 0:
+        return x
+    loud = np.flatnonzero(np.abs(x) > peak * 10 ** (thresh_db / 20))
+    m = int(margin * sr)
+    return x[max(0, loud[0] - m): min(len(x), loud[-1] + 1 + m)]
+
+
+def _add_band(x: np.ndarray, sr: int, gain_db: float, lo: float, hi: Optional[float]):
+    """x + (g - 1) * band(x): a zero-phase shelf (hi=None) or band boost/cut."""
+    from scipy.signal import butter, sosfiltfilt
+
+    if abs(gain_db) < 1e-6:
+        return x
+    if hi is None:
+        sos = butter(2, lo, btype="highpass", fs=sr, output="sos")
+    else:
+        sos = butter(2, [lo, hi], btype="bandpass", fs=sr, output="sos")
+    return x + (10 ** (gain_db / 20) - 1.0) * sosfiltfilt(sos, x)
+
+
+def apply_voice_quality(x: np.ndarray, sr: int, p: Dict[str, float]) -> np.ndarray:
+    """Channel tilt and the emotion's voice-quality effect (float64 in, float64 out)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    rng = np.random.default_rng(p["fx_seed"])
+    y = np.asarray(x, dtype=np.float64)
+    y = _add_band(y, sr, p["tilt_db"], 1500.0, None)
+    if p["presence_db"]:
+        y = _add_band(y, sr, p["presence_db"], 2000.0, 4000.0)
+    if p["shelf_db"]:
+        y = _add_band(y, sr, p["shelf_db"], 1500.0, None)
+    if p["clip_drive"] > 0:
+        peak = np.max(np.abs(y)) or 1.0
+        d = p["clip_drive"]
+        y = np.tanh(d * y / peak) / math.tanh(d) * peak
+    if p["lowpass_hz"]:
+        sos = butter(4, min(p["lowpass_hz"], 0.45 * sr), btype="lowpass", fs=sr, output="sos")
+        y = sosfiltfilt(sos, y)
+    if p["breath_db"] > -100:
+        # aspiration: high-passed noise following the speech envelope
+        env_sos = butter(2, 30.0, btype="lowpass", fs=sr, output="sos")
+        env = np.maximum(sosfiltfilt(env_sos, np.abs(y)), 0.0)
+        noise = sosfiltfilt(butter(2, 1500.0, btype="highpass", fs=sr, output="sos"),
+                            rng.standard_normal(len(y)))
+        noise *= env
+        rms_y = math.sqrt(float(np.mean(y ** 2))) or 1.0
+        rms_n = math.sqrt(float(np.mean(noise ** 2))) or 1.0
+        y = y + noise * (rms_y / rms_n) * 10 ** (p["breath_db"] / 20)
+    if p["tremolo_depth"] > 0 and p["tremolo_hz"] > 0:
+        t = np.arange(len(y)) / sr
+        phase = rng.uniform(0, 2 * math.pi)
+        y = y * (1.0 + p["tremolo_depth"] * np.sin(2 * math.pi * p["tremolo_hz"] * t + phase))
+    return y
+
+
+def synthesize_utterance(seed: int, plan: UttPlan) -> np.ndarray:
+    """16 kHz int16 samples of one utterance."""
+    from scipy.signal import resample_poly
+
+    from espnet_ser.data.espeak import get_engine
+
+    p = utterance_params(seed, plan)
+    spk = SPEAKERS[plan.spk_index]
+    audio, sr = get_engine().synthesize(
+        plan.text, spk.voice, rate=int(round(p["rate"])), pitch=int(round(p["pitch"])),
+        pitch_range=int(round(p["pitch_range"])), volume=int(round(p["volume"])),
+        word_gap=p["word_gap"], seed=p["espeak_seed"],
+    )
+    x = _trim(audio.astype(np.float64), sr)
+    x = apply_voice_quality(x, sr, p)
+    if sr != SAMPLE_RATE:
+        g = math.gcd(SAMPLE_RATE, sr)
+        x = resample_poly(x, SAMPLE_RATE // g, sr // g)
+    rms = math.sqrt(float(np.mean(x ** 2)))
+    if not np.isfinite(rms) or rms <= 0:
+        raise RuntimeError(f"utterance {plan.utt_id}: synthesis gave silence or NaN")
+    x = x * (10 ** (p["level_db"] / 20) / rms)
+    peak = float(np.max(np.abs(x)))
+    if peak > MAX_PEAK:  # never clip: lower the level instead
+        x = x * (MAX_PEAK / peak)
+    return np.clip(np.round(x * 32767.0), -32767, 32767).astype(np.int16)
+
+
+# --------------------------------------------------------------------------------------
+# Writing the corpus
+# --------------------------------------------------------------------------------------
+
+
+def wav_path(wav_dir: Path, plan: UttPlan) -> Path:
+    return wav_dir / plan.split / SPEAKERS[plan.spk_index].spk_id / f"{plan.utt_id}.wav"
+
+
+def _synth_chunk(task) -> List[Tuple[str, int]]:
+    """Worker: synthesise a chunk of utterances in order, in a fresh process."""
+    seed, wav_dir, plans = task
+    import soundfile as sf
+
+    out = []
+    for plan in plans:
+        samples = synthesize_utterance(seed, plan)
+        path = wav_path(Path(wav_dir), plan)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
+        try:
+            sf.write(str(tmp), samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        out.append((plan.utt_id, int(len(samples))))
+    return out
+
+
+def _chunks(plans: Sequence[UttPlan]) -> List[List[UttPlan]]:
+    """Fixed chunks (per split and speaker, at most CHUNK_SIZE each): independent of nj."""
+    groups: Dict[Tuple[str, int], List[UttPlan]] = {}
+    for p in plans:
+        groups.setdefault((p.split, p.spk_index), []).append(p)
+    out = []
+    for key in sorted(groups, key=lambda k: (k[0], k[1])):
+        g = groups[key]
+        for i in range(0, len(g), CHUNK_SIZE):
+            out.append(g[i:i + CHUNK_SIZE])
+    return out
+
+
+def synthesize_all(plans: Sequence[UttPlan], seed: int, wav_dir: Path, nj: int = 1,
+                   log_every: float = 0.1) -> Dict[str, int]:
+    """Synthesise every planned utterance; return {utt_id: number of samples}."""
+    chunks = _chunks(plans)
+    total = len(plans)
+    tasks = [(seed, str(wav_dir), c) for c in chunks]
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        # children fork from a server that has imported the heavy modules but never
+        # touched libespeak-ng, so each chunk still starts from a fresh engine
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["numpy", "scipy.signal", "soundfile", __name__,
+                                    "espnet_ser.data.espeak"])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    nsamples: Dict[str, int] = {}
+    done, next_log, start = 0, log_every, time.time()
+    # maxtasksperchild=1: every chunk starts from a freshly initialised libespeak-ng
+    with ctx.Pool(processes=max(1, min(nj, len(tasks))), maxtasksperchild=1) as pool:
+        for result in pool.imap_unordered(_synth_chunk, tasks):
+            for utt, n in result:
+                nsamples[utt] = n
+            done += len(result)
+            if done / total >= next_log or done == total:
+                logging.info("synthesised %d / %d utterances (%.0f%%, %.1f s)", done, total,
+                             100.0 * done / total, time.time() - start)
+                while next_log <= done / total:
+                    next_log += log_every
+    return nsamples
+
+
+def _dir_digest(args: Dict) -> str:
+    return hashlib.sha1(json.dumps(args, sort_keys=True).encode()).hexdigest()
+
+
+def prepare_mini_emo(cfg: CorpusConfig, out_dir, wav_dir, nj: int = 1,
+                     overwrite: bool = False) -> Dict:
+    """Synthesise the corpus and write ``out_dir/{train,valid,test}`` and corpus.json.
+
+    Skips all work when ``out_dir/.mini_emo.done`` records the same configuration and
+    outputs. Data directories are written to a temporary directory and swapped in.
+    """
+    from espnet_ser.data.datadir import (atomic_write_text, validate_data_dir,
+                                         write_data_dir)
+
+    cfg.check()
+    out_dir, wav_dir = Path(out_dir).absolute(), Path(wav_dir).absolute()
+    marker = out_dir / ".mini_emo.done"
+    args = {"corpus_version": CORPUS_VERSION, "config": asdict(cfg), "wav_dir": str(wav_dir)}
+    digest = _dir_digest(args)
+    sets = [s for s in ("train", "valid", "test") if getattr(cfg, f"num_{s}_utts") > 0]
+    if marker.is_file():
+        try:
+            old = json.loads(marker.read_text())
+        except ValueError:
+            old = {}
+        if old.get("digest") == digest:
+            try:
+                for s in sets:
+                    validate_data_dir(out_dir / s, emotions=EMOTIONS, check_audio_exists=True)
+                summary = json.loads((out_dir / "corpus.json").read_text())
+                logging.info("%s: mini_emo already prepared with these arguments; skipping",
+                             out_dir)
+                return summary
+            except Exception as e:  # incomplete or damaged: rebuild
+                logging.warning("%s: previous outputs are incomplete (%s); rebuilding",
+                                out_dir, e)
+        elif not overwrite:
+            raise FileExistsError(
+                f"{marker}: {out_dir} holds a mini_emo corpus made with other arguments "
+                f"({old.get('args')}); pass --overwrite true to replace it or choose another "
+                "--out_dir"
+            )
+        marker.unlink()
+    elif not overwrite:
+        existing = [str(out_dir / s) for s in ("train", "valid", "test") if (out_dir / s).exists()]
+        if existing:
+            raise FileExistsError(
+                f"{existing[0]} exists but {marker} does not: not a finished mini_emo "
+                "corpus; pass --overwrite true to replace it or choose another --out_dir"
+            )
+
+    plans = plan_corpus(cfg)
+    logging.info("mini_emo: %d utterances (%s), %d speakers, writing wavs to %s", len(plans),
+                 ", ".join(f"{s} {sum(p.split == s for p in plans)}" for s in sets),
+                 len({p.spk_index for p in plans}), wav_dir)
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    nsamples = synthesize_all(plans, cfg.seed, wav_dir, nj=nj)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "corpus": "mini_emo",
+        "corpus_version": CORPUS_VERSION,
+        "seed": cfg.seed,
+        "sample_rate": SAMPLE_RATE,
+        "emotions": list(EMOTIONS),
+        "config": asdict(cfg),
+        "speakers": [],
+        "sets": {},
+    }
+    spk_split = {i: s for s, idx in split_speakers(cfg).items() for i in idx}
+    for i, spk in enumerate(SPEAKERS):
+        if i in spk_split and any(p.spk_index == i for p in plans):
+            d = asdict(spk)
+            d["split"] = spk_split[i]
+            summary["speakers"].append(d)
+    for s in sets:
+        ps = [p for p in plans if p.split == s]
+        fields = {
+            "wav.scp": {p.utt_id: str(wav_path(wav_dir, p)) for p in ps},
+            "text": {p.utt_id: p.text for p in ps},
+            "utt2spk": {p.utt_id: SPEAKERS[p.spk_index].spk_id for p in ps},
+            "utt2emo": {p.utt_id: p.emotion for p in ps},
+        }
+        tmp = out_dir / f".{s}.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        write_data_dir(tmp, fields, emotions=EMOTIONS)
+        unseen = sorted(p.utt_id for p in ps if not p.seen)
+        if s != "train":
+            atomic_write_text(tmp / "unseen_sentences", "".join(u + "\n" for u in unseen))
+        final = out_dir / s
+        old = out_dir / f".{s}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old.exists():
+            shutil.rmtree(old)
+        secs = sum(nsamples[p.utt_id] for p in ps) / SAMPLE_RATE
+        summary["sets"][s] = {
+            "num_utts": len(ps),
+            "num_speakers": len({p.spk_index for p in ps}),
+            "speakers": sorted({SPEAKERS[p.spk_index].spk_id for p in ps}),
+            "per_emotion": {e: sum(p.emotion == e for p in ps) for e in EMOTIONS},
+            "num_sentences": len({p.text for p in ps}),
+            "num_unseen_sentence_utts": len(unseen),
+            "hours": round(secs / 3600.0, 4),
+            "mean_duration_sec": round(secs / max(1, len(ps)), 3),
+        }
+        logging.info("%s: %d utterances, %.2f h, mean %.2f s, %d not in train", final,
+                     len(ps), secs / 3600.0, secs / max(1, len(ps)), len(unseen))
+    atomic_write_text(out_dir / "corpus.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(marker, json.dumps({"digest": digest, "args": args}, sort_keys=True) + "\n")
+    return summary
