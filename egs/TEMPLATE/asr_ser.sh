@@ -47,6 +47,7 @@ nbest_avg=10               # number of checkpoints to average
 avg_metric=valid.acc       # validation metric to pick the checkpoints by
 inference_model=           # model file to decode with (default: the averaged one)
 decode_threads=1           # torch threads per decoding job
+inference_ngpu=0           # decode on a GPU (1) or the CPU (0)
 prosody_baseline=false     # also run the prosody-only logistic-regression baseline
 results_notes=             # text file whose content heads RESULTS.md
 # end options
@@ -167,8 +168,9 @@ if run_stage 5 "${asr_exp}/decode_${decode_tag}/.done"; then
         log "Stage 5: decoding ${dset} in ${_nj} jobs (logs: ${_dir}/log/decode.*.log)"
         _dec_opts="--exp_dir ${asr_exp} --model_file ${asr_exp}/${inference_model} --feats_scp ${dump}/${dset}/feats.scp --output_dir ${_dir} --nj ${_nj}"
         [ -z "${decode_config}" ] || _dec_opts+=" --decode_config ${decode_config}"
+        if [ "${inference_ngpu}" -gt 0 ]; then _dec_opts+=" --device cuda"; fi
         # shellcheck disable=SC2086
-        ${decode_cmd} --num-threads "${decode_threads}" JOB=1:"${_nj}" "${_dir}"/log/decode.JOB.log \
+        ${decode_cmd} --gpu "${inference_ngpu}" --num-threads "${decode_threads}" JOB=1:"${_nj}" "${_dir}"/log/decode.JOB.log \
             ${py} -m espnet_ser.bin.asr_ser_inference ${_dec_opts} --job JOB \
             --num_threads "${decode_threads}" ${inference_args} || fail "${_dir}/log/decode.*.log"
         # shellcheck disable=SC2086
@@ -184,6 +186,14 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         mkdir -p "${_dir}/score"
         ${py} -m espnet_ser.bin.score --ref ${token_dir}/${dset}/text --hyp ${_dir}/text \
             --outdir ${_dir}/score --emotions "${emotions}" > ${_dir}/score/score.log 2>&1 || fail ${_dir}/score/score.log
+        if [ -f data/${dset}/unseen_sentences ]; then  # sentences never seen in training
+            _sub=${asr_exp}/decode_${decode_tag}/${dset}_unseen/score
+            log "Stage 6: scoring the unseen-sentence subset of ${dset} (log: ${_sub}/score.log)"
+            mkdir -p "${_sub}"
+            ${py} -m espnet_ser.bin.score --ref ${token_dir}/${dset}/text --hyp ${_dir}/text \
+                --utt_subset data/${dset}/unseen_sentences --outdir ${_sub} --emotions "${emotions}" \
+                > ${_sub}/score.log 2>&1 || fail ${_sub}/score.log
+        fi
         if ${prosody_baseline}; then
             log "Stage 6: prosody-only baseline on ${dset} (log: exp/prosody_baseline/${dset}/baseline.log)"
             mkdir -p exp/prosody_baseline/${dset}
@@ -196,7 +206,9 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     [ -z "${results_notes}" ] || _notes="--notes ${results_notes}"
     # shellcheck disable=SC2086
     ${py} -m espnet_ser.bin.make_results --recipe_dir . --out RESULTS.md ${_notes} > exp/log/results.log 2>&1 || fail exp/log/results.log
-    for dset in ${test_sets}; do cat "${asr_exp}/decode_${decode_tag}/${dset}/score/result.txt"; done
+    for dset in ${test_sets}; do  # the tables, without the per-utterance alignments
+        sed '/^Per-utterance alignment/,$d' "${asr_exp}/decode_${decode_tag}/${dset}/score/result.txt"
+    done
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"
