@@ -563,7 +563,14 @@ def environment_info(recipe_dir: PathLike) -> Dict[str, str]:
     """Date, versions, git hash, OS and CPU count for the RESULTS.md environment block."""
     import espnet_ser
 
-    git_hash = _run(["git", "rev-parse", "--short", "HEAD"], recipe_dir) or "unknown"
+    # the checkout holding the recipe, else the one holding the toolkit's code that ran
+    package_dir = Path(espnet_ser.__file__).resolve().parent
+    git_hash = "unknown"
+    for where in (recipe_dir, package_dir):
+        git_hash = _run(["git", "rev-parse", "--short", "HEAD"], where) or "unknown"
+        if git_hash != "unknown":
+            recipe_dir = where
+            break
     info = {
         "date": datetime.datetime.now().astimezone().strftime("%a %b %d %H:%M:%S %Z %Y"),
         "python version": sys.version.replace("\n", " "),
