@@ -213,7 +213,12 @@ def test_make_results_renders_tables(files, tmp_path):
         "Run with `./run.sh --stage 1`.",
     ]
     assert text.index("Run with") < text.index("## Environments")
-    assert "- Git hash: `unknown`" in lines  # tmp_path is not a git checkout
+    # tmp_path is not a git checkout: the hash is that of the checkout holding the toolkit
+    toolkit = Path(__file__).resolve().parents[2]
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=toolkit,
+                          capture_output=True, text=True)
+    expected = head.stdout.strip() if head.returncode == 0 else "unknown"
+    assert f"- Git hash: `{expected}`" in lines
     for key in ("date", "python version", "torch version", "espnet version",
                 "espnet_ser version", "OS", "CPU count"):
         assert any(line.startswith(f"- {key}: `") for line in lines), key
