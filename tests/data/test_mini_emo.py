@@ -169,15 +169,15 @@ def test_unseen_sentences(corpora):
 
 def test_audio_format(corpora):
     wavs = read_kaldi_map(corpora / "a/data/test/wav.scp")
-    durations = []
+    audio_seconds = []  # length of the synthesised audio (samples / rate), not run time
     for path in wavs.values():
         info = sf.info(path)
         assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
         x, _ = sf.read(path, dtype="int16")
         assert np.abs(x.astype(np.int32)).max() < 32767 * 0.95  # peak limited, no clipping
         assert np.sqrt(np.mean((x / 32768.0) ** 2)) > 0.01
-        durations.append(len(x) / 16000)
-    assert 1.0 < np.mean(durations) < 4.0
+        audio_seconds.append(len(x) / 16000)
+    assert 1.0 < np.mean(audio_seconds) < 4.0  # sentences of 4-10 words
 
 
 def test_corpus_json(corpora):
