@@ -5,11 +5,14 @@
 #   1. data preparation (local/data.sh) and validation of data/<set>/
 #   2. transcripts with the emotion token + token inventory     -> data/token_<tag>/
 #   3. 80-dim log-mel fbank dumps (nj jobs) + global CMVN        -> dump/fbank/<set>/
+#      (+ the GST reference encoder's log-mel for style_encoder: gst -> dump/gst_fbank/<set>/)
 #   4. training with ESPnet's trainer (ASRSERTask)               -> exp/<asr_exp>/
 #   5. checkpoint averaging + joint CTC/attention beam search    -> exp/<asr_exp>/decode_<tag>/<set>/
 #   6. scoring (WER per emotion, WA/UA, confusion) + RESULTS.md
 # Inputs: local/data.sh writing data/{train_set,valid_set,test_sets} (Kaldi data dirs with
 # wav.scp text utt2spk spk2utt utt2emo), path.sh (environment), cmd.sh (job runners).
+# Cross-validation recipes call this once per fold with --train_set foldK_train ...
+# --suffix _foldK --feats_superset <set holding every utterance>.
 # A finished stage leaves a .done marker; re-running it is skipped unless --force true.
 set -euo pipefail
 
@@ -38,6 +41,12 @@ token_type=bpe             # bpe, char or word
 nbpe=150                   # sentencepiece vocabulary size
 bpemode=unigram            # sentencepiece model type: unigram or bpe
 feats_config=              # filterbank config (default: <root>/conf/fbank.yaml)
+gst_feats_config=          # GST log-mel config (default: <root>/conf/fbank_gst.yaml)
+feats_superset=            # dumped set the other sets are subsets of (extract once, e.g. for folds)
+suffix=                    # appended to the token dir and experiment names (e.g. _fold1)
+exp_tag=                   # appended to the config name in the default experiment name
+pretrained_dir=            # output of espnet_ser.bin.extend_pretrained: its tokenizer, features,
+                           # normalisation and parameters initialise the model
 train_config=              # training YAML (required for stage 4)
 decode_config=             # decoding YAML (stage 5)
 asr_exp=                   # experiment dir (default: exp/asr_<config name>_<token tag>)
@@ -66,13 +75,27 @@ fi
 case ${emo_token_position} in end|front|none) ;; *) log "--emo_token_position: end, front or none"; exit 2 ;; esac
 
 py=python3
-[ -n "${feats_config}" ] || feats_config=${ESPNET_SER_ROOT}/conf/fbank.yaml
-token_tag=$(${py} -c "from espnet_ser.text.emotion_text import token_tag as t; print(t('${token_type}', ${nbpe}, '${emo_token_position}'))")
-token_dir=data/token_${token_tag}
-dump=dump/fbank
-if [ -z "${asr_exp}" ]; then
-    asr_exp=exp/asr_$(basename "${train_config:-model}" .yaml)_${token_tag}
+if [ -n "${pretrained_dir}" ]; then
+    for f in config.yaml model.pth tokens.txt bpe.model feats_config.yaml feats_stats.npz; do
+        [ -f "${pretrained_dir}/${f}" ] || { log "--pretrained_dir: no ${pretrained_dir}/${f} (run espnet_ser.bin.extend_pretrained)"; exit 2; }
+    done
+    [ -z "${feats_config}" ] || log "--pretrained_dir: its feats_config.yaml replaces --feats_config ${feats_config}"
+    feats_config=${pretrained_dir}/feats_config.yaml token_type=bpe
+    token_tag=pretrained_emo${emo_token_position}
+else
+    token_tag=$(${py} -c "from espnet_ser.text.emotion_text import token_tag as t; print(t('${token_type}', ${nbpe}, '${emo_token_position}'))")
 fi
+[ -n "${feats_config}" ] || feats_config=${ESPNET_SER_ROOT}/conf/fbank.yaml
+[ -n "${gst_feats_config}" ] || gst_feats_config=${ESPNET_SER_ROOT}/conf/fbank_gst.yaml
+token_dir=data/token_${token_tag}${suffix}
+dump=dump/fbank
+gst_dump=dump/gst_fbank
+if [ -z "${asr_exp}" ]; then
+    asr_exp=exp/asr_$(basename "${train_config:-model}" .yaml)${exp_tag}_${token_tag}${suffix}
+fi
+# The style source of the model (none, gst or oracle; see espnet_ser.asr.style).
+style=none
+[ -z "${train_config}" ] || style=$(${py} -c "import sys, yaml; print((yaml.safe_load(open(sys.argv[1])) or {}).get('style_encoder') or 'none')" "${train_config}")
 decode_tag=$(basename "${decode_config:-decode_default}" .yaml)
 [ -n "${inference_model}" ] || inference_model=${avg_metric}.ave_${nbest_avg}best.pth
 all_sets="${train_set} ${valid_set} ${test_sets}"
@@ -104,26 +127,45 @@ if run_stage 2 "${token_dir}/.done"; then
         --data_dirs $(for s in ${all_sets}; do echo data/${s}; done) --out_dir "${token_dir}" \
         --emotions "${emotions}" --emo_token_position "${emo_token_position}" \
         --token_type "${token_type}" --nbpe "${nbpe}" --bpemode "${bpemode}" \
+        $([ -z "${pretrained_dir}" ] || echo "--bpemodel ${pretrained_dir}/bpe.model --token_list ${pretrained_dir}/tokens.txt") \
         > "${token_dir}/prepare_text.log" 2>&1 || fail "${token_dir}/prepare_text.log"
     touch "${token_dir}/.done"
 fi
 
-if run_stage 3 "${dump}/.done"; then
-    for dset in ${all_sets}; do
+# dump_set DUMP CONFIG SET: features of data/SET (or the subset of the superset's dump).
+dump_set() {
+    local _dump=$1 _conf=$2 dset=$3 _nj _logdir=$1/$3/log
+    [ ! -f "${_dump}/${dset}/.done" ] || ${force} || return 0
+    mkdir -p "${_logdir}"
+    if [ -n "${feats_superset}" ] && [ "${dset}" != "${feats_superset}" ]; then
+        log "Stage 3: ${_dump}/${dset} from ${_dump}/${feats_superset} (log: ${_logdir}/subset.log)"
+        ${py} -m espnet_ser.bin.extract_feats --subset_of ${_dump}/${feats_superset} --data_dir data/${dset} \
+            --out_dir ${_dump}/${dset} > "${_logdir}/subset.log" 2>&1 || fail "${_logdir}/subset.log"
+    else
         _nj=$(min "${nj}" "$(wc -l < data/${dset}/wav.scp)")
-        _logdir=${dump}/${dset}/log
-        log "Stage 3: fbank for ${dset} in ${_nj} jobs (logs: ${_logdir}/extract.*.log)"
+        log "Stage 3: $(basename ${_dump}) for ${dset} in ${_nj} jobs (logs: ${_logdir}/extract.*.log)"
         ${train_cmd} JOB=1:"${_nj}" "${_logdir}"/extract.JOB.log \
-            ${py} -m espnet_ser.bin.extract_feats --data_dir data/${dset} --out_dir ${dump}/${dset} \
-            --config "${feats_config}" --nj "${_nj}" --job JOB || fail "${_logdir}/extract.*.log"
-        ${py} -m espnet_ser.bin.extract_feats --merge --data_dir data/${dset} --out_dir ${dump}/${dset} \
+            ${py} -m espnet_ser.bin.extract_feats --data_dir data/${dset} --out_dir ${_dump}/${dset} \
+            --config "${_conf}" --nj "${_nj}" --job JOB || fail "${_logdir}/extract.*.log"
+        ${py} -m espnet_ser.bin.extract_feats --merge --data_dir data/${dset} --out_dir ${_dump}/${dset} \
             --nj "${_nj}" > "${_logdir}/merge.log" 2>&1 || fail "${_logdir}/merge.log"
+    fi
+    touch "${_dump}/${dset}/.done"
+}
+
+if run_stage 3 "${dump}/.done.${train_set}"; then
+    for dset in ${feats_superset} ${all_sets}; do
+        dump_set ${dump} "${feats_config}" ${dset}
+        [ "${style}" != gst ] || dump_set ${gst_dump} "${gst_feats_config}" ${dset}
     done
     log "Stage 3: global CMVN statistics from ${train_set}"
     ${py} -m espnet_ser.bin.compute_cmvn --feats_scp ${dump}/${train_set}/feats.scp \
         --out ${dump}/${train_set}/feats_stats.npz > ${dump}/${train_set}/log/cmvn.log 2>&1 || fail ${dump}/${train_set}/log/cmvn.log
     cp "${feats_config}" ${dump}/feats_config.yaml
-    touch "${dump}/.done"
+    touch "${dump}/.done.${train_set}"
+fi
+if [ "${style}" = gst ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ] && [ ! -f ${gst_dump}/${train_set}/.done ]; then
+    log "style_encoder: gst needs ${gst_dump}/${train_set}: run stage 3 (--stage 3 --force true)"; exit 1
 fi
 
 if run_stage 4 "${asr_exp}/.done"; then
@@ -134,6 +176,19 @@ if run_stage 4 "${asr_exp}/.done"; then
     _bpe_opts=""
     [ "${token_type}" != bpe ] || _bpe_opts="--bpemodel ${token_dir}/bpe.model"
     [ ! -f "${token_dir}/nlsyms.txt" ] || _bpe_opts+=" --non_linguistic_symbols ${token_dir}/nlsyms.txt"
+    _stats=${dump}/${train_set}/feats_stats.npz _style_opts=""
+    if [ -n "${pretrained_dir}" ]; then  # the pretrained model's own normalisation and parameters
+        _stats=${pretrained_dir}/feats_stats.npz
+        # keep the config's init_param entries (e.g. a converted GST) next to the model's
+        _style_opts+=" --init_param ${pretrained_dir}/model.pth $(${py} -c "import sys, yaml; print(' '.join((yaml.safe_load(open(sys.argv[1])) or {}).get('init_param') or []))" "${train_config}")"
+    fi
+    for _s in train valid; do
+        _set=${train_set}; [ ${_s} = train ] || _set=${valid_set}
+        case ${style} in
+            gst) _style_opts+=" --${_s}_data_path_and_name_and_type ${gst_dump}/${_set}/feats.scp,style_speech,kaldi_ark" ;;
+            oracle) _style_opts+=" --${_s}_data_path_and_name_and_type ${token_dir}/${_set}/emotion_id,emotion,text_int" ;;
+        esac
+    done
     if [ "${num_nodes}" -gt 1 ]; then
         _launch="${py} -m espnet2.bin.launch --cmd '${cuda_cmd} --name ${asr_exp}' --log ${asr_exp}/train.log
                  --ngpu ${ngpu} --num_nodes ${num_nodes} --init_file_prefix ${asr_exp}/.dist_init_
@@ -145,7 +200,7 @@ if run_stage 4 "${asr_exp}/.done"; then
     eval ${_launch} ${py} -m espnet_ser.bin.asr_ser_train --config "${train_config}" \
         --use_preprocessor true --token_type "${token_type}" --token_list "${token_dir}/tokens.txt" \
         ${_bpe_opts} --input_size "$(${py} -c "import yaml; print(yaml.safe_load(open('${feats_config}'))['n_mels'])")" \
-        --normalize global_mvn --normalize_conf stats_file=${dump}/${train_set}/feats_stats.npz \
+        --normalize global_mvn --normalize_conf stats_file=${_stats} ${_style_opts} \
         --train_data_path_and_name_and_type ${dump}/${train_set}/feats.scp,speech,kaldi_ark \
         --train_data_path_and_name_and_type ${token_dir}/${train_set}/text,text,text \
         --train_shape_file ${dump}/${train_set}/feats_shape \
@@ -168,6 +223,10 @@ if run_stage 5 "${asr_exp}/decode_${decode_tag}/.done"; then
         log "Stage 5: decoding ${dset} in ${_nj} jobs (logs: ${_dir}/log/decode.*.log)"
         _dec_opts="--exp_dir ${asr_exp} --model_file ${asr_exp}/${inference_model} --feats_scp ${dump}/${dset}/feats.scp --output_dir ${_dir} --nj ${_nj}"
         [ -z "${decode_config}" ] || _dec_opts+=" --decode_config ${decode_config}"
+        case ${style} in
+            gst) _dec_opts+=" --style_scp ${gst_dump}/${dset}/feats.scp" ;;
+            oracle) _dec_opts+=" --emotion_ids ${token_dir}/${dset}/emotion_id" ;;
+        esac
         if [ "${inference_ngpu}" -gt 0 ]; then _dec_opts+=" --device cuda"; fi
         # shellcheck disable=SC2086
         ${decode_cmd} --gpu "${inference_ngpu}" --num-threads "${decode_threads}" JOB=1:"${_nj}" "${_dir}"/log/decode.JOB.log \

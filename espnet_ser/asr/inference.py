@@ -195,13 +195,42 @@ class Speech2TextEmotion:
             raise ValueError(f"sample rate {fs} Hz, but the model's features expect {self.fs} Hz")
         return self.extractor(np.asarray(wave, dtype=np.float32))
 
+    @property
+    def style_input_name(self) -> Optional[str]:
+        """Data key of the model's style source: ``style_speech``, ``emotion`` or None."""
+        return getattr(self.model, "style_input_name", None)
+
+    def style(self, style_input) -> Optional[torch.Tensor]:
+        """Style vector (1, D) of one utterance (None for models without a style source)."""
+        name = self.style_input_name
+        if name is None:
+            return None
+        if style_input is None:
+            what = ("the GST log-mel features of the utterance" if name == "style_speech"
+                    else "the reference emotion id (oracle conditioning)")
+            raise ValueError(f"this model is conditioned on '{name}': pass {what}")
+        x = torch.as_tensor(np.asarray(style_input), device=self.device)
+        if name == "style_speech":
+            x = x.to(torch.float32)
+        x = x.reshape(1, -1) if x.dim() <= 1 and name == "emotion" else x.unsqueeze(0)
+        lengths = torch.tensor([x.size(1)], dtype=torch.long, device=self.device)
+        return self.model.style_encoder(x, lengths)
+
     @torch.no_grad()
-    def __call__(self, speech: Union[np.ndarray, torch.Tensor]) -> List[Recognition]:
-        """Decode one utterance (features (T, D) or a raw waveform (T,)); n-best list."""
+    def __call__(self, speech: Union[np.ndarray, torch.Tensor], style_input=None) -> List[Recognition]:
+        """Decode one utterance (features (T, D) or a raw waveform (T,)); n-best list.
+
+        ``style_input`` is what the model's style source reads: GST log-mel features
+        (T', n_mels) for ``style_encoder: gst``, the reference emotion id for ``oracle``.
+        """
         speech = torch.as_tensor(np.asarray(speech), dtype=torch.float32, device=self.device)
         speech = speech.unsqueeze(0)
         lengths = torch.tensor([speech.size(1)], dtype=torch.long, device=self.device)
-        enc, _ = self.model.encode(speech, lengths)
+        style = self.style(style_input)
+        if style is None:
+            enc, _ = self.model.encode(speech, lengths)
+        else:
+            enc, _ = self.model.encode(speech, lengths, style=style)
         if isinstance(enc, tuple):
             enc = enc[0]
         x = enc[0]

@@ -14,6 +14,12 @@ Example::
         --model_file exp/asr_train/valid.acc.ave_10best.pth --decode_config conf/decode.yaml \
         --feats_scp dump/fbank/test/feats.scp --output_dir exp/asr_train/decode/test \
         --nj 4 --job 1
+
+A style-conditioned model also needs its style input: ``--style_scp`` (the GST log-mel
+dump of the set) for ``style_encoder: gst``, or ``--emotion_ids`` (reference emotion ids,
+``data/token_*/<set>/emotion_id``) for the oracle upper bound ``style_encoder: oracle``;
+the latter decodes with the reference label and writes ``ORACLE_EMOTION_CONDITIONING``
+into the output directory to say so.
 """
 
 import argparse
@@ -37,6 +43,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--decode_config", type=Path, default=None, help="decoding YAML")
     p.add_argument("--feats_scp", type=Path, required=True, help="feats.scp of the set to decode")
     p.add_argument("--output_dir", type=Path, required=True)
+    p.add_argument("--style_scp", type=Path, default=None,
+                   help="GST features (feats.scp) for models with style_encoder: gst")
+    p.add_argument("--emotion_ids", type=Path, default=None,
+                   help="reference emotion ids for models with style_encoder: oracle")
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--job", type=int, default=None, help="1-based part to decode (default: all)")
     p.add_argument("--merge", action="store_true", help="join the parts of a finished run")
@@ -58,6 +68,7 @@ def decode_part(args, utts: List[str], scp: Dict[str, str], out: Path) -> None:
     torch.set_num_threads(args.num_threads)
     s2t = Speech2TextEmotion.from_exp_dir(args.exp_dir, args.model_file, args.decode_config,
                                           device=args.device)
+    style_source = style_inputs(args, s2t.style_input_name, utts)
     results = {name: {} for name in OUTPUTS}
     start = time.time()
     for i, utt in enumerate(utts, 1):
@@ -65,7 +76,7 @@ def decode_part(args, utts: List[str], scp: Dict[str, str], out: Path) -> None:
             feats = kaldiio.load_mat(scp[utt])
         except Exception as e:
             raise RuntimeError(f"{args.feats_scp}: utterance {utt}: cannot read {scp[utt]}: {e}") from e
-        best = s2t(feats)[0]
+        best = s2t(feats, style_source(utt) if style_source else None)[0]
         results["text"][utt] = best.text
         results["utt2emo"][utt] = best.emotion or "none"
         results["emotion_posterior"][utt] = " ".join(f"{k}:{v:.4f}" for k, v in best.posterior.items())
@@ -76,6 +87,43 @@ def decode_part(args, utts: List[str], scp: Dict[str, str], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in OUTPUTS:
         write_kaldi_map(out / name, results[name])
+
+
+def style_inputs(args, name, utts):
+    """A function utt -> style input for the model's style source (None if it has none)."""
+    import kaldiio
+    import numpy as np
+
+    if name is None:
+        return None
+    if name == "style_speech":
+        path, flag = args.style_scp, "--style_scp"
+    else:
+        path, flag = args.emotion_ids, "--emotion_ids"
+    if path is None:
+        raise ValueError(f"{args.exp_dir}: the model is conditioned on '{name}'; pass {flag}")
+    table = read_kaldi_map(path)
+    missing = [u for u in utts if u not in table]
+    if missing:
+        raise ValueError(f"{path}: no entry for {len(missing)} utterance(s), e.g. {missing[0]}")
+    if name == "emotion":
+        logging.warning("oracle conditioning: decoding with the REFERENCE emotion of every utterance")
+        atomic_write_text(args.output_dir / "ORACLE_EMOTION_CONDITIONING",
+                          f"decoded with the reference emotion ids of {path}\n")
+
+        def emotion(utt):
+            try:
+                return np.array([int(table[utt])], dtype=np.int64)
+            except ValueError:
+                raise ValueError(f"{path}: utterance {utt}: not an integer emotion id: {table[utt]!r}")
+        return emotion
+
+    def gst_feats(utt):
+        try:
+            return kaldiio.load_mat(table[utt])
+        except Exception as e:
+            raise RuntimeError(f"{path}: utterance {utt}: cannot read {table[utt]}: {e}") from e
+    return gst_feats
 
 
 def merge(args, parts: List[List[str]]) -> None:

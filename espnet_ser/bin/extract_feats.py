@@ -19,6 +19,12 @@ absolute ark paths) and ``feats_shape.J``. The merge writes ``out_dir/feats.scp`
 copies the data directory files. Finished parts and a finished merge are kept when the
 command is run again (``--overwrite true`` recomputes).
 
+A set that is a subset of an already dumped set (cross-validation folds) takes its
+features from that dump instead of extracting them again::
+
+    python -m espnet_ser.bin.extract_feats --subset_of dump/fbank/all \\
+        --data_dir data/fold1_test --out_dir dump/fbank/fold1_test
+
 Any frontend argument of the config can be overridden on the command line, e.g.
 ``--n_mels 40``.
 """
@@ -36,6 +42,7 @@ from espnet_ser.features.fbank import (
     FbankExtractor,
     FeatureError,
     extract_part,
+    subset_dump,
     load_fbank_config,
     merge_parts,
 )
@@ -56,6 +63,8 @@ def get_parser() -> argparse.ArgumentParser:
         "--merge", type=str2bool, nargs="?", const=True, default=False,
         help="merge the nj parts into out_dir/feats.scp instead of extracting",
     )
+    parser.add_argument("--subset_of", default=None,
+                        help="finished dump of a superset to take the features from")
     parser.add_argument(
         "--overwrite", type=str2bool, nargs="?", const=True, default=False,
         help="recompute finished parts / rewrite a finished merge",
@@ -93,13 +102,16 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         parser.error(f"--job must be in 1..{args.nj}, got {args.job}")
     if args.merge and args.job is not None:
         parser.error("--merge and --job exclude each other")
-    if not args.merge and args.config is None:
+    if not args.merge and args.config is None and not args.subset_of:
         parser.error("--config is required to extract features")
     if args.channel is not None and args.channel < 0:
         parser.error(f"--channel must be >= 0, got {args.channel}")
     torch.set_num_threads(max(1, args.num_threads))
 
     try:
+        if args.subset_of:
+            subset_dump(args.data_dir, args.subset_of, args.out_dir)
+            return
         if args.merge:
             merge_parts(args.data_dir, args.out_dir, args.nj, overwrite=args.overwrite)
             return

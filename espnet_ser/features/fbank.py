@@ -537,6 +537,41 @@ def merge_parts(data_dir: PathLike, out_dir: PathLike, nj: int, overwrite: bool 
     return feats_scp
 
 
+def subset_dump(data_dir: PathLike, superset_dir: PathLike, out_dir: PathLike) -> Path:
+    """Dump of ``data_dir`` taken from the finished dump ``superset_dir`` of a larger set.
+
+    The cross-validation folds of a corpus are subsets of one set: features are
+    extracted once (for the superset) and each fold's ``feats.scp`` / ``feats_shape``
+    point into the same ark files. Writes the same files as :func:`merge_parts`.
+    """
+    data_dir, superset_dir = Path(data_dir), Path(superset_dir)
+    out_dir = Path(out_dir)
+    src_scp = superset_dir / "feats.scp"
+    if not src_scp.is_file():
+        raise FeatureError(f"{src_scp}: missing; extract the features of {superset_dir.name} first")
+    scp = read_kaldi_map(src_scp)
+    shape = read_kaldi_map(superset_dir / "feats_shape")
+    utts = sorted(u for u, _, _ in read_wav_scp(data_dir))
+    missing = [u for u in utts if u not in scp or u not in shape]
+    if missing:
+        raise FeatureError(
+            f"{data_dir}: utterance {missing[0]} is not in {src_scp}"
+            + (f" ({len(missing)} utterances in all)" if len(missing) > 1 else "")
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for src in _data_files_to_copy(data_dir):
+        atomic_write_text(out_dir / src.name, src.read_text(encoding="utf-8"))
+    atomic_write_text(out_dir / "fbank.yaml", (superset_dir / "fbank.yaml").read_text(encoding="utf-8"))
+    atomic_write_text(out_dir / "feats_shape", "".join(f"{u} {shape[u]}\n" for u in utts))
+    try:
+        validate_data_dir(out_dir)
+    except DataDirError as e:
+        raise FeatureError(f"the copy of {data_dir} in {out_dir} is not valid: {e}") from e
+    atomic_write_text(out_dir / "feats.scp", "".join(f"{u} {scp[u]}\n" for u in utts))
+    logging.info(f"{out_dir / 'feats.scp'}: {len(utts)} utterances taken from {src_scp}")
+    return out_dir / "feats.scp"
+
+
 def iter_feats(feats_scp: PathLike) -> Iterator[Tuple[str, np.ndarray]]:
     """Yield ``(utt, matrix)`` from a feats.scp, naming the line of any unreadable entry."""
     feats_scp = Path(feats_scp)

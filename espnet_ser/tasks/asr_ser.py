@@ -2,14 +2,15 @@
 
 The task keeps ESPnet's command line, data loading, trainer and inference conventions and
 merges our classes into ESPnet's registries (``ClassChoices``), so a YAML config says
-``model: asr_ser`` (and later ``encoder: gst_conformer``) exactly as ESPnet users expect::
+``model: asr_ser``, ``encoder: gst_conformer`` and ``style_encoder: gst`` exactly as
+ESPnet users expect::
 
     python -m espnet_ser.bin.asr_ser_train --config conf/train.yaml ...
 """
 
 import argparse
 import logging
-from typing import Dict
+from typing import Dict, Tuple
 
 from espnet_ser.utils.offline import quiet_nltk_downloads
 
@@ -23,7 +24,10 @@ from espnet2.train.class_choices import ClassChoices
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 
+from espnet_ser.asr.encoder.gst_conformer_encoder import GSTConformerEncoder
 from espnet_ser.asr.espnet_model import ESPnetASRSERModel
+from espnet_ser.asr.gst import GSTEncoder
+from espnet_ser.asr.style import AbsStyleEncoder, OracleEmotionStyle
 
 
 def _merged(base: ClassChoices, default=None, **ours) -> ClassChoices:
@@ -45,8 +49,15 @@ postencoder_choices = espnet_asr.postencoder_choices
 decoder_choices = espnet_asr.decoder_choices
 preprocessor_choices = espnet_asr.preprocessor_choices
 model_choices = _merged(espnet_asr.model_choices, default="asr_ser", asr_ser=ESPnetASRSERModel)
-# Encoders of this toolkit (e.g. a style-conditioned conformer) are added here.
-encoder_choices = _merged(espnet_asr.encoder_choices)
+encoder_choices = _merged(espnet_asr.encoder_choices, gst_conformer=GSTConformerEncoder)
+# Where the style of a style-conditioned encoder comes from (none: no conditioning).
+style_encoder_choices = ClassChoices(
+    name="style_encoder",
+    classes=dict(gst=GSTEncoder, oracle=OracleEmotionStyle),
+    type_check=AbsStyleEncoder,
+    default=None,
+    optional=True,
+)
 
 
 class ASRSERTask(ASRTask):
@@ -62,7 +73,14 @@ class ASRSERTask(ASRTask):
         postencoder_choices,
         decoder_choices,
         preprocessor_choices,
+        style_encoder_choices,
     ]
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        # the inputs of the style encoders (see espnet_ser.asr.style)
+        names = super().optional_data_names(train, inference)
+        return tuple(names) + ("style_speech", "emotion")
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
@@ -91,6 +109,20 @@ class ASRSERTask(ASRTask):
         preencoder = build(preencoder_choices)
         if preencoder is not None:
             input_size = preencoder.output_size()
+        style_encoder = build(style_encoder_choices)
+        if style_encoder is not None:
+            if not getattr(encoder_choices.get_class(args.encoder), "accepts_style", False):
+                raise ValueError(f"style_encoder: {args.style_encoder} needs a style-conditioned "
+                                 f"encoder (encoder: gst_conformer), not encoder: {args.encoder}")
+            args.encoder_conf = dict(args.encoder_conf or {})
+            given = args.encoder_conf.setdefault("style_dim", style_encoder.output_size())
+            if given != style_encoder.output_size():
+                raise ValueError(f"encoder_conf.style_dim={given} but the style encoder gives "
+                                 f"{style_encoder.output_size()}-dim styles")
+        elif getattr(args, "encoder", None) == "gst_conformer":
+            # no style source: the conditioning stays unused (a plain conformer)
+            args.encoder_conf = dict(args.encoder_conf or {})
+            args.encoder_conf.setdefault("style_dim", 1)
         encoder = build(encoder_choices, input_size=input_size)
         if not isinstance(encoder, AbsEncoder):
             raise ValueError("ASRSERTask needs an encoder")
@@ -105,6 +137,11 @@ class ASRSERTask(ASRTask):
         ctc = CTC(odim=vocab_size, encoder_output_size=enc_size, **args.ctc_conf)
 
         model_class = model_choices.get_class(getattr(args, "model", None) or "asr_ser")
+        extra = {}
+        if style_encoder is not None:
+            if not issubclass(model_class, ESPnetASRSERModel):
+                raise ValueError(f"style_encoder needs model: asr_ser, not model: {args.model}")
+            extra["style_encoder"] = style_encoder
         model = model_class(
             vocab_size=vocab_size,
             frontend=frontend,
@@ -117,6 +154,7 @@ class ASRSERTask(ASRTask):
             ctc=ctc,
             joint_network=None,
             token_list=token_list,
+            **extra,
             **args.model_conf,
         )
         if args.init is not None:

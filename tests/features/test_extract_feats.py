@@ -9,7 +9,7 @@ import pytest
 
 from espnet2.fileio.read_text import load_num_sequence_text
 from espnet_ser.bin import extract_feats
-from espnet_ser.data.datadir import read_kaldi_map
+from espnet_ser.data.datadir import read_kaldi_map, write_data_dir
 from espnet_ser.features.fbank import (
     FbankExtractor,
     FeatureError,
@@ -288,3 +288,31 @@ def test_segments_file_is_refused(tmp_path, make_data, fbank_conf, capsys):
     with pytest.raises(SystemExit):
         extract(data, tmp_path / "dump", fbank_conf, 1)
     assert "segments" in capsys.readouterr().err
+
+
+def test_subset_of_a_dumped_superset(tmp_path, make_data, fbank_conf):
+    data = make_data(LENGTHS)
+    full = tmp_path / "dump" / "all"
+    extract_feats.main(["--config", str(fbank_conf), "--data_dir", str(data), "--out_dir", str(full)])
+    utts = sorted(read_kaldi_map(data / "wav.scp"))
+    keep = utts[1:3]
+    sub = tmp_path / "data_sub"
+    write_data_dir(sub, {name: {u: read_kaldi_map(data / name)[u] for u in keep}
+                         for name in ("wav.scp", "text", "utt2spk", "utt2emo")})
+    out = tmp_path / "dump" / "sub"
+    extract_feats.main(["--subset_of", str(full), "--data_dir", str(sub), "--out_dir", str(out)])
+    got = kaldiio.load_scp(str(out / "feats.scp"))
+    every = kaldiio.load_scp(str(full / "feats.scp"))
+    assert list(got) == keep
+    for u in keep:  # the same ark entries, not a new extraction
+        np.testing.assert_array_equal(got[u], every[u])
+    assert read_kaldi_map(out / "feats_shape") == {u: read_kaldi_map(full / "feats_shape")[u] for u in keep}
+    assert (out / "text").read_text() == (sub / "text").read_text()
+    assert not (out / "split1").exists()
+
+    # an utterance the superset does not have is named
+    m = read_kaldi_map(data / "wav.scp")
+    (sub / "wav.scp").write_text("".join(f"{u} {m[u]}\n" for u in keep) + "zz_new /x.wav\n")
+    with pytest.raises(SystemExit):
+        extract_feats.main(["--subset_of", str(full), "--data_dir", str(sub), "--out_dir", str(tmp_path / "dump" / "bad")])
+    assert not (tmp_path / "dump" / "bad" / "feats.scp").exists()

@@ -34,9 +34,43 @@ def build(config: Path, tokens, extra=()):
 
 
 def test_configs_are_found():
-    names = {p.name for p in TRAIN_CONFIGS}
-    assert "train_asr_ser_conformer_small.yaml" in names
-    assert "train_asr_ser_conformer_paper.yaml" in names
+    names = {str(p.relative_to(REPO)) for p in TRAIN_CONFIGS}
+    assert "egs/mini_emo/conf/tuning/train_asr_ser_conformer_small.yaml" in names
+    assert "egs/mini_emo/conf/tuning/train_asr_ser_conformer_paper.yaml" in names
+    for variant in ("", "_oracle", "_gst", "_ptgst"):
+        assert f"egs/iemocap/conf/tuning/train_asr_ser_conformer{variant}.yaml" in names
+
+
+def test_iemocap_gst_configs_are_the_paper_setting():
+    tuning = REPO / "egs/iemocap/conf/tuning"
+    base = yaml.safe_load((tuning / "train_asr_ser_conformer.yaml").read_text())
+    assert base["optim_conf"]["lr"] == 0.0015 and base["batch_size"] == 64
+    assert base["max_epoch"] == 100 and base["keep_nbest_models"] == 10
+    for variant, style in (("oracle", "oracle"), ("gst", "gst"), ("ptgst", "gst")):
+        conf = yaml.safe_load((tuning / f"train_asr_ser_conformer_{variant}.yaml").read_text())
+        assert conf["encoder"] == "gst_conformer" and conf["style_encoder"] == style
+        # the same AED as the baseline, plus the conditioning options
+        extra = {k: v for k, v in conf["encoder_conf"].items() if k not in base["encoder_conf"]}
+        assert set(extra) == {"cond_layers", "style_ffn"}
+        assert {k: conf["encoder_conf"][k] for k in base["encoder_conf"]} == base["encoder_conf"]
+        assert {k: v for k, v in conf.items() if k not in ("encoder", "encoder_conf", "style_encoder",
+                "style_encoder_conf", "init_param")} == {k: v for k, v in base.items()
+                                                          if k not in ("encoder", "encoder_conf")}
+    ptgst = yaml.safe_load((tuning / "train_asr_ser_conformer_ptgst.yaml").read_text())
+    assert ptgst["init_param"] == ["exp/gst_tacotron/gst.pth::style_encoder"]
+    model = build(tuning / "train_asr_ser_conformer_gst.yaml", token_list(100))
+    n_gst = sum(p.numel() for p in model.style_encoder.parameters())
+    assert 470e3 < n_gst < 500e3, n_gst  # the paper's "about 480k"
+
+
+def style_inputs(model, n_frames=(150, 110)):
+    """The batch entry a model's style encoder reads (none without one)."""
+    if model.style_input_name == "style_speech":
+        return dict(style_speech=torch.randn(2, max(n_frames), 80),
+                    style_speech_lengths=torch.tensor(n_frames))
+    if model.style_input_name == "emotion":
+        return dict(emotion=torch.tensor([[0], [3]]), emotion_lengths=torch.tensor([1, 1]))
+    return {}
 
 
 @pytest.mark.parametrize("config", TRAIN_CONFIGS, ids=lambda p: str(p.relative_to(REPO)))
@@ -47,7 +81,8 @@ def test_every_config_builds(config):
     feats = torch.randn(2, 120, 80)
     text = torch.tensor([[6, 7, 8, 2], [9, 10, 3, -1]])
     model.train()
-    loss, stats, weight = model(feats, torch.tensor([120, 90]), text, torch.tensor([4, 3]))
+    loss, stats, weight = model(feats, torch.tensor([120, 90]), text, torch.tensor([4, 3]),
+                                **style_inputs(model))
     assert torch.isfinite(loss) and int(weight) == 2
     assert 0.0 <= float(stats["acc_emo"]) <= 1.0
 

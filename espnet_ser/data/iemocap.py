@@ -1,0 +1,457 @@
+"""IEMOCAP (``IEMOCAP_full_release/``) to Kaldi data directories.
+
+Reads, for ``Session1`` .. ``Session5``:
+
+* ``dialog/EmoEvaluation/<dialog>.txt``: consensus lines
+  ``[start - end]<TAB><utt><TAB><label><TAB>[V, A, D]``. Only lines starting with ``[``
+  are read; the header (``%``), evaluator lines and blank lines are skipped. The
+  subfolders (``Categorical/``, ``Attribute/``, ``Self-evaluation/``) hold per-evaluator
+  files and are never read.
+* ``dialog/transcriptions/<dialog>.txt``: ``<utt> [start-end]: text``; other lines
+  (``M: [BREATHING]``, lines without a time stamp) are skipped.
+* ``sentences/wav/<dialog>/<utt>.wav``: only checked to exist (headers read with
+  ``check_audio``).
+
+Files and folders whose names start with ``.`` (macOS ``._*`` AppleDouble files,
+``.DS_Store``) are ignored everywhere.
+
+Utterance ids are ``<speaker>-<corpus id>``, e.g. ``Ses01M-Ses01F_impro01_M013``: the
+speaker is the session plus the gender letter starting the last part of the corpus id,
+and the prefix keeps utt2spk sorted by speaker as Kaldi requires. ``utt2dim`` holds the
+consensus values in the toolkit's order ``arousal valence dominance`` (the corpus lists
+them as valence, activation = arousal, dominance).
+
+Output sets: ``iemocap_all`` (every kept utterance) and ``fold{k}_{train,valid,test}``
+for k = 1..5 (test = Session k, valid = Session k mod 5 + 1, train = the other three).
+"""
+
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from espnet_ser.data.datadir import DataDirError, PathLike, emotion_token, write_data_dir
+
+CORPUS_DIR_NAME = "IEMOCAP_full_release"
+NUM_SESSIONS = 5
+SAMPLE_RATE = 16000
+# Consensus labels as written in EmoEvaluation/<dialog>.txt.
+KNOWN_LABELS = ("neu", "hap", "exc", "sad", "ang", "fru", "fea", "sur", "dis", "oth", "xxx")
+DEFAULT_EMOTIONS = ("ang", "hap", "neu", "sad")
+SET_FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2emo", "utt2dim")
+
+_NUM = r"[-+]?\d+(?:\.\d*)?"
+_CONSENSUS_RE = re.compile(
+    rf"^\[\s*({_NUM})\s*-\s*({_NUM})\s*\]\s+(\S+)\s+(\S+)\s+"
+    rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\]\s*$"
+)
+_TRANSCRIPT_RE = re.compile(rf"^(\S+)\s*\[\s*{_NUM}\s*-\s*{_NUM}\s*\]\s*:(.*)$")
+_SPEAKER_RE = re.compile(r"^(Ses\d\d)[FM]_.+_([FM])[^_]*$")
+# Non-lexical tags: [LAUGHTER], [BREATHING], [GARBAGE], <sigh>, {noise}.
+_TAG_RE = re.compile(r"\[[^\[\]]*\]|<[^<>]*>|\{[^{}]*\}")
+_NON_WORD_RE = re.compile(r"[^\w']+|_")
+_EDGE_APOSTROPHE_RE = re.compile(r"(?<!\w)'|'(?!\w)")
+
+
+class IemocapError(DataDirError):
+    """The IEMOCAP tree is missing something or holds a line that does not parse."""
+
+
+class ConsensusLine(NamedTuple):
+    utt: str
+    label: str
+    vad: Tuple[float, float, float]  # valence, activation, dominance
+    lineno: int
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".")
+
+
+def _lines(path: Path) -> List[bytes]:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise IemocapError(f"{path}: cannot read ({e.strerror or e})") from e
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return [line.rstrip(b"\r") for line in data.split(b"\n")]
+
+
+def read_consensus(path: PathLike) -> List[ConsensusLine]:
+    """Parse the consensus lines (those starting with ``[``) of an EmoEvaluation file.
+
+    Raises IemocapError naming file and line for a line that does not parse or a
+    label outside KNOWN_LABELS.
+    """
+    path = Path(path)
+    out = []
+    for lineno, raw in enumerate(_lines(path), 1):
+        if not raw.startswith(b"["):
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise IemocapError(f"{path}:{lineno}: consensus line is not UTF-8 text") from None
+        m = _CONSENSUS_RE.match(line)
+        if not m:
+            raise IemocapError(
+                f"{path}:{lineno}: cannot parse consensus line {line.strip()!r} (expected "
+                "'[START - END]<TAB>UTT<TAB>LABEL<TAB>[V, A, D]')"
+            )
+        utt, label = m.group(3), m.group(4)
+        if label not in KNOWN_LABELS:
+            raise IemocapError(
+                f"{path}:{lineno}: utterance {utt} has unknown label {label!r} "
+                f"(known: {' '.join(KNOWN_LABELS)})"
+            )
+        vad = tuple(float(m.group(i)) for i in (5, 6, 7))
+        if not all(math.isfinite(x) for x in vad):
+            raise IemocapError(f"{path}:{lineno}: utterance {utt} has non-finite V/A/D {vad}")
+        out.append(ConsensusLine(utt, label, vad, lineno))
+    return out
+
+
+def read_transcripts(path: PathLike, keep: Optional[set] = None) -> Dict[str, str]:
+    """Return ``{utt: raw text}`` from the ``<utt> [start-end]: text`` lines of a file.
+
+    Other lines are skipped. Two different texts for one id raise IemocapError when
+    the id is in ``keep`` (every id when ``keep`` is None); otherwise the first wins.
+    """
+    path = Path(path)
+    out: Dict[str, str] = {}
+    first_line: Dict[str, int] = {}
+    for lineno, raw in enumerate(_lines(path), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            line = raw.decode("cp1252", errors="replace")
+            logging.warning("%s:%d: not UTF-8; read as cp1252", path, lineno)
+        m = _TRANSCRIPT_RE.match(line.strip())
+        if not m:
+            continue
+        utt, text = m.group(1), m.group(2).strip()
+        if utt in out:
+            if out[utt] != text and (keep is None or utt in keep):
+                raise IemocapError(
+                    f"{path}:{lineno}: second transcript for {utt} differs from the one "
+                    f"on line {first_line[utt]}"
+                )
+            continue
+        out[utt] = text
+        first_line[utt] = lineno
+    return out
+
+
+def normalize_transcript(text: str) -> str:
+    """Word-level text: tags removed, lower case, no punctuation.
+
+    Removes ``[...]``, ``<...>`` and ``{...}`` tags; lower-cases; turns every character
+    that is not a letter, digit or apostrophe into a space (so ``well-known`` ->
+    ``well known``, ``U.S.`` -> ``u s``, ``50%`` -> ``50``); keeps an apostrophe only
+    between two letters/digits (``don't``; ``'hello'`` -> ``hello``, ``goin'`` ->
+    ``goin``); collapses spaces. A stray unmatched bracket is dropped as punctuation.
+    """
+    t = _TAG_RE.sub(" ", text)
+    t = t.replace("\u2019", "'").replace("\u2018", "'").lower()
+    t = _NON_WORD_RE.sub(" ", t)
+    t = re.sub(r"'+", "'", t)
+    t = _EDGE_APOSTROPHE_RE.sub(" ", t)
+    return " ".join(t.split())
+
+
+def speaker_of(utt_id: str) -> str:
+    """``Ses01F_impro01_M013`` -> ``Ses01M`` (session + gender letter of the last part)."""
+    m = _SPEAKER_RE.match(utt_id)
+    if not m:
+        raise IemocapError(
+            f"{utt_id!r} is not an IEMOCAP utterance id like Ses01F_impro01_M013"
+        )
+    return m.group(1) + m.group(2)
+
+
+def kaldi_utt_id(utt_id: str) -> str:
+    """``Ses01F_impro01_M013`` -> ``Ses01M-Ses01F_impro01_M013``."""
+    return f"{speaker_of(utt_id)}-{utt_id}"
+
+
+def check_root(root: PathLike) -> Path:
+    """Return the absolute corpus root, or raise naming ``--iemocap_root``."""
+    root = Path(os.path.abspath(os.path.expanduser(str(root))))
+    if not root.is_dir():
+        raise IemocapError(f"--iemocap_root {root}: no such directory")
+    if not (root / "Session1").is_dir() and (root / CORPUS_DIR_NAME / "Session1").is_dir():
+        raise IemocapError(
+            f"--iemocap_root {root} has no Session1 but contains {CORPUS_DIR_NAME}; "
+            f"did you mean --iemocap_root {root / CORPUS_DIR_NAME}?"
+        )
+    return root
+
+
+def _check_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise IemocapError(f"{path}: no such directory (is this an {CORPUS_DIR_NAME} tree?)")
+    return path
+
+
+def check_emotions(emotions: Sequence[str], merge_exc: bool) -> List[str]:
+    emotions = list(emotions)
+    if not emotions:
+        raise IemocapError("--emotions is empty")
+    for e in emotions:
+        if e not in KNOWN_LABELS:
+            raise IemocapError(f"--emotions: unknown label {e!r} (known: {' '.join(KNOWN_LABELS)})")
+        emotion_token(e)
+    if len(set(emotions)) != len(emotions):
+        raise IemocapError(f"--emotions lists a label twice: {' '.join(emotions)}")
+    if merge_exc and "exc" in emotions:
+        raise IemocapError("--emotions contains exc but --merge_exc_into_hap is true")
+    return emotions
+
+
+class _Utt(NamedTuple):
+    session: int
+    corpus_id: str
+    label: str  # after merging
+    vad: Tuple[float, float, float]
+    text: str
+    wav: Path
+
+
+def _check_audio(wav: Path) -> None:
+    import soundfile
+
+    try:
+        info = soundfile.info(str(wav))
+    except Exception as e:
+        raise IemocapError(f"{wav}: cannot read audio header ({e})") from e
+    if info.samplerate != SAMPLE_RATE or info.channels != 1:
+        raise IemocapError(
+            f"{wav}: {info.samplerate} Hz, {info.channels} channel(s); expected "
+            f"{SAMPLE_RATE} Hz mono"
+        )
+
+
+def collect_utterances(root: Path, emotions: Sequence[str], merge_exc: bool = True,
+                       check_audio: bool = False) -> Tuple[List[_Utt], Dict]:
+    """Read all sessions; return the kept utterances and the counts."""
+    keep_labels = set(emotions)
+    kept: List[_Utt] = []
+    seen: Dict[str, str] = {}
+    counts = {
+        "consensus_lines": 0,
+        "kept_per_session": {},
+        "kept_per_label": Counter(),
+        "dropped_per_label": Counter(),
+        "merged_exc_into_hap": 0,
+        "dropped_empty_text": 0,
+    }
+    empty_ids: List[str] = []
+    for n in range(1, NUM_SESSIONS + 1):
+        sess = _check_dir(root / f"Session{n}")
+        emo_dir = _check_dir(sess / "dialog" / "EmoEvaluation")
+        trn_dir = _check_dir(sess / "dialog" / "transcriptions")
+        wav_root = _check_dir(sess / "sentences" / "wav")
+        files = sorted(p for p in emo_dir.iterdir()
+                       if _visible(p) and p.suffix == ".txt" and p.is_file())
+        if not files:
+            raise IemocapError(f"{emo_dir}: no consensus files <dialog>.txt")
+        prefix = f"Ses{n:02d}"
+        per_label = Counter()
+        for emo_file in files:
+            dialog = emo_file.stem
+            if not dialog.startswith(prefix):
+                raise IemocapError(f"{emo_file}: a {sess.name} dialog should start with {prefix}")
+            entries = []
+            for c in read_consensus(emo_file):
+                where = f"{emo_file}:{c.lineno}"
+                if not c.utt.startswith(dialog + "_"):
+                    raise IemocapError(f"{where}: utterance {c.utt} is not of dialog {dialog}")
+                try:
+                    speaker_of(c.utt)
+                except IemocapError as e:
+                    raise IemocapError(f"{where}: {e}") from None
+                if c.utt in seen:
+                    raise IemocapError(f"{where}: utterance {c.utt} was already labelled at "
+                                       f"{seen[c.utt]}")
+                seen[c.utt] = where
+                counts["consensus_lines"] += 1
+                label = c.label
+                if merge_exc and label == "exc":
+                    label = "hap"
+                if label not in keep_labels:
+                    counts["dropped_per_label"][c.label] += 1
+                    continue
+                if label != c.label:
+                    counts["merged_exc_into_hap"] += 1
+                entries.append((c, label))
+            if not entries:
+                continue
+            trn_file = trn_dir / f"{dialog}.txt"
+            if not trn_file.is_file():
+                raise IemocapError(f"{trn_file}: no such file (transcripts of {emo_file.name})")
+            texts = read_transcripts(trn_file, keep={c.utt for c, _ in entries})
+            for c, label in entries:
+                if c.utt not in texts:
+                    raise IemocapError(
+                        f"{trn_file}: no '<utt> [start-end]: text' line for {c.utt} "
+                        f"(labelled at {emo_file}:{c.lineno})"
+                    )
+                text = normalize_transcript(texts[c.utt])
+                if not text:
+                    counts["dropped_empty_text"] += 1
+                    empty_ids.append(c.utt)
+                    continue
+                wav = wav_root / dialog / f"{c.utt}.wav"
+                if not wav.is_file():
+                    raise IemocapError(f"{wav}: no such file (utterance {c.utt} labelled at "
+                                       f"{emo_file}:{c.lineno})")
+                if check_audio:
+                    _check_audio(wav)
+                kept.append(_Utt(n, c.utt, label, c.vad, text, wav))
+                per_label[label] += 1
+        counts["kept_per_session"][sess.name] = {e: per_label[e] for e in sorted(keep_labels)}
+        counts["kept_per_label"].update(per_label)
+        logging.info("%s: kept %d (%s)", sess.name, sum(per_label.values()),
+                     ", ".join(f"{e} {per_label[e]}" for e in sorted(keep_labels)))
+    if empty_ids:
+        logging.debug("dropped (no words left in the transcript): %s", " ".join(empty_ids))
+    counts["kept_per_label"] = {e: counts["kept_per_label"][e] for e in sorted(keep_labels)}
+    counts["dropped_per_label"] = dict(sorted(counts["dropped_per_label"].items()))
+    return kept, counts
+
+
+def fold_sessions(k: int) -> Dict[str, List[int]]:
+    """Sessions of fold k: test = k, valid = k mod 5 + 1, train = the rest."""
+    valid = k % NUM_SESSIONS + 1
+    train = [n for n in range(1, NUM_SESSIONS + 1) if n not in (k, valid)]
+    return {"train": train, "valid": [valid], "test": [k]}
+
+
+def set_names() -> List[str]:
+    return ["iemocap_all"] + [f"fold{k}_{s}" for k in range(1, NUM_SESSIONS + 1)
+                              for s in ("train", "valid", "test")]
+
+
+def _fields(utts: Sequence[_Utt]) -> Dict[str, Dict[str, str]]:
+    f = {name: {} for name in ("wav.scp", "text", "utt2spk", "utt2emo", "utt2dim")}
+    for u in utts:
+        utt = kaldi_utt_id(u.corpus_id)
+        f["wav.scp"][utt] = str(u.wav)
+        f["text"][utt] = u.text
+        f["utt2spk"][utt] = speaker_of(u.corpus_id)
+        f["utt2emo"][utt] = u.label
+        v, a, d = u.vad
+        f["utt2dim"][utt] = f"{a:.4f} {v:.4f} {d:.4f}"  # arousal valence dominance
+    return f
+
+
+def _move(src: Path, dst: Path) -> None:
+    os.replace(src, dst)
+
+
+def _install(staging: Path, out_dir: Path, names: Sequence[str]) -> None:
+    """Move ``staging/<name>`` to ``out_dir/<name>``, all or nothing.
+
+    Existing ``out_dir/<name>`` are moved to ``staging/.previous`` first and restored
+    if any move fails; other contents of ``out_dir`` are never touched.
+    """
+    backup = staging / ".previous"
+    backup.mkdir()
+    done = []  # (name, had_previous, new_moved)
+    try:
+        for name in names:
+            final = out_dir / name
+            had = final.exists() or final.is_symlink()
+            done.append([name, had, False])
+            if had:
+                _move(final, backup / name)
+            _move(staging / name, final)
+            done[-1][2] = True
+    except BaseException:
+        for name, had, moved in reversed(done):
+            final = out_dir / name
+            try:
+                if moved:
+                    _move(final, staging / name)
+                if had and ((backup / name).exists() or (backup / name).is_symlink()):
+                    _move(backup / name, final)
+            except OSError as e:
+                logging.error("could not restore %s (%s); the previous version is in %s",
+                              final, e, backup)
+                staging.rename(staging.with_name(staging.name + ".keep"))
+                raise
+        raise
+
+
+def prepare_iemocap(root: PathLike, out_dir: PathLike,
+                    emotions: Sequence[str] = DEFAULT_EMOTIONS, merge_exc: bool = True,
+                    check_audio: bool = False) -> Dict:
+    """Write ``out_dir/iemocap_all`` and ``out_dir/fold{1..5}_{train,valid,test}``.
+
+    Every set is written and validated in a temporary directory next to ``out_dir`` and
+    moved into place only when all succeeded; sets of the same name are replaced,
+    anything else in ``out_dir`` is left alone. Returns the counts.
+    """
+    emotions = check_emotions(emotions, merge_exc)
+    root = check_root(root)
+    out_dir = Path(os.path.abspath(os.path.expanduser(str(out_dir))))
+    if out_dir.exists() and not out_dir.is_dir():
+        raise IemocapError(f"--out_dir {out_dir}: exists and is not a directory")
+    logging.info("reading %s (emotions %s, exc merged into hap: %s)", root,
+                 " ".join(emotions), merge_exc)
+    utts, counts = collect_utterances(root, emotions, merge_exc, check_audio)
+    if not utts:
+        raise IemocapError(f"{root}: no utterance with a label in {' '.join(emotions)}")
+    logging.info("kept %d utterances: %s", len(utts),
+                 ", ".join(f"{e} {n}" for e, n in counts["kept_per_label"].items()))
+    if merge_exc:
+        logging.info("exc merged into hap: %d", counts["merged_exc_into_hap"])
+    logging.info("dropped by label: %s", ", ".join(
+        f"{e} {n}" for e, n in counts["dropped_per_label"].items()) or "none")
+    logging.info("dropped with no words in the transcript: %d", counts["dropped_empty_text"])
+
+    by_session = {n: [u for u in utts if u.session == n] for n in range(1, NUM_SESSIONS + 1)}
+    plan = {"iemocap_all": utts}
+    for k in range(1, NUM_SESSIONS + 1):
+        for s, sessions in fold_sessions(k).items():
+            plan[f"fold{k}_{s}"] = [u for n in sessions for u in by_session[n]]
+    names = set_names()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.iemocap.", dir=str(out_dir.parent)))
+    created_out = False
+    try:
+        counts["sets"] = {}
+        for name in names:
+            write_data_dir(staging / name, _fields(plan[name]), emotions=emotions)
+            per = Counter(u.label for u in plan[name])
+            counts["sets"][name] = {
+                "num_utts": len(plan[name]),
+                "num_speakers": len({speaker_of(u.corpus_id) for u in plan[name]}),
+                "per_emotion": {e: per[e] for e in sorted(emotions)},
+            }
+        if not out_dir.exists():
+            out_dir.mkdir()
+            created_out = True
+        _install(staging, out_dir, names)
+    except BaseException:
+        if created_out:
+            try:
+                out_dir.rmdir()
+            except OSError:
+                pass
+        raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    for name in names:
+        c = counts["sets"][name]
+        logging.info("%s: %d utterances, %d speakers (%s)", out_dir / name, c["num_utts"],
+                     c["num_speakers"], ", ".join(f"{e} {n}" for e, n in c["per_emotion"].items()))
+    counts["num_utts"] = len(utts)
+    return counts

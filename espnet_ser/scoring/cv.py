@@ -1,0 +1,126 @@
+"""Cross-validation summary: one table over the folds of a recipe (e.g. IEMOCAP's five sessions).
+
+Two ways to sum up K folds, both reported:
+
+- **mean**: the average over folds of each fold's metric (the usual reading of
+  "5-fold cross-validation" tables; each fold weighs the same);
+- **pooled**: every fold's hypotheses scored together as one test set of all utterances
+  (each utterance weighs the same; WER pooled over all words).
+
+Input is each fold's ``score/scores.json`` (which records its reference and hypothesis
+files); output is a directory with the pooled ``scores.json`` / ``result.txt`` (in the
+layout ``make_results`` collects) and ``cv_summary.md`` / ``cv_summary.json`` with a row per
+fold, the mean and the pooled row.
+"""
+
+import json
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from espnet_ser.data.datadir import atomic_write_text
+from espnet_ser.scoring import tables
+from espnet_ser.scoring.results import ScoringError, load_scores, score, write_score_outputs
+
+PathLike = Union[str, Path]
+# (key in scores.json, column title)
+COLUMNS = (
+    ("num_utts", "Snt"),
+    ("wa", "WA"),
+    ("ua", "UA"),
+    ("ww", "WW"),
+    ("uw", "UW"),
+    ("ww_no_emo", "WW no-emo"),
+    ("uw_no_emo", "UW no-emo"),
+)
+
+
+def _concat(paths: Sequence[Path], out: Path) -> None:
+    seen: Dict[str, Path] = {}
+    lines: List[str] = []
+    for p in paths:
+        for line in Path(p).read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            utt = line.split(maxsplit=1)[0]
+            if utt in seen:
+                raise ScoringError(f"utterance {utt} is in {seen[utt]} and in {p}: folds overlap")
+            seen[utt] = p
+            lines.append(line)
+    atomic_write_text(out, "".join(sorted(l + "\n" for l in lines)))
+
+
+def summarize_folds(
+    score_files: Sequence[PathLike],
+    outdir: PathLike,
+    names: Optional[Sequence[str]] = None,
+    emotions: Optional[Sequence[str]] = None,
+) -> dict:
+    """Write the pooled scores and the fold / mean / pooled table; return the summary."""
+    if not score_files:
+        raise ValueError("no fold scores given")
+    score_files = [Path(p) for p in score_files]
+    names = list(names) if names else [p.parent.parent.name for p in score_files]
+    if len(names) != len(score_files):
+        raise ValueError(f"{len(names)} fold names for {len(score_files)} score files")
+    folds = [load_scores(p) for p in score_files]
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    _concat([Path(s["ref"]) for s in folds], outdir / "ref.txt")
+    _concat([Path(s["hyp"]) for s in folds], outdir / "hyp.txt")
+    pooled = score(outdir / "ref.txt", outdir / "hyp.txt", emotions or folds[0]["emotions"])
+    write_score_outputs(pooled, outdir)
+
+    def value(s, key):
+        return s.get(key)
+
+    mean = {}
+    for key, _ in COLUMNS:
+        vals = [value(s, key) for s in folds]
+        if key == "num_utts":
+            mean[key] = sum(vals)
+        elif all(v is not None for v in vals):
+            mean[key] = sum(vals) / len(vals)
+        else:
+            mean[key] = None
+    summary = dict(
+        folds={n: {k: value(s, k) for k, _ in COLUMNS} for n, s in zip(names, folds)},
+        mean=mean,
+        pooled={k: value(pooled.scores, k) for k, _ in COLUMNS},
+        score_files=[str(p) for p in score_files],
+        definitions=dict(
+            mean="average of the per-fold metrics (Snt: total)",
+            pooled="all folds' hypotheses scored together as one set",
+        ),
+    )
+    header = ["fold"] + [title for _, title in COLUMNS]
+    rows = []
+    for label, m in list(summary["folds"].items()) + [("mean", mean), ("pooled", summary["pooled"])]:
+        rows.append([label] + [str(m[k]) if k == "num_utts" else tables.fmt_rate(m[k])
+                               for k, _ in COLUMNS])
+    md = (
+        f"Cross-validation over {len(folds)} folds (rates in %; WW/UW with the emotion token "
+        f"scored as a word, 'no-emo' without it).\n\n" + tables.markdown_table(header, rows)
+    )
+    atomic_write_text(outdir / "cv_summary.md", md)
+    atomic_write_text(outdir / "cv_summary.json", json.dumps(summary, indent=2) + "\n")
+    logging.info(f"wrote {outdir / 'cv_summary.md'}")
+    return summary
+
+
+def find_fold_groups(recipe_dir: PathLike, folds: Sequence[str]) -> Dict[Path, List[Tuple[str, Path]]]:
+    """Per-fold scores of a recipe grouped by experiment, keyed by the summary's outdir.
+
+    Experiments of fold ``k`` are named ``exp/<name>_fold<k>`` and decode
+    ``fold<k>_test`` (the layout ``egs/iemocap`` produces); every ``<name>`` /
+    ``decode_<tag>`` pair becomes ``exp/<name>_cv/decode_<tag>/cv_test/score``.
+    """
+    recipe_dir = Path(recipe_dir)
+    groups: Dict[Path, List[Tuple[str, Path]]] = {}
+    for k in folds:
+        pattern = f"exp/*_fold{k}/decode_*/fold{k}_test/score/scores.json"
+        for p in sorted(recipe_dir.glob(pattern)):
+            exp_name = p.parents[3].name[: -len(f"_fold{k}")]
+            out = recipe_dir / "exp" / f"{exp_name}_cv" / p.parents[2].name / "cv_test" / "score"
+            groups.setdefault(out, []).append((f"fold{k}", p))
+    return groups
