@@ -6,6 +6,13 @@ Example::
         --data_dirs data/train data/valid data/test \
         --out_dir data/token_bpe150_emoend --token_type bpe --nbpe 150 \
         --emo_token_position end --emotions "ang hap neu sad"
+
+With a pretrained tokenizer (from espnet_ser.bin.extend_pretrained), nothing is trained::
+
+    python -m espnet_ser.bin.prepare_text --train_set train \
+        --data_dirs data/train data/valid data/test --out_dir data/token_pretrained_emoend \
+        --bpemodel exp/pretrained_emo/bpe.model --token_list exp/pretrained_emo/tokens.txt \
+        --emo_token_position end --emotions "ang hap neu sad"
 """
 
 import argparse
@@ -30,6 +37,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--token_type", choices=TOKEN_TYPES, default="bpe")
     p.add_argument("--nbpe", type=int, default=150, help="sentencepiece vocabulary size")
     p.add_argument("--bpemode", choices=("bpe", "unigram"), default="unigram")
+    p.add_argument("--bpemodel", type=Path, default=None,
+                   help="pretrained sentencepiece model to use instead of training one "
+                   "(needs --token_list)")
+    p.add_argument("--token_list", type=Path, default=None,
+                   help="token list of the pretrained model (with --bpemodel)")
     return p
 
 
@@ -44,6 +56,7 @@ def main(cmd=None) -> None:
             data_dirs, args.train_set, args.out_dir, args.emotions.split(),
             position=args.emo_token_position, token_type=args.token_type,
             nbpe=args.nbpe, bpemode=args.bpemode,
+            bpemodel=args.bpemodel, token_list=args.token_list,
         )
     except (DataDirError, ValueError) as e:
         logging.error(str(e))

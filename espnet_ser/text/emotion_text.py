@@ -12,10 +12,17 @@ char, word) so that ESPnet's preprocessor tokenises training text exactly the sa
 Every emotion token is a single unit: a sentencepiece user-defined symbol, a char-level
 non-linguistic symbol, or a word. The token list follows ESPnet's convention:
 ``<blank>`` first, ``<unk>`` second, ``<sos/eos>`` last.
+
+With a pretrained tokenizer (``bpemodel`` + ``token_list``, e.g. the output of
+``espnet_ser.bin.extend_pretrained``) nothing is trained: the given sentencepiece model
+and token list are copied and used as they are.
 """
 
 import json
 import logging
+import os
+import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -76,6 +83,67 @@ def _train_sentencepiece(texts: List[str], out_dir: Path, vocab_size: int, model
     return prefix.with_suffix(".model")
 
 
+def _copy_file(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` through a temporary file (nothing to do if they are one file)."""
+    if dst.exists() and os.path.samefile(src, dst):
+        return
+    fd, tmp = tempfile.mkstemp(dir=str(dst.parent), prefix=f".{dst.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        shutil.copymode(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def check_pretrained_tokenizer(bpemodel: Path, token_list: Path, symbols: Sequence[str]) -> List[str]:
+    """Read ``token_list`` and check each emotion token is in it and is one sentencepiece piece.
+
+    Returns the token list. Raises ValueError naming the file at fault.
+    """
+    import sentencepiece as spm
+
+    hint = "run espnet_ser.bin.extend_pretrained first"
+    if not Path(bpemodel).is_file():
+        raise ValueError(f"{bpemodel}: no such sentencepiece model")
+    if not Path(token_list).is_file():
+        raise ValueError(f"{token_list}: no such token list")
+    with open(token_list, encoding="utf-8") as f:
+        vocab = [line.rstrip() for line in f]
+    if not vocab or any(t == "" or any(c.isspace() for c in t) for t in vocab):
+        raise ValueError(f"{token_list}: empty, or a line holds no token or white space")
+    dup = sorted({t for t in vocab if vocab.count(t) > 1}) if len(set(vocab)) != len(vocab) else []
+    if dup:
+        raise ValueError(f"{token_list}: token(s) listed twice: {' '.join(dup)}")
+    sp = spm.SentencePieceProcessor()
+    try:
+        sp.Load(str(bpemodel))
+    except Exception as e:
+        raise ValueError(f"{bpemodel}: not a sentencepiece model ({e})") from e
+    missing = [s for s in symbols if s not in vocab]
+    if missing:
+        raise ValueError(f"{token_list}: emotion token(s) {' '.join(missing)} missing; {hint}")
+    for sym in symbols:
+        tid = sp.PieceToId(sym)
+        known = tid != sp.unk_id() and sp.IdToPiece(tid) == sym
+        if not known or sp.EncodeAsIds(f"a {sym} b").count(tid) != 1:
+            raise ValueError(
+                f"{bpemodel}: the emotion token {sym} is not one piece of the model "
+                f"('a {sym} b' -> {sp.EncodeAsPieces(f'a {sym} b')}); {hint}"
+            )
+    return vocab
+
+
+def vocabulary_is_upper_case(tokens: Sequence[str]) -> bool:
+    """True if most cased units of a token list are upper case (e.g. GigaSpeech's BPE)."""
+    cased = [t for t in tokens if t.lower() != t.upper() and emotion_of_token(t) is None
+             and not (t.startswith("<") and t.endswith(">"))]
+    return sum(t == t.upper() for t in cased) > len(cased) / 2
+
+
 def build_tokenizer_for(token_type: str, bpemodel: Optional[Path], nlsyms: Optional[Path]):
     """The ESPnet tokenizer ESPnet's preprocessor will use for this configuration."""
     from espnet_ser.utils.offline import quiet_nltk_downloads
@@ -99,22 +167,39 @@ def prepare_token_dir(
     token_type: str = "bpe",
     nbpe: int = 150,
     bpemode: str = "unigram",
+    bpemodel: Optional[Path] = None,
+    token_list: Optional[Path] = None,
 ) -> Dict[str, int]:
-    """Write ``out_dir/<set>/{text,text_shape}``, the token list and tokenizer model.
+    """Write ``out_dir/<set>/{text,text_shape,emotion_id}``, the token list and tokenizer model.
 
     ``data_dirs`` maps set names to Kaldi data directories (with ``text`` and
-    ``utt2emo``); the tokenizer is trained on ``train_set`` only. Returns the number of
-    utterances per set.
+    ``utt2emo``); the tokenizer is trained on ``train_set`` only. With ``bpemodel`` and
+    ``token_list`` (a pretrained tokenizer, token_type bpe) nothing is trained: both are
+    copied to ``out_dir`` and used; tokens outside the list (ESPnet's ``<unk>``) are
+    counted and logged. Returns the number of utterances per set.
     """
     if token_type not in TOKEN_TYPES:
         raise ValueError(f"token_type must be one of {TOKEN_TYPES}, got {token_type!r}")
+    pretrained = bpemodel is not None or token_list is not None
+    if pretrained:
+        if bpemodel is None or token_list is None:
+            raise ValueError("a pretrained tokenizer needs both bpemodel and token_list")
+        if token_type != "bpe":
+            raise ValueError(f"a pretrained sentencepiece tokenizer needs token_type bpe, got {token_type}")
+        bpemodel, token_list = Path(bpemodel), Path(token_list)
     if train_set not in data_dirs:
         raise ValueError(f"train set {train_set!r} is not among {sorted(data_dirs)}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     symbols = [emotion_token(e) for e in emotions] if position != "none" else []
+    given_vocab = check_pretrained_tokenizer(bpemodel, token_list, symbols) if pretrained else None
+    out_dir.mkdir(parents=True, exist_ok=True)
 
+    upper = pretrained and vocabulary_is_upper_case(given_vocab)
+    if upper:
+        logging.info(f"{token_list}: an upper-case vocabulary (e.g. GigaSpeech); transcripts "
+                     f"are upper-cased to match it (emotion tokens stay as they are)")
     texts: Dict[str, Dict[str, str]] = {}
+    emotion_ids: Dict[str, Dict[str, str]] = {}
     for name, d in data_dirs.items():
         validate_data_dir(d, emotions=emotions)
         text = read_kaldi_map(Path(d) / "text")
@@ -122,17 +207,23 @@ def prepare_token_dir(
         out = {}
         for utt, txt in text.items():
             try:
-                out[utt] = place_emotion_token(txt, utt2emo[utt], position)
+                out[utt] = place_emotion_token(txt.upper() if upper else txt, utt2emo[utt], position)
             except ValueError as e:
                 raise DataDirError(f"{Path(d) / 'text'}: utterance {utt}: {e}") from e
         texts[name] = out
+        emotion_ids[name] = {utt: str(list(emotions).index(utt2emo[utt])) for utt in text}
 
     nlsyms = None
     if symbols:
         nlsyms = out_dir / "nlsyms.txt"
         atomic_write_text(nlsyms, "".join(s + "\n" for s in symbols))
-    bpemodel = None
-    if token_type == "bpe":
+    source = {}
+    if pretrained:
+        source = dict(source_bpemodel=str(bpemodel.resolve()), source_token_list=str(token_list.resolve()))
+        _copy_file(bpemodel, out_dir / "bpe.model")
+        _copy_file(token_list, out_dir / "tokens.txt")
+        bpemodel = out_dir / "bpe.model"
+    elif token_type == "bpe":
         bpemodel = _train_sentencepiece(
             list(texts[train_set].values()), out_dir, nbpe, bpemode, symbols
         )
@@ -150,13 +241,17 @@ def prepare_token_dir(
             if texts[train_set][utt].split().count(sym) != toks.count(sym):
                 raise RuntimeError(f"the tokenizer split the emotion token {sym} in utterance {utt}")
 
-    vocab = list(SPECIAL_FIRST) + symbols
-    vocab += [t for t, _ in sorted(counts.items(), key=lambda x: (-x[1], x[0])) if t not in vocab]
-    vocab.append(SPECIAL_LAST)
-    atomic_write_text(out_dir / "tokens.txt", "".join(t + "\n" for t in vocab))
+    if pretrained:
+        vocab = given_vocab
+    else:
+        vocab = list(SPECIAL_FIRST) + symbols
+        vocab += [t for t, _ in sorted(counts.items(), key=lambda x: (-x[1], x[0])) if t not in vocab]
+        vocab.append(SPECIAL_LAST)
+        atomic_write_text(out_dir / "tokens.txt", "".join(t + "\n" for t in vocab))
     index = set(vocab)
+    unk = SPECIAL_FIRST[1]
 
-    sizes = {}
+    sizes, oov_counts = {}, {}
     for name, mapping in texts.items():
         set_dir = out_dir / name
         write_kaldi_map(set_dir / "text", mapping)
@@ -164,13 +259,34 @@ def prepare_token_dir(
         for utt, toks in tokenized[name].items():
             shapes[utt] = f"{len(toks)},{len(vocab)}"
         write_kaldi_map(set_dir / "text_shape", shapes)
-        oov = sum(1 for toks in tokenized[name].values() for t in toks if t not in index)
+        # reference emotion as an index into ``emotions``: the oracle style's input
+        write_kaldi_map(set_dir / "emotion_id", emotion_ids[name])
+        oov = Counter(t for toks in tokenized[name].values() for t in toks
+                      if t not in index or t == unk)
         total = sum(len(toks) for toks in tokenized[name].values())
-        logging.info(f"{name}: {len(mapping)} utterances, {total} tokens, OOV {oov}")
+        n_oov = sum(oov.values())
+        logging.info(f"{name}: {len(mapping)} utterances, {total} tokens, OOV {n_oov}")
+        if n_oov and pretrained:
+            common = ", ".join(f"{t!r} x{c}" for t, c in oov.most_common(10))
+            logging.warning(
+                f"{name}: {n_oov} of {total} tokens ({100 * n_oov / max(total, 1):.2f}%) are "
+                f"not in {token_list} and become {unk} ({common}); normalise the "
+                "transcripts as the pretrained model's were (e.g. letter case)"
+            )
         sizes[name] = len(mapping)
+        oov_counts[name] = n_oov
 
+    if pretrained:  # describe the given model
+        from sentencepiece import sentencepiece_model_pb2
+
+        proto = sentencepiece_model_pb2.ModelProto()
+        proto.ParseFromString(bpemodel.read_bytes())
+        nbpe = len(proto.pieces)
+        bpemode = sentencepiece_model_pb2.TrainerSpec.ModelType.Name(
+            proto.trainer_spec.model_type).lower()
     meta = dict(
         token_type=token_type,
+        pretrained=pretrained,
         nbpe=nbpe if token_type == "bpe" else None,
         bpemode=bpemode if token_type == "bpe" else None,
         emo_token_position=position,
@@ -180,6 +296,8 @@ def prepare_token_dir(
         token_list=str((out_dir / "tokens.txt").resolve()),
         non_linguistic_symbols=str(nlsyms.resolve()) if nlsyms else None,
         sets=sizes,
+        oov=oov_counts,
+        **source,
     )
     atomic_write_text(out_dir / "token_info.json", json.dumps(meta, indent=2) + "\n")
     logging.info(f"token list: {out_dir / 'tokens.txt'} ({len(vocab)} units)")

@@ -1,0 +1,859 @@
+"""Turn a stock ESPnet ASR model (model-zoo layout) into an ``asr_ser`` model.
+
+The stock model is read with ESPnet's own ``ASRTask.build_model_from_file``; its
+vocabulary gets the emotion tokens and every vocabulary-sized tensor grows to match.
+
+Token layout: the new tokens go right before the last token of the stock list
+(``<sos/eos>``), so ``<sos/eos>`` stays last. ESPnet 202511's ESPnetASRModel finds
+``<sos/eos>`` by name, but ESPnet's language model (``espnet2.lm``) and older ESPnet
+releases take ``vocab_size - 1``, and this toolkit's token lists keep ESPnet's
+"``<sos/eos>`` last" convention too; so the ``<sos/eos>`` row moves, every other old
+token keeps its index. A token already in the list (or already a sentencepiece piece) is
+an error: its rows were trained as something else, or the model was extended already.
+
+New rows: the decoder embedding, decoder output layer and CTC rows (weights and bias)
+of a new token are the mean of the rows of the ordinary old tokens (all but
+``<blank>``, ``<unk>`` and ``<sos/eos>``). A new token's logit is then the mean of
+the ordinary tokens' logits, never above the best of them, so before training the new
+tokens are as likely as an average token and the stock model's decisions stand.
+
+Output directory::
+
+    config.yaml        the stock config with model: asr_ser and the paths below
+    model.pth          the grown state dict (loads strictly into config.yaml's model)
+    tokens.txt         the extended token list
+    bpe.model          the stock sentencepiece model + the new tokens as USER_DEFINED pieces
+    feats_stats.npz    copy of the stock global_mvn statistics
+    feats_config.yaml  the stock DefaultFrontend arguments in FbankExtractor's format
+    info.json          what was done (sources, sha256, tokens, vocabulary sizes, checks)
+"""
+
+import argparse
+import copy
+import dataclasses
+import hashlib
+import inspect
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import yaml
+
+from espnet_ser.data.datadir import atomic_write_text, emotion_of_token
+from espnet_ser.utils.offline import quiet_nltk_downloads
+
+PathLike = Union[str, Path]
+
+SOS_EOS = "<sos/eos>"
+# Tokens whose rows are not averaged into the rows of new tokens.
+SPECIAL_TOKENS = ("<blank>", "<unk>", SOS_EOS)
+# State-dict entries indexed by the vocabulary along their first axis (ESPnet's
+# transformer-family decoders and CTC). Anything else that changes shape is an error.
+VOCAB_TENSORS = (
+    "decoder.embed.0.weight",
+    "decoder.output_layer.weight",
+    "decoder.output_layer.bias",
+    "ctc.ctc_lo.weight",
+    "ctc.ctc_lo.bias",
+)
+# Entries of a training run's config that name its data and output; cleared so that the
+# written config can serve as ``--config`` of a new training run.
+RUN_SPECIFIC_KEYS = {
+    "output_dir": None,
+    "train_data_path_and_name_and_type": [],
+    "valid_data_path_and_name_and_type": [],
+    "train_shape_file": [],
+    "valid_shape_file": [],
+    "init_param": [],
+}
+OUTPUT_FILES = (
+    "config.yaml",
+    "model.pth",
+    "tokens.txt",
+    "bpe.model",
+    "feats_stats.npz",
+    "feats_config.yaml",
+    "info.json",
+)
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class PretrainedError(ValueError):
+    """The stock model, its files or the requested extension cannot be used."""
+
+
+# --------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------
+
+
+def sha256sum(path: PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` and rename the result to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    _atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data))
+
+
+def atomic_copy(src: PathLike, dst: PathLike) -> None:
+    """Copy ``src`` to ``dst`` through a temporary file; nothing to do if they are one file."""
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and os.path.samefile(src, dst):
+        return
+    _atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
+
+
+def resolve_path(
+    value: Optional[str],
+    key: str,
+    config: Path,
+    flag: str,
+    override: Optional[PathLike] = None,
+) -> Path:
+    """Find a file named in ``config`` under ``key``.
+
+    ``override`` (a command-line path) wins. A relative value is looked up in the
+    current directory, then in the config's directory and each of its ancestors (zoo
+    configs name files relative to the zoo's root).
+    """
+    if override is not None:
+        p = Path(override)
+        if not p.is_file():
+            raise PretrainedError(f"{flag} {p}: no such file")
+        return p.resolve()
+    if value is None or str(value).strip() == "":
+        raise PretrainedError(f"{config}: {key} is not set; give {flag}")
+    p = Path(str(value))
+    if p.is_absolute():
+        candidates = [p]
+    else:
+        candidates = []
+        for d in [Path.cwd()] + list(config.resolve().parents):
+            if d / p not in candidates:
+                candidates.append(d / p)
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    looked = ", ".join(str(c) for c in candidates)
+    raise PretrainedError(
+        f"{config}: {key} {value} not found (looked for {looked}); give {flag} <path>"
+    )
+
+
+def read_token_list(path: PathLike) -> List[str]:
+    """Read a token list file (one token a line) as ESPnet does, checking it."""
+    path = Path(path)
+    with path.open(encoding="utf-8") as f:
+        tokens = [line.rstrip() for line in f]
+    check_token_list(tokens, str(path))
+    return tokens
+
+
+def check_token_list(tokens: Sequence[str], where: str) -> None:
+    if not tokens:
+        raise PretrainedError(f"{where}: the token list is empty")
+    seen = set()
+    for i, t in enumerate(tokens):
+        if t == "" or any(c.isspace() for c in t):
+            raise PretrainedError(f"{where}: token {i} ({t!r}) is empty or holds white space")
+        if t in seen:
+            raise PretrainedError(f"{where}: token {t!r} occurs twice")
+        seen.add(t)
+
+
+# --------------------------------------------------------------------------------------
+# Token list and sentencepiece model
+# --------------------------------------------------------------------------------------
+
+
+def sos_eos_ids(token_list: Sequence[str], model_conf: Mapping) -> Tuple[int, int]:
+    """The ids ESPnet's ESPnetASRModel uses for <sos> and <eos> (by name, else last)."""
+    ids = []
+    for key in ("sym_sos", "sym_eos"):
+        sym = model_conf.get(key, SOS_EOS)
+        ids.append(token_list.index(sym) if sym in token_list else len(token_list) - 1)
+    return ids[0], ids[1]
+
+
+def extend_token_list(
+    token_list: Sequence[str],
+    add_tokens: Sequence[str],
+    model_conf: Optional[Mapping] = None,
+    where: str = "token list",
+) -> Tuple[List[str], List[int]]:
+    """Insert ``add_tokens`` before <sos/eos>; return the new list and old-to-new ids.
+
+    When <sos>/<eos> are last (the ESPnet convention, or found as ``vocab_size - 1``)
+    the new tokens go right before it; when a named <sos>/<eos> sits elsewhere they are
+    appended. A token already in the list is an error: its old rows were trained as
+    something else (or the model was extended already).
+    """
+    token_list = list(token_list)
+    check_token_list(token_list, where)
+    if not add_tokens:
+        raise PretrainedError("no tokens to add")
+    check_token_list(list(add_tokens), "--add_tokens")
+    present = [t for t in add_tokens if t in token_list]
+    if present:
+        raise PretrainedError(
+            f"{where}: already holds {' '.join(present)} (index "
+            f"{', '.join(str(token_list.index(t)) for t in present)}); was the model "
+            "extended already?"
+        )
+    sos, eos = sos_eos_ids(token_list, model_conf or {})
+    last = len(token_list) - 1
+    if sos == eos == last:
+        at = last
+    elif sos != last and eos != last:
+        at = len(token_list)
+    else:
+        raise PretrainedError(
+            f"{where}: <sos> ({token_list[sos]}) and <eos> ({token_list[eos]}) are "
+            "not both last; cannot place new tokens"
+        )
+    new_list = token_list[:at] + list(add_tokens) + token_list[at:]
+    index = {t: i for i, t in enumerate(new_list)}
+    return new_list, [index[t] for t in token_list]
+
+
+def _load_sp_proto(path: Path):
+    from sentencepiece import sentencepiece_model_pb2 as sp_pb2
+
+    proto = sp_pb2.ModelProto()
+    try:
+        proto.ParseFromString(path.read_bytes())
+    except Exception as e:  # protobuf DecodeError
+        raise PretrainedError(f"{path}: not a sentencepiece model ({e})") from e
+    if not len(proto.pieces):
+        raise PretrainedError(f"{path}: not a sentencepiece model (no pieces)")
+    return proto
+
+
+def _sp_processor(data: bytes, where: str):
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor()
+    try:
+        sp.LoadFromSerializedProto(data)
+    except Exception as e:
+        raise PretrainedError(f"{where}: sentencepiece cannot load the model ({e})") from e
+    return sp
+
+
+def extend_sentencepiece(path: PathLike, add_tokens: Sequence[str]) -> bytes:
+    """The model of ``path`` with ``add_tokens`` appended as USER_DEFINED pieces (score 0).
+
+    User-defined pieces are matched before segmentation, so each new token is always
+    one piece, and text without them is segmented exactly as before. Returns the
+    serialized model; raises if a token is already a piece or does not come out whole.
+    """
+    from sentencepiece import sentencepiece_model_pb2 as sp_pb2
+
+    path = Path(path)
+    proto = _load_sp_proto(path)
+    pieces = {p.piece: i for i, p in enumerate(proto.pieces)}
+    present = [t for t in add_tokens if t in pieces]
+    if present:
+        raise PretrainedError(f"{path}: already has the piece(s) {' '.join(present)}")
+    for tok in add_tokens:
+        piece = proto.pieces.add()
+        piece.piece = tok
+        piece.score = 0.0
+        piece.type = sp_pb2.ModelProto.SentencePiece.USER_DEFINED
+    data = proto.SerializeToString()
+    sp = _sp_processor(data, str(path))
+    for tok in add_tokens:
+        if not is_single_piece(sp, tok):
+            raise PretrainedError(
+                f"{path}: after adding {tok} as a user-defined piece, 'a {tok} b' is "
+                f"segmented as {sp.EncodeAsPieces(f'a {tok} b')}"
+            )
+    return data
+
+
+def is_single_piece(sp, token: str) -> bool:
+    """Whether sentencepiece ``sp`` segments ``token`` in running text as one known piece.
+
+    Known: its id is not ``<unk>`` (sentencepiece also returns a run of unknown
+    characters such as ``<hap>`` as one piece, but with the ``<unk>`` id).
+    """
+    tid = sp.PieceToId(token)
+    if tid == sp.unk_id() or sp.IdToPiece(tid) != token:
+        return False
+    return sp.EncodeAsIds(f"a {token} b").count(tid) == 1
+
+
+# --------------------------------------------------------------------------------------
+# State dict
+# --------------------------------------------------------------------------------------
+
+
+def load_state_dict_file(path: PathLike) -> Dict[str, torch.Tensor]:
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise PretrainedError(f"{path}: cannot load a state dict ({e})") from e
+    if isinstance(sd, Mapping) and isinstance(sd.get("module"), Mapping):
+        sd = sd["module"]  # deepspeed checkpoint, as ESPnet accepts
+    if not isinstance(sd, Mapping) or not all(torch.is_tensor(v) for v in sd.values()):
+        raise PretrainedError(f"{path}: not a model state dict (name -> tensor)")
+    return dict(sd)
+
+
+def ordinary_ids(token_list: Sequence[str]) -> List[int]:
+    """Ids of the tokens whose rows are averaged into new rows (all but the specials)."""
+    ids = [i for i, t in enumerate(token_list) if t not in SPECIAL_TOKENS]
+    return ids or list(range(len(token_list)))
+
+
+def grow_state_dict(
+    old: Mapping[str, torch.Tensor],
+    new_shapes: Mapping[str, torch.Size],
+    old_to_new: Sequence[int],
+    mean_ids: Sequence[int],
+    where: str = "state dict",
+) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+    """Map ``old`` onto a model whose entries have ``new_shapes``.
+
+    Entries of unchanged shape are copied. Entries of :data:`VOCAB_TENSORS` grow along
+    their first axis: old row ``i`` goes to row ``old_to_new[i]``, every other row is
+    the mean of old rows ``mean_ids``. Returns the new state dict and the grown names.
+    """
+    missing = sorted(set(new_shapes) - set(old))
+    unexpected = sorted(set(old) - set(new_shapes))
+    if missing or unexpected:
+        raise PretrainedError(
+            f"{where} does not fit the extended model: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
+    v_old = len(old_to_new)
+    v_new = None
+    out, grown = {}, []
+    for name, tensor in old.items():
+        shape = torch.Size(new_shapes[name])
+        if tensor.shape == shape:
+            out[name] = tensor.clone()
+            continue
+        if name not in VOCAB_TENSORS:
+            raise PretrainedError(
+                f"{where}: {name} changes shape {tuple(tensor.shape)} -> {tuple(shape)} "
+                f"with the vocabulary, but only {', '.join(VOCAB_TENSORS)} can be grown"
+            )
+        if tensor.shape[0] != v_old or tensor.shape[1:] != shape[1:] or shape[0] < v_old:
+            raise PretrainedError(
+                f"{where}: {name} has shape {tuple(tensor.shape)}; expected "
+                f"({v_old}, ...) growing to {tuple(shape)} along the first axis"
+            )
+        v_new = shape[0] if v_new is None else v_new
+        if shape[0] != v_new:
+            raise PretrainedError(f"{where}: {name} grows to {shape[0]} rows, others to {v_new}")
+        new = torch.empty(shape, dtype=tensor.dtype)
+        mean = tensor[list(mean_ids)].double().mean(dim=0).to(tensor.dtype)
+        new[:] = mean
+        new[list(old_to_new)] = tensor
+        out[name] = new
+        grown.append(name)
+    return out, grown
+
+
+# --------------------------------------------------------------------------------------
+# Frontend
+# --------------------------------------------------------------------------------------
+
+
+def fbank_config_of(frontend: Optional[str], frontend_conf: Optional[Mapping], where: str) -> Dict:
+    """The stock DefaultFrontend arguments in FbankExtractor's format.
+
+    ESPnet's defaults are filled in, and its ``None`` defaults written as the values
+    they stand for (``win_length``: n_fft, ``fmin``: 0, ``fmax``: fs / 2), as in
+    ``conf/fbank.yaml``.
+    """
+    import humanfriendly
+    from espnet2.asr.frontend.default import DefaultFrontend
+
+    from espnet_ser.features.fbank import FRONTEND_KEYS
+
+    if frontend != "default":
+        raise PretrainedError(f"{where}: frontend is {frontend!r}; only 'default' can be dumped")
+    conf = dict(frontend_conf or {})
+    params = inspect.signature(DefaultFrontend.__init__).parameters
+    if conf.get("apply_stft", True) is not True:
+        raise PretrainedError(f"{where}: frontend_conf.apply_stft is false")
+    enh = conf.get("frontend_conf", params["frontend_conf"].default)
+    if enh is not None and (enh.get("use_wpe") or enh.get("use_beamformer")):
+        raise PretrainedError(
+            f"{where}: frontend_conf enables WPE / beamforming, which a filterbank dump cannot hold"
+        )
+    unknown = sorted(set(conf) - set(FRONTEND_KEYS) - {"apply_stft", "frontend_conf"})
+    if unknown:
+        raise PretrainedError(f"{where}: unknown frontend_conf key(s) {', '.join(unknown)}")
+    out = {}
+    for key in FRONTEND_KEYS:
+        value = conf.get(key, params[key].default)
+        if key == "fs" and isinstance(value, str):
+            value = int(humanfriendly.parse_size(value))
+        out[key] = value
+    if out["win_length"] is None:
+        out["win_length"] = out["n_fft"]
+    if out["fmin"] is None:
+        out["fmin"] = 0
+    if out["fmax"] is None:
+        half = out["fs"] / 2
+        out["fmax"] = int(half) if half == int(half) else half
+    return out
+
+
+def _compare(a: torch.Tensor, b: torch.Tensor) -> Dict:
+    if a.shape != b.shape:
+        return {"shape": [list(a.shape), list(b.shape)], "equal": False, "max_abs_diff": None}
+    return {
+        "equal": bool(torch.equal(a, b)),
+        "max_abs_diff": float((a.double() - b.double()).abs().max()) if a.numel() else 0.0,
+    }
+
+
+def check_frontend(stock_model, extractor, n_samples: int = 24000, seed: int = 0) -> Dict:
+    """Compare FbankExtractor with the stock model's frontend on a pseudo-random wave."""
+    wave = np.random.default_rng(seed).standard_normal(n_samples).astype(np.float32) * 0.1
+    ref = torch.from_numpy(extractor(wave))
+    with torch.no_grad():
+        x = torch.from_numpy(wave)[None]
+        feats, lens = stock_model.frontend(x, torch.tensor([n_samples]))
+    return _compare(feats[0, : int(lens[0])], ref)
+
+
+# --------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------
+
+
+def _task_options() -> Dict:
+    """Default values of ASRSERTask's command-line options (what ``--config`` may hold)."""
+    from espnet_ser.tasks.asr_ser import ASRSERTask
+
+    parser = ASRSERTask.get_parser()
+    defaults = vars(parser.parse_args([]))
+    # ESPnet's --config accepts option names only (not set_defaults extras like `required`)
+    options = {a.dest for a in parser._actions}
+    return {k: v for k, v in defaults.items() if k in options}
+
+
+def build_ser_model(config: Mapping):
+    """Build the ``ASRSERTask`` model described by a config mapping (no weights)."""
+    from espnet_ser.tasks.asr_ser import ASRSERTask
+
+    return ASRSERTask.build_model(argparse.Namespace(**copy.deepcopy(dict(config))))
+
+
+def load_strict(model, state_dict: Mapping[str, torch.Tensor], where: str):
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as e:
+        raise PretrainedError(f"{where} does not load strictly: {e}") from e
+    return model
+
+
+@torch.no_grad()
+def compare_models(
+    stock,
+    grown,
+    old_to_new: Sequence[int],
+    stock_input: Tuple[torch.Tensor, torch.Tensor],
+    grown_input: Tuple[torch.Tensor, torch.Tensor],
+    tokens: Sequence[int],
+) -> Dict:
+    """Encoder outputs, and decoder / CTC logits of the old tokens, of two models.
+
+    ``tokens`` (old ids, no <sos>) are teacher-forced after <sos>; the grown model's
+    logits are read at the old tokens' new ids. Also reports at how many positions a
+    new token has the highest logit.
+    """
+    stock.eval(), grown.eval()
+    enc_s, lens_s = stock.encode(*stock_input)
+    enc_g, lens_g = grown.encode(*grown_input)
+    idx = torch.tensor(list(old_to_new))
+    new_ids = sorted(set(range(grown.vocab_size)) - set(idx.tolist()))
+    ys_s = torch.tensor([[stock.sos] + list(tokens)])
+    ys_g = torch.tensor([[grown.sos] + [old_to_new[t] for t in tokens]])
+    ylens = torch.tensor([ys_s.size(1)])
+    dec_s = stock.decoder(enc_s, lens_s, ys_s, ylens)[0]
+    dec_g = grown.decoder(enc_g, lens_g, ys_g, ylens)[0]
+    ctc_s = stock.ctc.ctc_lo(enc_s)
+    ctc_g = grown.ctc.ctc_lo(enc_g)
+    report = {
+        "encoder": _compare(enc_s, enc_g),
+        "decoder_logits": _compare(dec_s, dec_g[..., idx]),
+        "ctc_logits": _compare(ctc_s, ctc_g[..., idx]),
+        "sos_eos": [old_to_new[stock.sos], grown.sos, old_to_new[stock.eos], grown.eos],
+    }
+    if new_ids:
+        for key, logits in (("decoder", dec_g), ("ctc", ctc_g)):
+            top = logits.argmax(dim=-1)
+            report[f"{key}_positions_won_by_new_tokens"] = int(torch.isin(top, torch.tensor(new_ids)).sum())
+    return report
+
+
+def _equivalent(report: Mapping, atol: float) -> bool:
+    for key in ("encoder", "decoder_logits", "ctc_logits"):
+        d = report[key]["max_abs_diff"]
+        if d is None or d > atol:
+            return False
+    s = report["sos_eos"]
+    return s[0] == s[1] and s[2] == s[3]
+
+
+# --------------------------------------------------------------------------------------
+# The whole extension
+# --------------------------------------------------------------------------------------
+
+
+def _check_outputs_are_not_inputs(output_dir: Path, inputs: Sequence[Path]) -> None:
+    for name in OUTPUT_FILES:
+        out = output_dir / name
+        for src in inputs:
+            if out.exists() and src.exists() and os.path.samefile(out, src):
+                raise PretrainedError(
+                    f"--output_dir {output_dir} would overwrite the input {src}; "
+                    "choose another directory"
+                )
+
+
+@dataclasses.dataclass
+class StockModel:
+    """The files of a stock model, resolved."""
+
+    config: Path
+    model_file: Path
+    conf: Dict
+    tokens: List[str]
+    token_source: str
+    bpemodel: Path
+    stats_file: Optional[Path]
+    token_list_file: Optional[Path]
+
+    @property
+    def inputs(self) -> List[Path]:
+        files = [self.config, self.model_file, self.bpemodel, self.stats_file, self.token_list_file]
+        return [f for f in files if f is not None]
+
+
+def read_stock(
+    asr_config: PathLike,
+    asr_model_file: PathLike,
+    bpemodel: Optional[PathLike] = None,
+    stats_file: Optional[PathLike] = None,
+    token_list: Optional[PathLike] = None,
+) -> StockModel:
+    """Read a stock config, check it describes a supported model and find its files."""
+    config, model_file = Path(asr_config), Path(asr_model_file)
+    for path, flag in ((config, "--asr_config"), (model_file, "--asr_model_file")):
+        if not path.is_file():
+            raise PretrainedError(f"{flag} {path}: no such file")
+    try:
+        with config.open(encoding="utf-8") as f:
+            conf = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise PretrainedError(f"{config}: not valid YAML ({e})") from e
+    if not isinstance(conf, dict):
+        raise PretrainedError(f"{config}: expected a mapping of training arguments")
+
+    model_name = conf.get("model") or "espnet"
+    if model_name != "espnet":
+        raise PretrainedError(f"{config}: model is {model_name!r}; only 'espnet' models can be extended")
+    if conf.get("decoder") in (None, "transducer"):
+        raise PretrainedError(f"{config}: needs an attention decoder, got {conf.get('decoder')!r}")
+    if conf.get("token_type", "bpe") != "bpe":
+        raise PretrainedError(
+            f"{config}: token_type is {conf.get('token_type')!r}; only sentencepiece (bpe) "
+            "models are supported"
+        )
+    if conf.get("input_size") is not None:
+        raise PretrainedError(f"{config}: input_size is set; the stock model must read raw waves")
+
+    raw_tokens = conf.get("token_list")
+    token_list_file = None
+    if isinstance(raw_tokens, str) or token_list is not None:
+        token_list_file = resolve_path(raw_tokens, "token_list", config, "--token_list", token_list)
+        tokens = read_token_list(token_list_file)
+        token_source = str(token_list_file)
+    elif isinstance(raw_tokens, list):
+        tokens = [str(t) for t in raw_tokens]
+        check_token_list(tokens, f"{config}: token_list")
+        token_source = f"{config.resolve()} (inline)"
+    else:
+        raise PretrainedError(f"{config}: token_list must be a list or a file path")
+    bpe = resolve_path(conf.get("bpemodel"), "bpemodel", config, "--bpemodel", bpemodel)
+    stats = None
+    if conf.get("normalize") == "global_mvn":
+        stats = resolve_path(
+            (conf.get("normalize_conf") or {}).get("stats_file"), "normalize_conf.stats_file",
+            config, "--stats_file", stats_file,
+        )
+    elif stats_file is not None:
+        raise PretrainedError(f"--stats_file given but {config} has normalize: {conf.get('normalize')}")
+    return StockModel(config, model_file, conf, tokens, token_source, bpe, stats, token_list_file)
+
+
+def build_stock_model(stock: StockModel, work_dir: Path):
+    """Build the stock model with ESPnet's ``ASRTask.build_model_from_file``.
+
+    ESPnet reads the config's paths from the current directory, so it is given a copy of
+    the config (in ``work_dir``) with the resolved paths. Returns the model (eval mode)
+    and the stock state dict, checked to hold exactly the model's entries.
+    """
+    from espnet2.tasks.asr import ASRTask
+    from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
+
+    conf = copy.deepcopy(stock.conf)
+    conf["token_list"] = list(stock.tokens)
+    conf["bpemodel"] = str(stock.bpemodel)
+    if stock.stats_file is not None:
+        conf["normalize_conf"] = dict(conf.get("normalize_conf") or {}, stats_file=str(stock.stats_file))
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix=".stock.") as tmp:
+        tmp_config = Path(tmp) / "config.yaml"
+        tmp_config.write_text(yaml_no_alias_safe_dump(conf, sort_keys=False), encoding="utf-8")
+        try:
+            model, _ = ASRTask.build_model_from_file(tmp_config, stock.model_file, "cpu")
+        except Exception as e:
+            raise PretrainedError(
+                f"ESPnet cannot build the model of {stock.config} with {stock.model_file}: {e}"
+            ) from e
+    state_dict = load_state_dict_file(stock.model_file)
+    expected = set(model.state_dict())
+    if set(state_dict) != expected:
+        raise PretrainedError(
+            f"{stock.model_file} does not match {stock.config}: missing "
+            f"{sorted(expected - set(state_dict))[:5]}, unexpected "
+            f"{sorted(set(state_dict) - expected)[:5]}"
+        )
+    if list(model.token_list) != stock.tokens:
+        raise PretrainedError(f"{stock.config}: ESPnet changed the token list while building the model")
+    return model.eval(), state_dict
+
+
+def extended_config(
+    stock: StockModel, new_tokens: Sequence[str], emotion_tokens: Sequence[str], output_dir: Path
+) -> Tuple[Dict, List[str]]:
+    """The stock config for ``ASRSERTask`` with the output directory's files.
+
+    Keys that are not ASRSERTask options are dropped (returned; ESPnet's ``version``,
+    ``distributed`` and ``required`` among them), missing options take their defaults, and
+    the run-specific ones (:data:`RUN_SPECIFIC_KEYS`) are cleared, so the config works
+    with ``build_model_from_file`` and as ``--config`` of a training run.
+    """
+    defaults = _task_options()
+    conf, dropped = {}, []
+    for key, value in stock.conf.items():
+        if key in defaults:
+            conf[key] = copy.deepcopy(value)
+        else:
+            dropped.append(key)
+    for key, value in defaults.items():
+        conf.setdefault(key, value)
+    conf.update(copy.deepcopy(RUN_SPECIFIC_KEYS))
+    conf["model"] = "asr_ser"
+    conf["model_conf"] = dict(stock.conf.get("model_conf") or {}, emotion_tokens=list(emotion_tokens))
+    conf["token_list"] = str(output_dir / "tokens.txt")
+    conf["token_type"] = "bpe"
+    conf["bpemodel"] = str(output_dir / "bpe.model")
+    if stock.stats_file is not None:
+        conf["normalize_conf"] = dict(
+            stock.conf.get("normalize_conf") or {}, stats_file=str(output_dir / "feats_stats.npz")
+        )
+    return conf, dropped
+
+
+def extend_pretrained(
+    asr_config: PathLike,
+    asr_model_file: PathLike,
+    add_tokens: Sequence[str],
+    output_dir: PathLike,
+    bpemodel: Optional[PathLike] = None,
+    stats_file: Optional[PathLike] = None,
+    token_list: Optional[PathLike] = None,
+    dumped_feats: bool = False,
+    verify: bool = True,
+    atol: float = 1e-5,
+) -> Dict:
+    """Write the extended model to ``output_dir`` (see the module docstring); return info.json.
+
+    ``bpemodel`` / ``stats_file`` / ``token_list`` replace the files the config names.
+    ``dumped_feats``: the written config reads dumped fbank features (``frontend:
+    null``, ``input_size: n_mels``) instead of raw waves. ``verify``: compare the written
+    model with the stock one on a pseudo-random utterance (encoder output, decoder and
+    CTC logits of the old tokens) and fail if they differ by more than ``atol``.
+    Everything is checked before anything is written; ``info.json`` is written last.
+    """
+    quiet_nltk_downloads()
+    from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
+
+    from espnet_ser.features.fbank import FbankExtractor
+
+    stock = read_stock(asr_config, asr_model_file, bpemodel, stats_file, token_list)
+    where = str(stock.config)
+    add_tokens = list(add_tokens)
+    old_tokens = stock.tokens
+    model_conf = dict(stock.conf.get("model_conf") or {})
+    new_tokens, old_to_new = extend_token_list(old_tokens, add_tokens, model_conf, f"{where}: token_list")
+    sp_data = extend_sentencepiece(stock.bpemodel, add_tokens)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = output_dir.resolve()
+    _check_outputs_are_not_inputs(output_dir, stock.inputs)
+
+    stock_model, stock_sd = build_stock_model(stock, output_dir)
+    emotion_tokens = [t for t in add_tokens if emotion_of_token(t) is not None]
+    new_conf, dropped = extended_config(stock, new_tokens, emotion_tokens, output_dir)
+    unknown = [k for k in dropped if k not in ("version", "distributed", "required")]
+    if unknown:
+        logging.warning(f"{where}: dropped key(s) unknown to ASRSERTask: {' '.join(unknown)}")
+
+    # -- frontend: FbankExtractor arguments, checked against the stock frontend
+    fbank_conf, fbank_problem, frontend_check, extractor = None, None, None, None
+    try:
+        fbank_conf = fbank_config_of(stock.conf.get("frontend"), stock.conf.get("frontend_conf"), where)
+    except PretrainedError as e:
+        if dumped_feats:
+            raise
+        fbank_problem = str(e)
+        logging.warning(f"no feats_config.yaml: {e}")
+    if fbank_conf is not None:
+        extractor = FbankExtractor(**fbank_conf)
+        frontend_check = check_frontend(stock_model, extractor)
+        if not frontend_check["equal"]:
+            diff = frontend_check["max_abs_diff"]
+            msg = f"FbankExtractor differs from the stock frontend (max abs diff {diff})"
+            if dumped_feats and (diff is None or diff > 1e-4):
+                raise PretrainedError(f"{where}: {msg}; dumped features would not match")
+            logging.warning(msg)
+    if dumped_feats:
+        new_conf["frontend"] = None
+        new_conf["frontend_conf"] = {}
+        new_conf["input_size"] = int(fbank_conf["n_mels"])
+
+    # -- the grown state dict, loaded strictly into the model the new config builds
+    for_build = dict(new_conf, token_list=list(new_tokens))
+    if stock.stats_file is not None:  # not copied yet
+        for_build["normalize_conf"] = dict(new_conf["normalize_conf"], stats_file=str(stock.stats_file))
+    grown = build_ser_model(for_build)
+    old_sd = stock_sd
+    if dumped_feats:
+        old_sd = {k: v for k, v in stock_sd.items() if not k.startswith("frontend.")}
+    new_sd, grown_names = grow_state_dict(
+        old_sd, {k: v.shape for k, v in grown.state_dict().items()}, old_to_new,
+        ordinary_ids(old_tokens), str(stock.model_file),
+    )
+    load_strict(grown, new_sd, f"the grown state dict of {stock.model_file}")
+    grown.eval()
+    if [old_to_new[stock_model.sos], old_to_new[stock_model.eos]] != [grown.sos, grown.eos]:
+        raise PretrainedError("the extended model's <sos>/<eos> moved to another token")
+    del old_sd, stock_sd
+
+    sp = _sp_processor(sp_data, str(stock.bpemodel))
+    index = set(new_tokens)
+    unknown_pieces = sorted(
+        {p for tok in add_tokens for p in sp.EncodeAsPieces(tok) if p not in index}
+    )
+    if unknown_pieces:
+        logging.warning(
+            f"pieces next to the new tokens are not in the token list (ESPnet maps them "
+            f"to <unk>): {unknown_pieces}"
+        )
+
+    # -- numeric check on a pseudo-random utterance
+    report = None
+    if verify:
+        n = int(fbank_conf["fs"]) if fbank_conf is not None else 16000
+        wave = torch.from_numpy(np.random.default_rng(1).standard_normal(n).astype(np.float32) * 0.1)
+        stock_input = grown_input = (wave[None], torch.tensor([n]))
+        if dumped_feats:
+            feats = torch.from_numpy(extractor(wave.numpy()))[None]
+            grown_input = (feats, torch.tensor([feats.size(1)]))
+        ordinary = ordinary_ids(old_tokens)
+        tokens = [ordinary[(5 * i) % len(ordinary)] for i in range(8)]
+        report = compare_models(stock_model, grown, old_to_new, stock_input, grown_input, tokens)
+        if not _equivalent(report, atol):
+            raise PretrainedError(f"the extended model differs from the stock model: {report}")
+        logging.info(
+            "the extended model matches the stock model: max abs diff encoder "
+            f"{report['encoder']['max_abs_diff']:.2e}, decoder logits "
+            f"{report['decoder_logits']['max_abs_diff']:.2e}, CTC logits "
+            f"{report['ctc_logits']['max_abs_diff']:.2e}"
+        )
+
+    # -- write
+    atomic_write_text(output_dir / "tokens.txt", "".join(t + "\n" for t in new_tokens))
+    atomic_write_bytes(output_dir / "bpe.model", sp_data)
+    if stock.stats_file is not None:
+        atomic_copy(stock.stats_file, output_dir / "feats_stats.npz")
+    if fbank_conf is not None:
+        header = (f"# DefaultFrontend arguments of {stock.config.resolve()}\n"
+                  "# in FbankExtractor's format (python -m espnet_ser.bin.extract_feats)\n")
+        atomic_write_text(output_dir / "feats_config.yaml",
+                          header + yaml.safe_dump(fbank_conf, sort_keys=False))
+    _atomic_write(output_dir / "model.pth", lambda tmp: torch.save(new_sd, tmp))
+    atomic_write_text(
+        output_dir / "config.yaml", yaml_no_alias_safe_dump(new_conf, indent=4, sort_keys=False)
+    )
+    inserted = old_to_new[-1] != len(old_tokens) - 1
+    info = {
+        "asr_config": str(stock.config.resolve()),
+        "asr_config_sha256": sha256sum(stock.config),
+        "asr_model_file": str(stock.model_file.resolve()),
+        "asr_model_file_sha256": sha256sum(stock.model_file),
+        "stock_espnet_version": stock.conf.get("version"),
+        "token_list_source": stock.token_source,
+        "bpemodel_source": str(stock.bpemodel),
+        "stats_file_source": str(stock.stats_file) if stock.stats_file else None,
+        "tokens_added": {t: new_tokens.index(t) for t in add_tokens},
+        "emotion_tokens": emotion_tokens,
+        "old_vocab_size": len(old_tokens),
+        "new_vocab_size": len(new_tokens),
+        "sos_eos_index": [grown.sos, grown.eos],
+        "token_layout": (
+            f"new tokens inserted before {old_tokens[-1]}, which stays last; the other old "
+            "tokens keep their indices" if inserted else "new tokens appended after the old tokens"
+        ),
+        "grown_tensors": grown_names,
+        "new_rows": "mean of the rows of the old tokens other than " + ", ".join(SPECIAL_TOKENS),
+        "pieces_not_in_token_list": unknown_pieces,
+        "dumped_feats": bool(dumped_feats),
+        "feats_config": str(output_dir / "feats_config.yaml") if fbank_conf else None,
+        "feats_config_problem": fbank_problem,
+        "frontend_check": frontend_check,
+        "config_keys_dropped": dropped,
+        "verification": report,
+    }
+    atomic_write_text(output_dir / "info.json", json.dumps(info, indent=2) + "\n")
+    logging.info(
+        f"wrote {output_dir}: {len(old_tokens)} -> {len(new_tokens)} tokens "
+        f"({' '.join(add_tokens)}), grew {', '.join(grown_names)}"
+    )
+    return info

@@ -1,0 +1,167 @@
+"""Smoke run of the IEMOCAP recipe on a tiny tree in the release's layout.
+
+Five sessions of a few synthetic utterances each; two folds of a tiny GST model run
+stages 1-6, then the table across folds. Checks the fold sets, the features extracted
+once and shared by the folds, the GST dumps, the style data reaching training and
+decoding, and the cross-fold summary. The recipe is copied to a temporary tree.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+import soundfile
+import yaml
+
+from espnet_ser.data.datadir import read_kaldi_map
+
+REPO = Path(__file__).resolve().parents[2]
+EMOS = ["neu", "hap", "ang", "sad", "exc", "fru"]
+WORDS = "the cat sat on a mat we go home now it is late i know you".split()
+
+TINY_GST = """
+model: asr_ser
+model_conf: {ctc_weight: 0.3, lsm_weight: 0.1}
+encoder: gst_conformer
+encoder_conf: {output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 2,
+               input_layer: conv2d, macaron_style: true, pos_enc_layer_type: rel_pos,
+               selfattention_layer_type: rel_selfattn, rel_pos_type: latest,
+               use_cnn_module: true, cnn_module_kernel: 7, cond_layers: [1]}
+style_encoder: gst
+style_encoder_conf: {n_mels: 80, conv_channels: [8, 8, 16], ref_dim: 16, n_tokens: 4,
+                     n_heads: 2, style_dim: 16}
+decoder: transformer
+decoder_conf: {attention_heads: 2, linear_units: 64, num_blocks: 1}
+optim: adam
+optim_conf: {lr: 0.002}
+batch_type: unsorted
+batch_size: 8
+max_epoch: 2
+num_workers: 0
+best_model_criterion: [[valid, acc, max]]
+keep_nbest_models: 1
+"""
+
+
+def make_tree(root: Path, per_session: int = 6) -> Path:
+    """IEMOCAP_full_release/Session{1..5} with consensus labels, transcripts and 16 kHz wavs."""
+    rng = np.random.default_rng(0)
+    for n in range(1, 6):
+        ses = root / f"Session{n}"
+        dialog = f"Ses0{n}F_impro01"
+        emo_lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
+        tr_lines = []
+        for i in range(per_session):
+            spk = "F" if i % 2 == 0 else "M"
+            utt = f"{dialog}_{spk}{i:03d}"
+            label = EMOS[(i + n) % len(EMOS)]
+            emo_lines += [f"[{i}.0000 - {i + 1}.5000]\t{utt}\t{label}\t[2.5000, 3.0000, 3.5000]",
+                          f"C-E2:\t{label.title()};\t()", ""]
+            words = " ".join(rng.choice(WORDS, size=4))
+            tr_lines.append(f"{utt} [{i:03d}.0000-{i + 1:03d}.5000]: {words.capitalize()}. [LAUGHTER]")
+            t = np.arange(int(16000 * rng.uniform(1.2, 1.8))) / 16000
+            wave = 0.2 * np.sin(2 * np.pi * (120 + 40 * i) * t) + 0.02 * rng.standard_normal(len(t))
+            wav = ses / "sentences" / "wav" / dialog / f"{utt}.wav"
+            wav.parent.mkdir(parents=True, exist_ok=True)
+            soundfile.write(str(wav), wave.astype(np.float32), 16000, subtype="PCM_16")
+        (ses / "dialog" / "EmoEvaluation" / "Categorical").mkdir(parents=True)
+        (ses / "dialog" / "EmoEvaluation" / f"{dialog}.txt").write_text("\n".join(emo_lines) + "\n")
+        (ses / "dialog" / "EmoEvaluation" / "Categorical" / f"{dialog}_e1_cat.txt").write_text(
+            f"{dialog}_F000 :Neutral state; ()\n")
+        (ses / "dialog" / "transcriptions").mkdir(parents=True)
+        (ses / "dialog" / "transcriptions" / f"{dialog}.txt").write_text("\n".join(tr_lines) + "\n")
+    return root
+
+
+def copy_recipe(root: Path) -> Path:
+    (root / "egs").mkdir()
+    shutil.copytree(REPO / "egs" / "iemocap", root / "egs" / "iemocap",
+                    ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", "RESULTS.md"))
+    (root / "egs" / "TEMPLATE").symlink_to(REPO / "egs" / "TEMPLATE")
+    d = root / "egs" / "iemocap"
+    (d / "conf" / "tiny_gst.yaml").write_text(TINY_GST)
+    (d / "conf" / "decode_tiny.yaml").write_text("beam_size: 2\nctc_weight: 0.3\nmaxlenratio: 0.5\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    root = tmp_path_factory.mktemp("iemocap")
+    tree = make_tree(root / "IEMOCAP_full_release")
+    d = copy_recipe(root)
+    env = dict(os.environ, ESPNET_SER_ROOT=str(REPO))
+    proc = subprocess.run(
+        ["./run.sh", "--iemocap_root", str(tree), "--folds", "1 2", "--stage", "1", "--stop-stage", "6",
+         "--train_config", "conf/tiny_gst.yaml", "--decode_config", "conf/decode_tiny.yaml",
+         "--nbpe", "30", "--nbest_avg", "1", "--avg_metric", "valid.acc", "--nj", "2", "--decode_nj", "1"],
+        cwd=d, env=env, capture_output=True, text=True, timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    return d, proc
+
+
+def test_fold_sets_and_shared_features(recipe):
+    d, _ = recipe
+    for k in range(1, 6):
+        for part in ("train", "valid", "test"):
+            assert (d / "data" / f"fold{k}_{part}" / "utt2emo").is_file()
+    test1 = read_kaldi_map(d / "data/fold1_test/utt2spk")
+    assert set(test1.values()) == {"Ses01F", "Ses01M"}
+    # features extracted once (iemocap_all); fold dumps point into the same arks
+    every = read_kaldi_map(d / "dump/fbank/iemocap_all/feats.scp")
+    for dset in ("fold1_train", "fold1_test", "fold2_valid"):
+        scp = read_kaldi_map(d / "dump/fbank" / dset / "feats.scp")
+        assert scp and all(every[u] == v for u, v in scp.items())
+        assert not (d / "dump/fbank" / dset / "split1").exists()
+    assert not (d / "dump/fbank/fold3_train").exists()  # only the folds asked for
+    # the GST log-mel: 12.5 ms frames, against 16 ms for the AED features
+    u = next(iter(every))
+    gst = kaldiio.load_mat(read_kaldi_map(d / "dump/gst_fbank/iemocap_all/feats.scp")[u])
+    aed = kaldiio.load_mat(every[u])
+    assert gst.shape[1] == 80 and gst.shape[0] > 1.2 * aed.shape[0]
+    # CMVN per fold: each fold's own training set
+    assert (d / "dump/fbank/fold1_train/feats_stats.npz").is_file()
+    assert (d / "dump/fbank/fold2_train/feats_stats.npz").is_file()
+
+
+def test_per_fold_training_reads_the_gst_features(recipe):
+    d, _ = recipe
+    for k in (1, 2):
+        exp = d / "exp" / f"asr_tiny_gst_bpe30_emoend_fold{k}"
+        config = yaml.safe_load((exp / "config.yaml").read_text())
+        data = {x[1]: x[0] for x in config["train_data_path_and_name_and_type"]}
+        assert sorted(data) == ["speech", "style_speech", "text"]
+        assert data["style_speech"].endswith(f"gst_fbank/fold{k}_train/feats.scp")
+        assert config["style_encoder"] == "gst"
+        assert (d / f"data/token_bpe30_emoend_fold{k}/tokens.txt").is_file()
+        hyp = read_kaldi_map(exp / "decode_decode_tiny" / f"fold{k}_test" / "text", allow_empty_value=True)
+        assert sorted(hyp) == sorted(read_kaldi_map(d / f"data/fold{k}_test/text"))
+
+
+def test_table_across_folds(recipe):
+    d, proc = recipe
+    cv = d / "exp/asr_tiny_gst_bpe30_emoend_cv/decode_decode_tiny/cv_test/score"
+    summary = json.loads((cv / "cv_summary.json").read_text())
+    assert sorted(summary["folds"]) == ["fold1", "fold2"]
+    n = [summary["folds"][f]["num_utts"] for f in ("fold1", "fold2")]
+    assert summary["pooled"]["num_utts"] == sum(n)
+    wa = [summary["folds"][f]["wa"] for f in ("fold1", "fold2")]
+    assert summary["mean"]["wa"] == pytest.approx(sum(wa) / 2)
+    results = (d / "RESULTS.md").read_text()
+    assert "cv_test" in results and "fold1_test" in results and "fold2_test" in results
+
+
+def test_missing_corpus_fails_in_stage_1_naming_the_path(tmp_path):
+    d = copy_recipe(tmp_path)
+    env = dict(os.environ, ESPNET_SER_ROOT=str(REPO))
+    proc = subprocess.run(["./run.sh", "--iemocap_root", str(tmp_path / "nowhere"), "--stop-stage", "1"],
+                          cwd=d, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    log = (d / "exp/log/data.log").read_text()
+    assert "nowhere" in log and "--iemocap_root" in log
+    assert not (d / "data" / "fold1_train").exists()
