@@ -38,6 +38,8 @@ DECODE_DEFAULTS = dict(
     nbest=1,
     normalize_length=False,
 )
+# Filterbank config of the GST reference encoder's input, next to config.yaml.
+STYLE_FEATS_CONFIG = "gst_feats_config.yaml"
 # Preferred model files in an experiment directory, best first.
 MODEL_FILE_PREFERENCE = (
     "valid.acc.ave.pth",
@@ -94,6 +96,7 @@ class Speech2TextEmotion:
         feats_config: Optional[Union[str, Path]] = None,
         device: str = "cpu",
         dtype: str = "float32",
+        style_feats_config: Optional[Union[str, Path]] = None,
         **decode_conf,
     ):
         from espnet.nets.batch_beam_search import BatchBeamSearch
@@ -154,6 +157,12 @@ class Speech2TextEmotion:
 
                 self.extractor = FbankExtractor.from_yaml(feats_config)
         self.fs = self.extractor.fs if self.extractor is not None else None
+        # the GST reference encoder's own log-mel (gst_feats_config.yaml of the experiment)
+        self.style_extractor = None
+        if style_feats_config is not None and self.style_input_name == "style_speech":
+            from espnet_ser.features.fbank import FbankExtractor
+
+            self.style_extractor = FbankExtractor.from_yaml(style_feats_config)
 
     @classmethod
     def from_exp_dir(
@@ -174,12 +183,14 @@ class Speech2TextEmotion:
         conf = load_decode_config(decode_config)
         conf.update(overrides)
         feats_config = exp_dir / "feats_config.yaml"
+        style_feats_config = exp_dir / STYLE_FEATS_CONFIG
         logging.info(f"model file: {model_file}")
         return cls(
             exp_dir / "config.yaml",
             model_file,
             feats_config=feats_config if feats_config.is_file() else None,
             device=device,
+            style_feats_config=style_feats_config if style_feats_config.is_file() else None,
             **conf,
         )
 
@@ -194,6 +205,17 @@ class Speech2TextEmotion:
         if fs is not None and fs != self.fs:
             raise ValueError(f"sample rate {fs} Hz, but the model's features expect {self.fs} Hz")
         return self.extractor(np.asarray(wave, dtype=np.float32))
+
+    def style_features(self, wave: np.ndarray, fs: Optional[int] = None) -> Optional[np.ndarray]:
+        """The GST log-mel of a waveform (None for models without a GST style source)."""
+        if self.style_input_name != "style_speech":
+            return None
+        if self.style_extractor is None:
+            raise ValueError(f"this model reads GST features and its experiment has no "
+                             f"{STYLE_FEATS_CONFIG}; pass the GST features instead of a waveform")
+        if fs is not None and fs != self.style_extractor.fs:
+            raise ValueError(f"sample rate {fs} Hz, but the GST features expect {self.style_extractor.fs} Hz")
+        return self.style_extractor(np.asarray(wave, dtype=np.float32))
 
     @property
     def style_input_name(self) -> Optional[str]:

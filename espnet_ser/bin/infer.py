@@ -37,7 +37,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def load(args, workdir: Path):
-    from espnet_ser.asr.inference import Speech2TextEmotion, load_decode_config
+    from espnet_ser.asr.inference import STYLE_FEATS_CONFIG, Speech2TextEmotion, load_decode_config
 
     overrides = {} if args.beam_size is None else {"beam_size": args.beam_size}
     if args.exp_dir is not None:
@@ -49,8 +49,10 @@ def load(args, workdir: Path):
     conf = load_decode_config(args.decode_config or files["decode_config"])
     conf.update(overrides)
     feats = Path(files["config"]).parent / "feats_config.yaml"
+    style_feats = Path(files["config"]).parent / STYLE_FEATS_CONFIG
     return Speech2TextEmotion(files["config"], files["model_file"],
                               feats_config=feats if feats.is_file() else None,
+                              style_feats_config=style_feats if style_feats.is_file() else None,
                               device=args.device, **conf)
 
 
@@ -73,7 +75,7 @@ def main(cmd=None) -> None:
                 for utt, wav, where in entries:
                     fs = s2t.fs or 16000
                     wave = load_utterance(utt, wav, where, fs)
-                    best = s2t(s2t.features(wave, fs))[0]
+                    best = s2t(s2t.features(wave, fs), s2t.style_features(wave, fs))[0]
                     out.write(json.dumps(dict(utt=utt, words=best.words, text=best.text,
                                               emotion=best.emotion, posterior=best.posterior)) + "\n")
                     out.flush()

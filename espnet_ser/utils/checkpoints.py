@@ -738,8 +738,9 @@ def pack_model(
             Path(os.path.realpath(model_file) + ".json"),
             model_file.with_name(model_file.name + ".json"),
             config.parent / "RESULTS.md",
-            # the filterbank config of models trained on dumped features
+            # the filterbank configs of models trained on dumped features (AED, GST)
             config.parent / "feats_config.yaml",
+            config.parent / "gst_feats_config.yaml",
         ]
         for extra in extras:
             if extra.is_file():

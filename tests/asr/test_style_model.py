@@ -147,3 +147,34 @@ def test_decoding_with_oracle_emotion(oracle_exp, tmp_path):
     ids.write_text("u1 0\n")
     with pytest.raises(SystemExit):  # u2 has no id
         asr_ser_inference.main(base + ["--emotion_ids", str(ids), "--output_dir", str(tmp_path / "d2")])
+
+
+def test_gst_experiment_computes_its_style_features_from_the_wave(tmp_path):
+    import shutil
+
+    from espnet_ser.asr.inference import STYLE_FEATS_CONFIG
+    from espnet_ser.features.fbank import FbankExtractor
+
+    repo = __import__("pathlib").Path(__file__).resolve().parents[2]
+    d = tmp_path / "exp"
+    d.mkdir()
+    gst80 = [a if a != "n_mels=20" else "n_mels=80" for a in GST]
+    args = build_args(d, "--encoder", "gst_conformer", *gst80)
+    model = ASRSERTask.build_model(args)
+    with (d / "config.yaml").open("w") as f:
+        yaml.safe_dump(vars(args), f)
+    torch.save(model.state_dict(), d / "valid.acc.ave.pth")
+    wave = (0.1 * np.sin(np.arange(16000) / 7.0)).astype(np.float32)
+
+    s2t = Speech2TextEmotion.from_exp_dir(d, beam_size=2, maxlenratio=0.5)
+    with pytest.raises(ValueError, match=STYLE_FEATS_CONFIG):
+        s2t.style_features(wave)
+    shutil.copy(repo / "conf" / "fbank_gst.yaml", d / STYLE_FEATS_CONFIG)
+    s2t = Speech2TextEmotion.from_exp_dir(d, beam_size=2, maxlenratio=0.5)
+    style = s2t.style_features(wave, 16000)
+    np.testing.assert_array_equal(style, FbankExtractor.from_yaml(repo / "conf" / "fbank_gst.yaml")(wave))
+    assert style.shape == (16000 // 200 + 1, 80)  # 12.5 ms hop
+    with pytest.raises(ValueError, match="8000 Hz"):
+        s2t.style_features(wave, 8000)
+    feats = np.random.default_rng(0).standard_normal((60, 20)).astype(np.float32)
+    assert s2t(feats, style)

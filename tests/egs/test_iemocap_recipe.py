@@ -165,3 +165,47 @@ def test_missing_corpus_fails_in_stage_1_naming_the_path(tmp_path):
     log = (d / "exp/log/data.log").read_text()
     assert "nowhere" in log and "--iemocap_root" in log
     assert not (d / "data" / "fold1_train").exists()
+
+
+TINY_PT = TINY_GST.replace("num_blocks: 2,\n", "num_blocks: 2, activation_type: swish,\n")
+
+
+def stock_zoo(root: Path) -> dict:
+    """A small stock ESPnet model in the model-zoo layout (built by the pretrained tests)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("zoo_builder", REPO / "tests/asr/test_pretrained.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_zoo(root)
+
+
+def test_pretrained_model_initialises_a_gst_fold(tmp_path):
+    """--pretrained_dir: its tokenizer, features, statistics and parameters; GST on top."""
+    tree = make_tree(tmp_path / "IEMOCAP_full_release")
+    zoo = stock_zoo(tmp_path / "zoo")
+    d = copy_recipe(tmp_path)
+    (d / "conf" / "tiny_pt.yaml").write_text(TINY_PT)
+    env = dict(os.environ, ESPNET_SER_ROOT=str(REPO))
+    py = str(REPO / "tools" / "venv" / "bin" / "python")
+    pre = d / "exp" / "pretrained"
+    proc = subprocess.run(
+        [py, "-m", "espnet_ser.bin.extend_pretrained", "--asr_config", str(zoo["config"]),
+         "--asr_model_file", str(zoo["model"]), "--add_tokens", "<ang> <hap> <neu> <sad>",
+         "--output_dir", str(pre), "--dumped_feats", "true"],
+        cwd=d, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = subprocess.run(
+        ["./run.sh", "--iemocap_root", str(tree), "--folds", "1", "--stage", "1", "--stop-stage", "4",
+         "--pretrained_dir", "exp/pretrained", "--train_config", "conf/tiny_pt.yaml",
+         "--asr_args", "--max_epoch 1", "--nj", "2"],
+        cwd=d, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    tok = d / "data/token_pretrained_emoend_fold1"
+    assert (tok / "tokens.txt").read_text() == (pre / "tokens.txt").read_text()
+    assert "THE" in (tok / "fold1_train" / "text").read_text()  # upper-cased like the zoo's vocabulary
+    exp = d / "exp/asr_tiny_pt_pretrained_emoend_fold1"
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    assert config["init_param"][0] == "exp/pretrained/model.pth"
+    assert config["normalize_conf"]["stats_file"] == "exp/pretrained/feats_stats.npz"
+    assert "Loading pretrained params from exp/pretrained/model.pth" in (exp / "train.log").read_text()
