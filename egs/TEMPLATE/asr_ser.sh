@@ -76,10 +76,12 @@ case ${emo_token_position} in end|front|none) ;; *) log "--emo_token_position: e
 
 py=python3
 if [ -n "${pretrained_dir}" ]; then
-    for f in config.yaml model.pth tokens.txt bpe.model feats_config.yaml feats_stats.npz; do
+    for f in config.yaml model.pth tokens.txt bpe.model feats_config.yaml feats_stats.npz info.json; do
         [ -f "${pretrained_dir}/${f}" ] || { log "--pretrained_dir: no ${pretrained_dir}/${f} (run espnet_ser.bin.extend_pretrained)"; exit 2; }
     done
     [ -z "${feats_config}" ] || log "--pretrained_dir: its feats_config.yaml replaces --feats_config ${feats_config}"
+    ${py} -c "import json, sys; sys.exit(not json.load(open(sys.argv[1]))['dumped_feats'])" "${pretrained_dir}/info.json" \
+        || { log "--pretrained_dir: ${pretrained_dir} reads raw waves; make it with extend_pretrained --dumped_feats true"; exit 2; }
     feats_config=${pretrained_dir}/feats_config.yaml token_type=bpe
     token_tag=pretrained_emo${emo_token_position}
 else
@@ -88,7 +90,8 @@ fi
 [ -n "${feats_config}" ] || feats_config=${ESPNET_SER_ROOT}/conf/fbank.yaml
 [ -n "${gst_feats_config}" ] || gst_feats_config=${ESPNET_SER_ROOT}/conf/fbank_gst.yaml
 token_dir=data/token_${token_tag}${suffix}
-dump=dump/fbank
+dump=dump/fbank  # the features of a pretrained model's own filterbank go apart
+[ -z "${pretrained_dir}" ] || dump=dump/fbank_$(basename "${pretrained_dir}")
 gst_dump=dump/gst_fbank
 if [ -z "${asr_exp}" ]; then
     asr_exp=exp/asr_$(basename "${train_config:-model}" .yaml)${exp_tag}_${token_tag}${suffix}
@@ -172,6 +175,7 @@ if run_stage 4 "${asr_exp}/.done"; then
     mkdir -p "${asr_exp}"
     log "Stage 4: training ${asr_exp} (log: ${asr_exp}/train.log)"
     cp ${dump}/feats_config.yaml "${asr_exp}/feats_config.yaml"
+    [ "${style}" != gst ] || cp "${gst_feats_config}" "${asr_exp}/gst_feats_config.yaml"
     [ -z "${decode_config}" ] || cp "${decode_config}" "${asr_exp}/decode.yaml"
     _bpe_opts=""
     [ "${token_type}" != bpe ] || _bpe_opts="--bpemodel ${token_dir}/bpe.model"

@@ -19,6 +19,9 @@ while [ $# -gt 0 ]; do
         --iemocap_root) iemocap_root=$2; shift 2 ;;
         --folds) folds=$2; shift 2 ;;
         --stop-stage|--stop_stage) stop_stage=$2; args+=("$1" "$2"); shift 2 ;;
+        --help|-h)
+            echo "Usage: $0 [--iemocap_root DIR] [--folds \"1 2 3 4 5\"] [options of ../TEMPLATE/asr_ser.sh]"
+            exec ../TEMPLATE/asr_ser.sh --help ;;
         *) args+=("$1"); shift ;;
     esac
 done
