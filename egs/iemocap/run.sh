@@ -27,6 +27,8 @@ while [ $# -gt 0 ]; do
 done
 if [ -n "${iemocap_root}" ]; then export iemocap_root; fi
 
+# --nbpe 5000 keeps nearly every training word whole (the paper's units were words); with
+# --pretrained_dir the pretrained model's own sentencepiece model is used instead.
 for k in ${folds}; do
     ../TEMPLATE/asr_ser.sh \
         --train_set fold${k}_train --valid_set fold${k}_valid --test_sets "fold${k}_test" \
