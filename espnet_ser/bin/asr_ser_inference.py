@@ -7,6 +7,17 @@ One job decodes one contiguous part of the set (``--nj N --job J``, as run.pl pa
     utt2emo            <utt> <emitted emotion code, or "none">
     emotion_posterior  <utt> ang:0.0123 hap:0.9001 ...  (at the emitted position)
     beam_score         <utt> <beam search score of the best hypothesis>
+    failed             <utt> <reason>  (utterances that could not be decoded)
+
+An utterance whose decoding raises (unreadable features, input too short for the
+encoder, a beam search error, a bad style input) is still written: empty ``text``,
+``utt2emo`` "none", empty ``emotion_posterior``, ``beam_score`` "nan", and a line in
+``failed``; the others are decoded. Each failure is logged with its utterance id and
+the count is logged by every job and by ``--merge``. A job exits non-zero when it has
+more than ``--max_failures`` failures (default: no limit); ``--merge`` exits non-zero
+(after writing the merged outputs) when the set has more than ``--max_failures``
+failures or no utterance was decoded. Errors that concern the whole job (the model
+cannot be loaded, no style input file, utterances missing from it) fail it at once.
 
 Example::
 
@@ -33,6 +44,9 @@ from espnet_ser.data.datadir import atomic_write_text, read_kaldi_map, write_kal
 from espnet_ser.utils.cli import setup_logging
 
 OUTPUTS = ("text", "utt2emo", "emotion_posterior", "beam_score")
+FAILED = "failed"
+# values written for an utterance that could not be decoded
+FAILED_VALUES = {"text": "", "utt2emo": "none", "emotion_posterior": "", "beam_score": "nan"}
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -52,6 +66,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--merge", action="store_true", help="join the parts of a finished run")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--num_threads", type=int, default=1, help="torch CPU threads per job")
+    p.add_argument("--max_failures", type=int, default=None,
+                   help="exit non-zero when more utterances than this fail to decode "
+                   "(per job, and over the set with --merge); default: no limit, the "
+                   "failures are written to OUTPUT_DIR/failed and counted in the log")
     return p
 
 
@@ -60,7 +78,6 @@ def part_dir(output_dir: Path, nj: int, job: int) -> Path:
 
 
 def decode_part(args, utts: List[str], scp: Dict[str, str], out: Path) -> None:
-    import kaldiio
     import torch
 
     from espnet_ser.asr.inference import Speech2TextEmotion
@@ -70,23 +87,56 @@ def decode_part(args, utts: List[str], scp: Dict[str, str], out: Path) -> None:
                                           device=args.device)
     style_source = style_inputs(args, s2t.style_input_name, utts)
     results = {name: {} for name in OUTPUTS}
+    failed: Dict[str, str] = {}
     start = time.time()
     for i, utt in enumerate(utts, 1):
         try:
-            feats = kaldiio.load_mat(scp[utt])
-        except Exception as e:
-            raise RuntimeError(f"{args.feats_scp}: utterance {utt}: cannot read {scp[utt]}: {e}") from e
-        best = s2t(feats, style_source(utt) if style_source else None)[0]
-        results["text"][utt] = best.text
-        results["utt2emo"][utt] = best.emotion or "none"
-        results["emotion_posterior"][utt] = " ".join(f"{k}:{v:.4f}" for k, v in best.posterior.items())
-        results["beam_score"][utt] = f"{best.score:.4f}"
+            best = decode_one(args, s2t, scp[utt], style_source, utt)
+            results["text"][utt] = best.text
+            results["utt2emo"][utt] = best.emotion or "none"
+            results["emotion_posterior"][utt] = " ".join(
+                f"{k}:{v:.4f}" for k, v in best.posterior.items())
+            results["beam_score"][utt] = f"{best.score:.4f}"
+        except Exception as e:  # one utterance: record it and go on with the others
+            reason = " ".join(f"{type(e).__name__}: {e}".split())
+            logging.error(f"utterance {utt}: decoding failed: {reason}")
+            failed[utt] = reason
+            for name in OUTPUTS:
+                results[name][utt] = FAILED_VALUES[name]
         if i % max(1, len(utts) // 10) == 0 or i == len(utts):
             rate = i / max(time.time() - start, 1e-9)
             logging.info(f"decoded {i}/{len(utts)} utterances ({rate:.2f} utt/s)")
     out.mkdir(parents=True, exist_ok=True)
+    write_kaldi_map(out / FAILED, failed)
     for name in OUTPUTS:
         write_kaldi_map(out / name, results[name])
+    report_failures(len(failed), len(utts), out / FAILED, args.max_failures)
+
+
+def decode_one(args, s2t, rxfile: str, style_source, utt: str):
+    """The best hypothesis of one utterance; raises on any problem with it."""
+    import kaldiio
+
+    try:
+        feats = kaldiio.load_mat(rxfile)
+    except Exception as e:
+        raise RuntimeError(f"{args.feats_scp}: cannot read {rxfile}: {type(e).__name__}: {e}") from e
+    hyps = s2t(feats, style_source(utt) if style_source else None)
+    if not hyps:
+        raise RuntimeError("the beam search returned no hypothesis")
+    return hyps[0]
+
+
+def report_failures(num_failed: int, num_utts: int, failed_file: Path, max_failures) -> None:
+    """Log the failure count; raise when it exceeds ``max_failures``."""
+    if num_failed:
+        logging.warning(f"{num_failed} of {num_utts} utterances failed to decode "
+                        f"(empty hypotheses); see {failed_file}")
+    else:
+        logging.info(f"0 of {num_utts} utterances failed to decode")
+    if max_failures is not None and num_failed > max_failures:
+        raise RuntimeError(f"{num_failed} utterances failed to decode, more than "
+                           f"--max_failures {max_failures}; see {failed_file}")
 
 
 def style_inputs(args, name, utts):
@@ -127,23 +177,33 @@ def style_inputs(args, name, utts):
 
 
 def merge(args, parts: List[List[str]]) -> None:
-    merged = {name: {} for name in OUTPUTS}
+    merged = {name: {} for name in OUTPUTS + (FAILED,)}
     for job, utts in enumerate(parts, 1):
+        if not utts:
+            continue
         d = part_dir(args.output_dir, args.nj, job)
-        for name in OUTPUTS:
+        for name in OUTPUTS + (FAILED,):
             f = d / name
-            if not utts:
-                continue
             if not f.is_file():
                 raise FileNotFoundError(f"{f}: missing; decoding job {job} of {args.nj} did not finish")
             m = read_kaldi_map(f, allow_empty_value=True)
-            if sorted(m) != sorted(utts):
+            if name == FAILED:
+                in_job = set(utts)
+                stray = [u for u in m if u not in in_job]
+                if stray:
+                    raise ValueError(f"{f}: utterance {stray[0]} is not in job {job}")
+            elif sorted(m) != sorted(utts):
                 raise ValueError(f"{f}: holds {len(m)} utterances, job {job} had {len(utts)}")
             merged[name].update(m)
-    for name in OUTPUTS:
+    for name in OUTPUTS + (FAILED,):
         write_kaldi_map(args.output_dir / name, merged[name])
-    atomic_write_text(args.output_dir / "num_utts", f"{len(merged['text'])}\n")
-    logging.info(f"merged {args.nj} parts into {args.output_dir}: {len(merged['text'])} utterances")
+    num_utts, num_failed = len(merged["text"]), len(merged[FAILED])
+    atomic_write_text(args.output_dir / "num_utts", f"{num_utts}\n")
+    logging.info(f"merged {args.nj} parts into {args.output_dir}: {num_utts} utterances, "
+                 f"{num_failed} failed to decode")
+    report_failures(num_failed, num_utts, args.output_dir / FAILED, args.max_failures)
+    if num_utts and num_failed == num_utts:
+        raise RuntimeError(f"no utterance was decoded; see {args.output_dir / FAILED}")
 
 
 def main(cmd=None) -> None:

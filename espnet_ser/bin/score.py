@@ -12,6 +12,12 @@ Writes ``OUTDIR/result.txt`` (sclite-style tables: WER with and without the emot
 per reference emotion, WW / UW, WA / UA, confusion matrix, per-utterance alignments),
 ``OUTDIR/scores.json`` (schema in :mod:`espnet_ser.scoring.results`) and
 ``OUTDIR/confusion.png``. Nothing is written when an input is malformed.
+
+A reference utterance without a hypothesis line fails the run (naming the utterance and
+HYP) unless ``--allow_missing true``, which scores it as an empty hypothesis (all words
+deleted, emotion "none") and counts it as ``num_missing_hyp``. Utterances listed in a
+``failed`` file next to HYP (written by decoding) are present with empty hypotheses;
+their number is ``num_failed_decodes`` in scores.json and result.txt.
 """
 
 import argparse
@@ -44,7 +50,8 @@ def get_parser() -> argparse.ArgumentParser:
         "--allow_missing",
         type=str2bool,
         default=False,
-        help="score reference utterances missing from HYP as empty hypotheses instead of failing",
+        help="score reference utterances missing from HYP as empty hypotheses (all words "
+        "deleted, emotion none) instead of failing",
     )
     parser.add_argument(
         "--utt_subset",
@@ -78,6 +85,11 @@ def main(cmd: Optional[List[str]] = None) -> None:
         f"{fmt_rate(s['wer_no_emo'])}), UW {fmt_rate(s['uw'])}, WA {fmt_rate(s['wa'])}, "
         f"UA {fmt_rate(s['ua'])}; written to {args.outdir}"
     )
+    if s["num_missing_hyp"] or s["num_failed_decodes"]:
+        logging.warning(
+            f"scored as empty: {s['num_missing_hyp']} utterances without a hypothesis, "
+            f"{s['num_failed_decodes'] or 0} failed decodes"
+        )
 
 
 if __name__ == "__main__":

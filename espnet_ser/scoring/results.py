@@ -40,11 +40,20 @@ scores.json schema::
       "confusion": {"labels": [code], "columns": [code | "none"], "matrix": [[int]]},
       "num_missing_hyp": int, "num_hyp_no_emotion": int,
       "num_hyp_multiple_emotions": int,
+      "num_failed_decodes": int | null,        # scored utterances listed in the
+                                               # ``failed`` file next to HYP (null: no file)
       "definitions": {name: text}
     }
     COUNTS = {"snt", "wrd", "corr", "sub", "del", "ins", "err", "serr"} (integers)
 
 A WER is null when its set has no reference words.
+
+A reference utterance without a hypothesis line is an error naming it unless
+``allow_missing`` (``--allow_missing true``) scores it as an empty hypothesis (every
+reference word deleted, emotion "none"); ``num_missing_hyp`` counts them. An utterance
+the decoder could not decode is present in HYP with an empty hypothesis and listed in
+``failed`` (``<utt> <reason>``) in HYP's directory; it is scored as empty and counted in
+``num_failed_decodes``.
 """
 
 import datetime
@@ -151,6 +160,7 @@ class UttResult:
     counts: WerCounts
     counts_no_emo: WerCounts
     missing: bool = False
+    failed_decode: bool = False
 
 
 @dataclass
@@ -223,6 +233,17 @@ def score(
             f"(first: {missing[0]}); they are scored as empty hypotheses"
         )
 
+    failed_file = Path(hyp_path).parent / "failed"
+    failed = None
+    if failed_file.is_file():
+        failed = read_kaldi_map(failed_file, allow_empty_value=True, check_sorted=False)
+        num_failed = sum(1 for u in utts if u in failed)
+        if num_failed:
+            logging.warning(
+                f"{num_failed} of {len(utts)} utterances could not be decoded ({failed_file}); "
+                "they are scored as empty hypotheses"
+            )
+
     results: List[UttResult] = []
     multi: List[str] = []
     no_emo: List[str] = []
@@ -244,6 +265,7 @@ def score(
                 counts=counts_of_alignment(steps),
                 counts_no_emo=counts_of_alignment(align_words(ref.words_no_emo, hyp.words_no_emo)),
                 missing=utt not in hyps,
+                failed_decode=failed is not None and utt in failed,
             )
         )
     if multi:
@@ -304,6 +326,7 @@ def score(
         "num_missing_hyp": len(missing),
         "num_hyp_no_emotion": len(no_emo),
         "num_hyp_multiple_emotions": len(multi),
+        "num_failed_decodes": None if failed is None else sum(r.failed_decode for r in results),
         "definitions": dict(DEFINITIONS),
     }
     return ScoreResult(scores=scores, utts=results)
@@ -323,6 +346,9 @@ def render_result_txt(result: ScoreResult) -> str:
     if s.get("utt_subset"):
         out.append(f"  utterance subset: {s['utt_subset']}")
     out.append(f"  utterances: {s['num_utts']}")
+    out.append(f"  missing hypotheses (scored as empty): {s['num_missing_hyp']}")
+    if s.get("num_failed_decodes") is not None:
+        out.append(f"  failed decodes (scored as empty): {s['num_failed_decodes']}")
     out.append("")
     out.append("Definitions (all values in percent)")
     out.append(
@@ -410,6 +436,9 @@ def render_result_txt(result: ScoreResult) -> str:
         )
     if s["num_missing_hyp"]:
         notes.append(f"{s['num_missing_hyp']} utterances have no hypothesis (scored as empty)")
+    if s.get("num_failed_decodes"):
+        notes.append(f"{s['num_failed_decodes']} utterances could not be decoded "
+                     "(scored as empty)")
     if notes:
         out.append("Warnings")
         out += [f"  {n}" for n in notes]
@@ -422,7 +451,8 @@ def render_result_txt(result: ScoreResult) -> str:
             c = r.counts
             hyp = NONE_COLUMN if r.hyp_emotion is None else r.hyp_emotion
             verdict = "correct" if r.hyp_emotion == r.ref_emotion else "wrong"
-            out.append(f"id: ({r.utt})" + ("  [no hypothesis]" if r.missing else ""))
+            out.append(f"id: ({r.utt})" + ("  [no hypothesis]" if r.missing else "")
+                       + ("  [decoding failed]" if r.failed_decode else ""))
             out.append(f"Emotion: ref {r.ref_emotion}  hyp {hyp}  ({verdict})")
             out.append(f"Scores: (#C #S #D #I) {c.corr} {c.sub} {c.dele} {c.ins}")
             out += tables.alignment_lines(r.steps)

@@ -114,3 +114,101 @@ def test_emotion_posterior_matches_brute_force(exp_dir, ctc_weight):
     expected /= expected.sum()
     assert post["ang"] == pytest.approx(expected[0], abs=1e-4)
     assert post["hap"] == pytest.approx(expected[1], abs=1e-4)
+
+
+def _bad_utterance_set(tmp_path):
+    """feats.scp: two good utterances and three that cannot be decoded."""
+    import kaldiio
+
+    rng = np.random.default_rng(0)
+    ark, scp = tmp_path / "feats.ark", tmp_path / "feats.scp"
+    with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as w:
+        w("a_good", rng.standard_normal((40, 20)).astype(np.float32))
+        w("b_short", rng.standard_normal((3, 20)).astype(np.float32))  # < 7 frames for conv2d
+        w("e_good", rng.standard_normal((30, 20)).astype(np.float32))
+    lines = scp.read_text().splitlines()
+    lines.append(f"c_no_ark {tmp_path / 'missing.ark'}:12")
+    lines.append(f"d_bad_offset {ark}:{ark.stat().st_size + 100}")
+    scp.write_text("".join(line + "\n" for line in sorted(lines)))
+    (tmp_path / "decode.yaml").write_text("beam_size: 2\nmaxlenratio: 0.5\n")
+    return scp
+
+
+def _run_decode(exp_dir, tmp_path, scp, out, nj, *extra):
+    from espnet_ser.bin import asr_ser_inference
+
+    base = ["--exp_dir", str(exp_dir), "--feats_scp", str(scp), "--output_dir", str(out),
+            "--decode_config", str(tmp_path / "decode.yaml"), "--nj", str(nj), *extra]
+    for job in range(1, nj + 1):
+        asr_ser_inference.main(base + ["--job", str(job)])
+    asr_ser_inference.main(base + ["--merge"])
+
+
+def test_undecodable_utterances_are_written_empty_and_listed_as_failed(exp_dir, tmp_path):
+    from espnet_ser.data.datadir import read_kaldi_map
+
+    scp = _bad_utterance_set(tmp_path)
+    out = tmp_path / "decode"
+    _run_decode(exp_dir, tmp_path, scp, out, 2)
+    bad = ["b_short", "c_no_ark", "d_bad_offset"]
+    everything = sorted(["a_good", "e_good"] + bad)
+    text = read_kaldi_map(out / "text", allow_empty_value=True)
+    assert list(text) == everything
+    for utt in bad:
+        assert text[utt] == ""
+    failed = read_kaldi_map(out / "failed")
+    assert list(failed) == bad
+    assert failed["b_short"].startswith("TooShortUttError: has 3 frames")
+    assert "missing.ark" in failed["c_no_ark"] and "No such file" in failed["c_no_ark"]
+    assert failed["d_bad_offset"].startswith(f"RuntimeError: {scp}: cannot read {tmp_path}")
+    emo = read_kaldi_map(out / "utt2emo")
+    post = read_kaldi_map(out / "emotion_posterior", allow_empty_value=True)
+    beam = read_kaldi_map(out / "beam_score")
+    for utt in bad:
+        assert emo[utt] == "none" and post[utt] == "" and beam[utt] == "nan"
+    for utt in ("a_good", "e_good"):
+        assert math.isfinite(float(beam[utt]))
+        if emo[utt] != "none":
+            assert f"<{emo[utt]}>" in text[utt].split()
+    assert (out / "num_utts").read_text() == "5\n"
+
+
+def test_failures_limit_and_a_set_with_nothing_decoded(exp_dir, tmp_path):
+    from espnet_ser.bin import asr_ser_inference
+
+    scp = _bad_utterance_set(tmp_path)
+    base = ["--exp_dir", str(exp_dir), "--feats_scp", str(scp), "--output_dir",
+            str(tmp_path / "d1"), "--decode_config", str(tmp_path / "decode.yaml")]
+    with pytest.raises(SystemExit) as e:  # 3 failures > 2: the job fails after writing
+        asr_ser_inference.main(base + ["--max_failures", "2"])
+    assert e.value.code == 1
+    assert len((tmp_path / "d1" / "split1" / "output.1" / "failed").read_text().splitlines()) == 3
+    asr_ser_inference.main(base + ["--max_failures", "3"])
+    with pytest.raises(SystemExit):
+        asr_ser_inference.main(base + ["--merge", "--max_failures", "2"])
+    asr_ser_inference.main(base + ["--merge", "--max_failures", "3"])
+    assert (tmp_path / "d1" / "failed").read_text().count("\n") == 3
+
+    # no failure: the merged failed file is empty
+    only_good = tmp_path / "good.scp"
+    only_good.write_text("".join(l + "\n" for l in scp.read_text().splitlines() if "_good " in l))
+    _run_decode(exp_dir, tmp_path, only_good, tmp_path / "d2", 1)
+    assert (tmp_path / "d2" / "failed").read_text() == ""
+
+    # every utterance fails: the jobs finish, the merge exits non-zero with the outputs written
+    only_bad = tmp_path / "bad.scp"
+    only_bad.write_text("".join(l + "\n" for l in scp.read_text().splitlines() if "_good " not in l))
+    with pytest.raises(SystemExit) as e:
+        _run_decode(exp_dir, tmp_path, only_bad, tmp_path / "d3", 2)
+    assert e.value.code == 1
+    assert (tmp_path / "d3" / "failed").read_text().count("\n") == 3
+
+
+def test_a_model_that_cannot_load_fails_the_job(tmp_path):
+    from espnet_ser.bin import asr_ser_inference
+
+    scp = _bad_utterance_set(tmp_path)
+    with pytest.raises(SystemExit):
+        asr_ser_inference.main(["--exp_dir", str(tmp_path / "no_exp"), "--feats_scp", str(scp),
+                                "--output_dir", str(tmp_path / "d")])
+    assert not (tmp_path / "d" / "split1").exists()

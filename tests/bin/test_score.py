@@ -158,3 +158,30 @@ def test_module_entry_point(files, tmp_path):
     assert bad.returncode == 1
     assert "utterance u2: the reference has no emotion token" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_missing_hypothesis_fails_by_default_and_failed_decodes_are_reported(files, tmp_path):
+    ref, _ = files
+    dec = tmp_path / "decode"
+    dec.mkdir()
+    # u2 could not be decoded (present, empty, listed in failed); u4 has no line at all
+    hyp = write(dec / "text", "u1 <ang> the cat sat\nu2\nu3 a b <neu> c\n")
+    write(dec / "failed", "u2 RuntimeError: cannot read feats.ark:12\n")
+    out = tmp_path / "score"
+    with pytest.raises(SystemExit) as e:
+        run(ref, hyp, out)
+    msg = str(e.value.code)
+    assert "utterance u4" in msg and str(hyp) in msg and "u2" not in msg.split("utterance u4")[0]
+    assert not out.exists()
+    run(ref, hyp, out, "--allow_missing", "true")
+    s = json.loads((out / "scores.json").read_text())
+    assert s["num_missing_hyp"] == 1 and s["num_failed_decodes"] == 1
+    # u2 (3 words) and u4 (5 words) all deleted, u1 and u3 right
+    assert s["wer_counts"] == {"snt": 4, "wrd": 16, "corr": 8, "sub": 0, "del": 8, "ins": 0,
+                               "err": 8, "serr": 2}
+    assert s["wer"] == 50.0 and s["wa"] == 50.0
+    assert s["confusion"]["matrix"] == [[1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 1]]
+    text = (out / "result.txt").read_text()
+    assert "missing hypotheses (scored as empty): 1" in text
+    assert "failed decodes (scored as empty): 1" in text
+    assert "id: (u4)  [no hypothesis]" in text and "id: (u2)  [decoding failed]" in text

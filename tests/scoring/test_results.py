@@ -268,3 +268,39 @@ def test_environment_git_hash_of_a_checkout():
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout")
     assert environment_info(repo)["Git hash"] == expected
+
+
+# A decoding output directory: u2 could not be decoded (empty hypothesis, listed in failed).
+DECODED = """\
+u1 <ang> the cat sat
+u2
+u3 a b <neu> c
+u4 x y z w <sad>
+"""
+
+
+def test_failed_decodes_are_scored_empty_and_counted(files, tmp_path):
+    ref, _ = files
+    dec = tmp_path / "decode"
+    dec.mkdir()
+    hyp = write(dec / "text", DECODED)
+    s = score(ref, hyp).scores
+    assert s["num_failed_decodes"] is None  # no failed file: not known
+    write(dec / "failed", "u2 TooShortUttError: has 3 frames\n")
+    result = score(ref, hyp)
+    s = result.scores
+    assert s["num_failed_decodes"] == 1 and s["num_missing_hyp"] == 0
+    # u2: 3 deletions; u4: <neu> -> <sad> one substitution
+    assert s["wer_counts"] == {"snt": 4, "wrd": 16, "corr": 12, "sub": 1, "del": 3, "ins": 0,
+                               "err": 4, "serr": 2}
+    assert s["wer_counts_no_emo"] == {"snt": 4, "wrd": 12, "corr": 10, "sub": 0, "del": 2,
+                                      "ins": 0, "err": 2, "serr": 1}
+    assert s["wa"] == 50.0  # u1, u3 right; u2 none, u4 sad wrong
+    assert s["confusion"]["matrix"][1][-1] == 1  # u2: hap -> none
+    text = render_result_txt(result)
+    assert "  missing hypotheses (scored as empty): 0\n" in text
+    assert "  failed decodes (scored as empty): 1\n" in text
+    assert "id: (u2)  [decoding failed]" in text
+    # only the scored utterances count
+    subset = write(tmp_path / "subset", "u1\nu3\n")
+    assert score(ref, hyp, utt_subset=subset).scores["num_failed_decodes"] == 0
