@@ -59,6 +59,11 @@ decode_threads=1           # torch threads per decoding job
 inference_ngpu=0           # decode on a GPU (1) or the CPU (0)
 prosody_baseline=false     # also run the prosody-only logistic-regression baseline
 results_notes=             # text file whose content heads RESULTS.md
+allow_commands=false       # run wav.scp entries that are commands ("... |"); refused otherwise
+audio_on_error=fail        # unreadable / truncated / empty audio: fail, or reject (listed in dump/*/<set>/reject_list)
+resample=false             # resample audio at another rate than the filterbank's (else an error)
+min_frames=10              # training / validation utterances shorter than this are left out (logged)
+max_frames=3000            # ... and longer than this (3000 frames of 16 ms = 48 s); never the test sets
 # end options
 
 help_message="Usage: $0 --train_config <yaml> [options]
@@ -118,7 +123,7 @@ mkdir -p exp/log
 if run_stage 1 data/.stage1.done; then
     log "Stage 1: data preparation -> data/ (log: exp/log/data.log)"
     local/data.sh > exp/log/data.log 2>&1 || fail exp/log/data.log
-    ${py} -m espnet_ser.bin.validate_data_dir --emotions "${emotions}" \
+    ${py} -m espnet_ser.bin.validate_data_dir --emotions "${emotions}" --allow_commands ${allow_commands} \
         $(for s in ${all_sets}; do echo data/${s}; done) >> exp/log/data.log 2>&1 || fail exp/log/data.log
     touch data/.stage1.done
 fi
@@ -135,22 +140,25 @@ if run_stage 2 "${token_dir}/.done"; then
     touch "${token_dir}/.done"
 fi
 
+_audio_opts="--allow_commands ${allow_commands} --on_error ${audio_on_error} --resample ${resample}"
 # dump_set DUMP CONFIG SET: features of data/SET (or the subset of the superset's dump).
 dump_set() {
     local _dump=$1 _conf=$2 dset=$3 _nj _logdir=$1/$3/log
     [ ! -f "${_dump}/${dset}/.done" ] || ${force} || return 0
     mkdir -p "${_logdir}"
+    ${py} -m espnet_ser.bin.validate_data_dir --emotions "${emotions}" --allow_commands ${allow_commands} data/${dset} \
+        > "${_logdir}/validate.log" 2>&1 || fail "${_logdir}/validate.log"
     if [ -n "${feats_superset}" ] && [ "${dset}" != "${feats_superset}" ]; then
         log "Stage 3: ${_dump}/${dset} from ${_dump}/${feats_superset} (log: ${_logdir}/subset.log)"
-        ${py} -m espnet_ser.bin.extract_feats --subset_of ${_dump}/${feats_superset} --data_dir data/${dset} \
+        ${py} -m espnet_ser.bin.extract_feats --subset_of ${_dump}/${feats_superset} --data_dir data/${dset} ${_audio_opts} \
             --out_dir ${_dump}/${dset} > "${_logdir}/subset.log" 2>&1 || fail "${_logdir}/subset.log"
     else
         _nj=$(min "${nj}" "$(wc -l < data/${dset}/wav.scp)")
         log "Stage 3: $(basename ${_dump}) for ${dset} in ${_nj} jobs (logs: ${_logdir}/extract.*.log)"
         ${train_cmd} JOB=1:"${_nj}" "${_logdir}"/extract.JOB.log \
-            ${py} -m espnet_ser.bin.extract_feats --data_dir data/${dset} --out_dir ${_dump}/${dset} \
+            ${py} -m espnet_ser.bin.extract_feats --data_dir data/${dset} --out_dir ${_dump}/${dset} ${_audio_opts} \
             --config "${_conf}" --nj "${_nj}" --job JOB || fail "${_logdir}/extract.*.log"
-        ${py} -m espnet_ser.bin.extract_feats --merge --data_dir data/${dset} --out_dir ${_dump}/${dset} \
+        ${py} -m espnet_ser.bin.extract_feats --merge --data_dir data/${dset} --out_dir ${_dump}/${dset} ${_audio_opts} \
             --nj "${_nj}" > "${_logdir}/merge.log" 2>&1 || fail "${_logdir}/merge.log"
     fi
     touch "${_dump}/${dset}/.done"
@@ -174,12 +182,23 @@ fi
 if run_stage 4 "${asr_exp}/.done"; then
     mkdir -p "${asr_exp}"
     log "Stage 4: training ${asr_exp} (log: ${asr_exp}/train.log)"
+    ${py} -m espnet_ser.bin.validate_data_dir --emotions "${emotions}" --allow_commands ${allow_commands} \
+        ${dump}/${train_set} ${dump}/${valid_set} \
+        > "${asr_exp}/validate.log" 2>&1 || fail "${asr_exp}/validate.log"
     cp ${dump}/feats_config.yaml "${asr_exp}/feats_config.yaml"
     [ "${style}" != gst ] || cp "${gst_feats_config}" "${asr_exp}/gst_feats_config.yaml"
     [ -z "${decode_config}" ] || cp "${decode_config}" "${asr_exp}/decode.yaml"
     _bpe_opts=""
     [ "${token_type}" != bpe ] || _bpe_opts="--bpemodel ${token_dir}/bpe.model"
     [ ! -f "${token_dir}/nlsyms.txt" ] || _bpe_opts+=" --non_linguistic_symbols ${token_dir}/nlsyms.txt"
+    # too short / too long / too short for CTC: left out of training and validation (logged)
+    for _set in ${train_set} ${valid_set}; do
+        _role=valid; [ "${_set}" != "${train_set}" ] || _role=train
+        ${py} -m espnet_ser.bin.filter_utts --feats_shape ${dump}/${_set}/feats_shape \
+            --text_shape ${token_dir}/${_set}/text_shape --out_dir ${asr_exp}/shape/${_set} \
+            --min_frames ${min_frames} --max_frames ${max_frames} --subsampling 4 --set_role ${_role} \
+            > ${asr_exp}/filter_${_role}.log 2>&1 || fail ${asr_exp}/filter_${_role}.log
+    done
     _stats=${dump}/${train_set}/feats_stats.npz _style_opts=""
     if [ -n "${pretrained_dir}" ]; then  # the pretrained model's own normalisation and parameters
         _stats=${pretrained_dir}/feats_stats.npz
@@ -207,12 +226,12 @@ if run_stage 4 "${asr_exp}/.done"; then
         --normalize global_mvn --normalize_conf stats_file=${_stats} ${_style_opts} \
         --train_data_path_and_name_and_type ${dump}/${train_set}/feats.scp,speech,kaldi_ark \
         --train_data_path_and_name_and_type ${token_dir}/${train_set}/text,text,text \
-        --train_shape_file ${dump}/${train_set}/feats_shape \
-        --train_shape_file ${token_dir}/${train_set}/text_shape \
+        --train_shape_file ${asr_exp}/shape/${train_set}/feats_shape \
+        --train_shape_file ${asr_exp}/shape/${train_set}/text_shape \
         --valid_data_path_and_name_and_type ${dump}/${valid_set}/feats.scp,speech,kaldi_ark \
         --valid_data_path_and_name_and_type ${token_dir}/${valid_set}/text,text,text \
-        --valid_shape_file ${dump}/${valid_set}/feats_shape \
-        --valid_shape_file ${token_dir}/${valid_set}/text_shape \
+        --valid_shape_file ${asr_exp}/shape/${valid_set}/feats_shape \
+        --valid_shape_file ${asr_exp}/shape/${valid_set}/text_shape \
         --resume true --seed "${seed}" --ngpu "${ngpu}" --output_dir "${asr_exp}" ${asr_args} || fail "${asr_exp}/train.log"
     touch "${asr_exp}/.done"
 fi

@@ -113,38 +113,39 @@ def prosody_features(x: np.ndarray, sr: int, num_words: int) -> np.ndarray:
     return out
 
 
-def _features_of(item: Tuple[str, str, int]) -> Tuple[str, np.ndarray]:
-    import soundfile as sf
+def _features_of(item: Tuple[str, str, str, int]) -> Tuple[str, np.ndarray]:
+    from espnet_ser.features.fbank import AudioError, read_utterance
 
-    utt, path, num_words = item
+    utt, path, where, num_words = item
     try:
-        x, sr = sf.read(path, dtype="float64", always_2d=True)
-    except Exception as e:  # soundfile raises several types
-        raise ProsodyError(f"utterance {utt}: cannot read {path}: {e}") from None
-    if x.shape[1] != 1:
-        x = x.mean(axis=1, keepdims=True)
+        # The toolkit's shared audio policy (espnet_ser.features.fbank): commands are
+        # refused, faulty files and multi-channel audio are errors; any rate is used.
+        x, sr = read_utterance(utt, path, where, fs=None)
+    except AudioError as e:
+        raise ProsodyError(str(e)) from None
     try:
-        return utt, prosody_features(x[:, 0], sr, num_words)
+        return utt, prosody_features(x.astype(np.float64), sr, num_words)
     except ProsodyError as e:
         raise ProsodyError(f"utterance {utt} ({path}): {e}") from None
 
 
 def extract_features(
-    wavs: Mapping[str, str], texts: Mapping[str, str], nj: int = 1
+    wavs: Mapping[str, str], texts: Mapping[str, str], nj: int = 1, wav_scp: str = "wav.scp"
 ) -> Tuple[List[str], np.ndarray]:
-    """Features of every utterance of ``wavs`` (sorted ids, matrix [utts, features])."""
+    """Features of every utterance of ``wavs`` (sorted ids, matrix [utts, features]).
+
+    ``wav_scp`` names the file ``wavs`` was read from (sorted), for error messages.
+    """
     items = []
-    for utt in sorted(wavs):
+    for lineno, utt in enumerate(sorted(wavs), 1):
         path = wavs[utt]
-        if path.rstrip().endswith("|"):
-            raise ProsodyError(f"utterance {utt}: wav.scp pipes are not supported ({path})")
         if utt not in texts:
             raise ProsodyError(f"utterance {utt}: no transcript (needed for words per second)")
-        items.append((utt, path, len(texts[utt].split())))
+        items.append((utt, path, f"{wav_scp}:{lineno}", len(texts[utt].split())))
     if nj > 1 and len(items) > 1:
         if "forkserver" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["librosa", "soundfile", __name__])
+            ctx.set_forkserver_preload(["librosa", "espnet_ser.features.fbank", __name__])
         else:
             ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(nj) as pool:
@@ -202,7 +203,7 @@ def run_baseline(train_dir, test_dir, nj: int = 1, c: float = 1.0) -> Dict:
         texts = read_kaldi_map(d / "text")
         emos = read_kaldi_map(d / "utt2emo")
         logging.info("%s: extracting prosody features of %d utterances", d, len(wavs))
-        utts, x = extract_features(wavs, texts, nj=nj)
+        utts, x = extract_features(wavs, texts, nj=nj, wav_scp=str(d / "wav.scp"))
         sets[name] = (utts, x, [emos[u] for u in utts])
     tr_utts, tr_x, tr_y = sets["train"]
     te_utts, te_x, te_y = sets["test"]

@@ -27,6 +27,13 @@ features from that dump instead of extracting them again::
 
 Any frontend argument of the config can be overridden on the command line, e.g.
 ``--n_mels 40``.
+
+Audio policy (see :mod:`espnet_ser.features.fbank`): wav.scp commands (``cmd |``) are
+refused unless ``--allow_commands true``; a sample rate other than the config's ``fs``
+is an error unless ``--resample true``; multi-channel audio is an error unless
+``--channel`` picks one; faulty audio (missing, unreadable, truncated, empty, too
+short) stops the job unless ``--on_error reject`` (give it to the jobs and to the
+merge), which leaves those utterances out and lists them in ``out_dir/reject_list``.
 """
 
 import argparse
@@ -73,6 +80,19 @@ def get_parser() -> argparse.ArgumentParser:
         "--channel", type=int, default=None,
         help="0-based channel to use from multi-channel audio (multi-channel is an error otherwise)",
     )
+    parser.add_argument(
+        "--allow_commands", type=str2bool, default=False,
+        help="run wav.scp values that are shell commands ('cmd |'); refused otherwise",
+    )
+    parser.add_argument(
+        "--resample", type=str2bool, default=False,
+        help="resample audio whose rate differs from the config's fs (an error otherwise)",
+    )
+    parser.add_argument(
+        "--on_error", choices=["fail", "reject"], default="fail",
+        help="faulty audio: stop (fail) or leave the utterance out and list it in "
+        "out_dir/reject_list (reject)",
+    )
     parser.add_argument("--num_threads", type=int, default=1, help="torch threads per job")
     parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
@@ -110,10 +130,12 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
 
     try:
         if args.subset_of:
-            subset_dump(args.data_dir, args.subset_of, args.out_dir)
+            subset_dump(args.data_dir, args.subset_of, args.out_dir, on_error=args.on_error,
+                        allow_commands=args.allow_commands)
             return
         if args.merge:
-            merge_parts(args.data_dir, args.out_dir, args.nj, overwrite=args.overwrite)
+            merge_parts(args.data_dir, args.out_dir, args.nj, overwrite=args.overwrite,
+                        on_error=args.on_error, allow_commands=args.allow_commands)
             return
         conf = load_fbank_config(args.config)
         conf.update({k: getattr(args, k) for k in FRONTEND_KEYS if getattr(args, k) is not None})
@@ -124,9 +146,12 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
             extract_part(
                 args.data_dir, args.out_dir, extractor, args.nj, job,
                 channel=args.channel, overwrite=args.overwrite,
+                allow_commands=args.allow_commands, resample_to_fs=args.resample,
+                on_error=args.on_error,
             )
         if args.job is None:
-            merge_parts(args.data_dir, args.out_dir, args.nj, overwrite=args.overwrite)
+            merge_parts(args.data_dir, args.out_dir, args.nj, overwrite=args.overwrite,
+                        on_error=args.on_error, allow_commands=args.allow_commands)
     except (FeatureError, DataDirError) as e:
         logging.error(str(e))
         sys.exit(1)

@@ -1,4 +1,7 @@
-"""Check Kaldi data directories; exit 1 with the file, line and utterance at fault.
+"""Check Kaldi data directories; exit 1 naming the file, line and utterance of every problem.
+
+wav.scp commands (``... |``) are refused unless ``--allow_commands true``; they are never
+run either way.
 
 Example::
 
@@ -19,6 +22,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--emotions", default=None, help="space-separated allowed emotion codes")
     p.add_argument("--require", default=" ".join(REQUIRED_FILES), help="files that must exist")
     p.add_argument("--check_audio", type=str2bool, default=True, help="check wav.scp paths exist")
+    p.add_argument("--allow_commands", type=str2bool, default=False,
+                   help="accept wav.scp commands ending in '|' (they are not run)")
     return p
 
 
@@ -26,14 +31,22 @@ def main(cmd=None) -> None:
     args = get_parser().parse_args(cmd)
     setup_logging()
     emotions = args.emotions.split() if args.emotions else None
+    failed = []
     for d in args.data_dirs:
         try:
             n = validate_data_dir(d, emotions=emotions, require=args.require.split(),
-                                  check_audio_exists=args.check_audio)
+                                  check_audio_exists=args.check_audio,
+                                  allow_commands=args.allow_commands)
         except DataDirError as e:
-            logging.error(str(e))
-            sys.exit(1)
+            for problem in str(e).splitlines():
+                logging.error(problem)
+            failed.append(d)
+            continue
         logging.info(f"{d}: OK ({n} utterances)")
+    if failed:
+        logging.error(f"{len(failed)} of {len(args.data_dirs)} data directories are not valid: "
+                      + " ".join(failed))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,14 @@ plus optional per-utterance files such as ``utt2dim`` (arousal valence dominance
 about, unlike Kaldi's ``validate_data_dir.sh`` which only warns for some of them.
 """
 
+import datetime
+import logging
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 PathLike = Union[str, Path]
 
@@ -73,8 +76,12 @@ def read_kaldi_map(
         raise DataDirError(f"{path}: no such file")
     out: Dict[str, str] = {}
     prev = None
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataDirError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})")
             line = line.rstrip("\n").rstrip("\r")
             if not line.strip():
                 raise DataDirError(f"{path}:{lineno}: empty line")
@@ -150,20 +157,185 @@ def write_data_dir(
     return validate_data_dir(data_dir, emotions=emotions)
 
 
-def _compare_keys(ref_name: str, ref: Iterable[str], name: str, other: Iterable[str], d: Path):
-    ref_set, other_set = set(ref), set(other)
-    only_ref = sorted(ref_set - other_set)
-    only_other = sorted(other_set - ref_set)
-    if only_ref:
-        raise DataDirError(
-            f"{d}: utterance {only_ref[0]} is in {ref_name} but not in {name}"
-            + (f" ({len(only_ref)} utterances in all)" if len(only_ref) > 1 else "")
-        )
-    if only_other:
-        raise DataDirError(
-            f"{d}: utterance {only_other[0]} is in {name} but not in {ref_name}"
-            + (f" ({len(only_other)} utterances in all)" if len(only_other) > 1 else "")
-        )
+# At most this many problems are spelled out in one DataDirError message.
+MAX_PROBLEMS_SHOWN = 50
+
+
+class KaldiLine(NamedTuple):
+    """One line of a Kaldi map file as read by :func:`scan_kaldi_file`."""
+
+    lineno: int
+    key: str  # "" for an empty line; undecodable bytes appear as backslash escapes
+    value: str  # without leading/trailing spaces and tabs
+    problem: Optional[str]  # why the line is malformed, None if it is well formed
+    repairable: bool  # the problem is only white space that fix_data_dir can normalise
+
+
+def _odd_char(s: str) -> Optional[str]:
+    """Return the first control or non-space/tab white-space character of ``s``."""
+    for c in s:
+        if c in " \t":
+            continue
+        if ord(c) < 0x20 or c == "\x7f" or c.isspace():
+            return c
+    return None
+
+
+def id_problem(ident: str) -> Optional[str]:
+    """Say why ``ident`` is not usable as an utterance or speaker id, or return None.
+
+    Ids become file names and are split on white space by Kaldi and ESPnet tools, so
+    ``/``, ``..``, white space and control characters are refused.
+    """
+    if not ident:
+        return "is empty"
+    if "/" in ident:
+        return "contains '/'"
+    if ".." in ident:
+        return "contains '..'"
+    for c in ident:
+        if c.isspace():
+            return f"contains white space ({c!r})"
+        if ord(c) < 0x20 or c == "\x7f":
+            return f"contains a control character ({c!r})"
+    return None
+
+
+def _show(s: str) -> str:
+    return s if s.isprintable() else repr(s)
+
+
+def scan_kaldi_file(path: PathLike) -> List[KaldiLine]:
+    """Read every line of a ``<key> <value...>`` file without stopping at problems.
+
+    Key and value are separated by spaces or tabs (as Kaldi does). Reported problems:
+    not UTF-8, carriage return, leading white space, empty line, control characters or
+    other white space (e.g. no-break space) in the value. Ids are not checked here.
+    """
+    data = Path(path).read_bytes()
+    chunks = data.split(b"\n")
+    if chunks and chunks[-1] == b"":
+        chunks.pop()
+    out: List[KaldiLine] = []
+    for lineno, raw in enumerate(chunks, 1):
+        problem, repairable = None, True
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = raw.decode("utf-8", "backslashreplace")
+            problem = f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+            repairable = False
+        if line.endswith("\r"):
+            line = line[:-1]
+            problem = problem or "carriage return at the end (DOS line ending)"
+        stripped = line.lstrip(" \t")
+        if stripped != line and stripped.strip(" \t"):
+            problem = problem or "leading white space"
+        line = stripped.rstrip(" \t")
+        if not line:
+            out.append(KaldiLine(lineno, "", "", problem or "empty line", True))
+            continue
+        m = re.match(r"([^ \t]*)[ \t]*(.*)\Z", line, re.S)
+        key, value = m.group(1), m.group(2)
+        c = _odd_char(value)
+        if c is not None and repairable:
+            problem = f"character {c!r} in the value (only spaces and tabs separate fields)"
+            repairable = False
+        out.append(KaldiLine(lineno, key, value, problem, repairable))
+    return out
+
+
+def _read_checked(
+    path: Path, problems: List[str], allow_empty_value: bool, what: str = "utterance"
+) -> Dict[str, Tuple[int, str]]:
+    """Scan a map file, append every problem to ``problems``; return key -> (line, value)."""
+    out: Dict[str, Tuple[int, str]] = {}
+    prev = None
+    for ln in scan_kaldi_file(path):
+        where = f"{path}:{ln.lineno}"
+        if not ln.key:
+            problems.append(f"{where}: {ln.problem}")
+            continue
+        key = _show(ln.key)
+        if ln.problem:
+            problems.append(f"{where}: {what} {key}: malformed line: {ln.problem}")
+        bad_id = id_problem(ln.key)
+        if bad_id:
+            problems.append(f"{where}: {what} id {key} {bad_id}")
+        if not ln.value and not allow_empty_value:
+            problems.append(f"{where}: {what} {key} has an empty value (malformed line)")
+        if ln.key in out:
+            problems.append(f"{where}: duplicate id {key} (first on line {out[ln.key][0]})")
+            continue
+        if prev is not None and ln.key < prev:
+            problems.append(
+                f"{where}: id {key} comes after {_show(prev)}; "
+                "files must be sorted in C order (LC_ALL=C sort)"
+            )
+        out[ln.key] = (ln.lineno, ln.value)
+        prev = ln.key
+    return out
+
+
+def _raise_problems(problems: List[str]) -> None:
+    if not problems:
+        return
+    shown = problems[:MAX_PROBLEMS_SHOWN]
+    msg = "\n".join(shown)
+    if len(problems) > len(shown):
+        msg += f"\n... and {len(problems) - len(shown)} more ({len(problems)} problems in all)"
+    err = DataDirError(msg)
+    err.problems = list(problems)
+    raise err
+
+
+def _per_utt_files(d: Path, require: Sequence[str]) -> List[str]:
+    names = dict.fromkeys(list(REQUIRED_FILES) + list(require) + list(OPTIONAL_UTT_FILES))
+    return [n for n in names if n != "spk2utt" and (d / n).is_file()]
+
+
+def _check_spk2utt(d: Path, utt2spk: Dict[str, Tuple[int, str]], problems: List[str]) -> None:
+    path = d / "spk2utt"
+    spk2utt = _read_checked(path, problems, allow_empty_value=False, what="speaker")
+    expected: Dict[str, List[str]] = {}
+    for utt in sorted(utt2spk):
+        expected.setdefault(utt2spk[utt][1], []).append(utt)
+    seen: Dict[str, str] = {}
+    for spk, (lineno, value) in spk2utt.items():
+        head = f"{path}:{lineno}: speaker {_show(spk)} does not agree with utt2spk: "
+        utts = re.split(r"[ \t]+", value)
+        prev = None
+        for utt in utts:
+            shown = _show(utt)
+            if utt in seen:
+                problems.append(head + f"utterance {shown} is listed twice (also under {_show(seen[utt])})")
+                continue
+            seen[utt] = spk
+            if utt not in utt2spk:
+                problems.append(head + f"utterance {shown} is not in utt2spk")
+            elif utt2spk[utt][1] != spk:
+                problems.append(
+                    head + f"utterance {shown} is listed here but utt2spk:{utt2spk[utt][0]} "
+                    f"gives it speaker {_show(utt2spk[utt][1])}"
+                )
+            if prev is not None and utt < prev:
+                problems.append(
+                    head + f"utterance {shown} comes after {_show(prev)}; "
+                    "utterances must be sorted in C order"
+                )
+            prev = utt
+        for utt in expected.get(spk, []):
+            if utt not in utts:
+                problems.append(
+                    head + f"utterance {_show(utt)} (utt2spk:{utt2spk[utt][0]}) is missing"
+                )
+    for spk, utts in expected.items():
+        if spk not in spk2utt:
+            problems.append(
+                f"{path}: speaker {_show(spk)} is missing, but utt2spk:{utt2spk[utts[0]][0]} "
+                f"gives it to utterance {_show(utts[0])}"
+                + (f" ({len(utts)} utterances in all)" if len(utts) > 1 else "")
+            )
 
 
 def validate_data_dir(
@@ -171,55 +343,223 @@ def validate_data_dir(
     emotions: Optional[Sequence[str]] = None,
     require: Sequence[str] = REQUIRED_FILES,
     check_audio_exists: bool = False,
+    allow_commands: bool = False,
 ) -> int:
-    """Check a data directory; raise DataDirError naming file, line and utterance.
+    """Check a data directory; raise DataDirError listing every problem found.
 
-    Checks: required files exist; every file is sorted and free of duplicates; all
-    per-utterance files cover the same utterances; no empty transcript; emotion labels
-    are in ``emotions`` (when given); ``spk2utt`` agrees with ``utt2spk``; with
-    ``check_audio_exists`` every wav.scp path exists. Returns the number of utterances.
+    Each problem names the file, line and utterance (or speaker). Checks: required
+    files exist; lines are UTF-8 and well formed; ids are usable (no ``/``, ``..``,
+    white space, control characters); every file is sorted and free of duplicates; all
+    per-utterance files (REQUIRED_FILES, OPTIONAL_UTT_FILES) cover the same utterances;
+    no empty transcript; emotion labels are in ``emotions`` (when given); ``spk2utt``
+    is the inverse of ``utt2spk``; wav.scp holds no command (``... |``) unless
+    ``allow_commands``; with ``check_audio_exists`` every wav.scp path exists. Commands
+    are never run. Returns the number of utterances.
     """
     d = Path(data_dir)
     if not d.is_dir():
         raise DataDirError(f"{d}: not a directory")
-    for name in require:
-        if not (d / name).is_file():
-            raise DataDirError(f"{d}: missing {name}")
-    present = [n for n in list(require) + list(OPTIONAL_UTT_FILES) if (d / n).is_file()]
-    # text may legitimately be checked for empty transcripts with a clearer message.
-    maps = {}
-    for name in present:
-        maps[name] = read_kaldi_map(d / name, allow_empty_value=(name == "text"))
-    ref_name = present[0]
-    for name in present[1:]:
-        _compare_keys(ref_name, maps[ref_name], name, maps[name], d)
+    missing = [name for name in require if not (d / name).is_file()]
+    if missing:
+        raise DataDirError(f"{d}: missing {', '.join(missing)}")
+    problems: List[str] = []
+    present = _per_utt_files(d, require)
+    maps = {
+        name: _read_checked(d / name, problems, allow_empty_value=(name == "text"))
+        for name in present
+    }
+    union = sorted(set().union(*maps.values())) if maps else []
+    for utt in union:
+        holders = [n for n in present if utt in maps[n]]
+        for name in present:
+            if utt not in maps[name]:
+                first = holders[0]
+                problems.append(
+                    f"{d / first}:{maps[first][utt][0]}: utterance {_show(utt)} is in "
+                    f"{first} but not in {name}"
+                )
     if "text" in maps:
-        for lineno, (utt, txt) in enumerate(maps["text"].items(), 1):
+        for utt, (lineno, txt) in maps["text"].items():
             if not txt.strip():
-                raise DataDirError(f"{d / 'text'}:{lineno}: utterance {utt} has an empty transcript")
+                problems.append(f"{d / 'text'}:{lineno}: utterance {_show(utt)} has an empty transcript")
     if "utt2emo" in maps and emotions is not None:
         allowed = set(emotions)
-        for lineno, (utt, emo) in enumerate(maps["utt2emo"].items(), 1):
+        for utt, (lineno, emo) in maps["utt2emo"].items():
             if emo not in allowed:
-                raise DataDirError(
-                    f"{d / 'utt2emo'}:{lineno}: utterance {utt} has unknown emotion {emo!r} "
+                problems.append(
+                    f"{d / 'utt2emo'}:{lineno}: utterance {_show(utt)} has unknown emotion {emo!r} "
                     f"(known: {' '.join(sorted(allowed))})"
                 )
-    if "utt2spk" in maps and (d / "spk2utt").is_file():
-        spk2utt = read_kaldi_map(d / "spk2utt")
-        expected = spk2utt_from_utt2spk(maps["utt2spk"])
-        for lineno, (spk, utts) in enumerate(spk2utt.items(), 1):
-            if expected.get(spk) != utts:
-                raise DataDirError(
-                    f"{d / 'spk2utt'}:{lineno}: speaker {spk} does not agree with utt2spk"
+    if "utt2spk" in maps:
+        for utt, (lineno, spk) in maps["utt2spk"].items():
+            bad = id_problem(spk)
+            if bad and spk:
+                problems.append(
+                    f"{d / 'utt2spk'}:{lineno}: utterance {_show(utt)}: speaker id {_show(spk)} {bad}"
                 )
-        if set(expected) != set(spk2utt):
-            spk = sorted(set(expected) ^ set(spk2utt))[0]
-            raise DataDirError(f"{d}: speaker {spk} is in only one of utt2spk and spk2utt")
-    if check_audio_exists and "wav.scp" in maps:
-        for lineno, (utt, wav) in enumerate(maps["wav.scp"].items(), 1):
+        if (d / "spk2utt").is_file():
+            _check_spk2utt(d, maps["utt2spk"], problems)
+    if "wav.scp" in maps:
+        for utt, (lineno, wav) in maps["wav.scp"].items():
             if wav.endswith("|"):
-                continue  # a command pipe; cannot be checked without running it
-            if not Path(wav).is_file():
-                raise DataDirError(f"{d / 'wav.scp'}:{lineno}: utterance {utt}: no such file {wav}")
-    return len(maps[ref_name])
+                if not allow_commands:
+                    problems.append(
+                        f"{d / 'wav.scp'} line {lineno}: utterance {_show(utt)} is a command "
+                        "(ends with '|'); commands are not run unless you pass --allow_commands true"
+                    )
+                continue  # never run, so its audio cannot be checked
+            if check_audio_exists and wav and not Path(wav).is_file():
+                problems.append(f"{d / 'wav.scp'}:{lineno}: utterance {_show(utt)}: no such file {wav}")
+    _raise_problems(problems)
+    return len(union)
+
+
+class FixReport(NamedTuple):
+    """What :func:`fix_data_dir` did."""
+
+    kept: int
+    total: int
+    dropped: Dict[str, List[str]]  # reason -> dropped utterance ids
+    repaired_lines: int  # lines whose white space was normalised, or dropped as repeats
+    backup: Path
+    untouched: List[str]  # other files of the directory, left as they were
+
+
+def _new_backup_dir(d: Path) -> Path:
+    root = d / ".backup"
+    root.mkdir(exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    i = 0
+    while True:
+        p = root / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            p.mkdir()
+            return p
+        except FileExistsError:
+            i += 1
+
+
+def _copy_durably(src: Path, dst: Path) -> None:
+    shutil.copy2(src, dst)
+    with open(dst, "rb") as f:
+        os.fsync(f.fileno())
+    if src.read_bytes() != dst.read_bytes():
+        raise OSError(f"{dst}: backup copy differs from {src}")
+
+
+def fix_data_dir(
+    data_dir: PathLike,
+    emotions: Optional[Sequence[str]] = None,
+    allow_commands: bool = False,
+) -> FixReport:
+    """Repair a data directory in place, keeping a backup of the originals.
+
+    Keeps the utterances present in every per-utterance file; drops those with a
+    malformed line, a duplicate id with different values, an invalid utterance or
+    speaker id, an empty transcript, an emotion outside ``emotions`` (when given) or a
+    wav.scp command (unless ``allow_commands``). Normalises white space, sorts,
+    rebuilds ``spk2utt``, copies the originals to ``.backup/<YYYYmmdd-HHMMSS>/``,
+    replaces each file atomically and validates the result. Raises DataDirError,
+    leaving the directory as it was, if nothing would remain; on any failure while
+    replacing, the originals are put back.
+    """
+    d = Path(data_dir)
+    if not d.is_dir():
+        raise DataDirError(f"{d}: not a directory")
+    missing = [n for n in REQUIRED_FILES if not (d / n).is_file()]
+    if missing:
+        raise DataDirError(f"{d}: missing {', '.join(missing)}; cannot repair without it")
+    present = _per_utt_files(d, REQUIRED_FILES)
+    reasons: Dict[str, str] = {}
+    repaired = 0
+    tables: Dict[str, Dict[str, str]] = {}
+    for name in present:
+        table: Dict[str, str] = {}
+        for ln in scan_kaldi_file(d / name):
+            if not ln.key:
+                repaired += 1
+                continue
+            if ln.problem and not ln.repairable:
+                reasons.setdefault(ln.key, f"malformed line in {name}")
+            elif ln.problem:
+                repaired += 1
+            if not ln.value and name != "text":
+                reasons.setdefault(ln.key, f"malformed line in {name}")
+            if ln.key in table:
+                if table[ln.key] == ln.value:
+                    repaired += 1
+                else:
+                    reasons.setdefault(ln.key, f"duplicate id in {name}")
+                continue
+            table[ln.key] = ln.value
+        tables[name] = table
+    union = set().union(*tables.values())
+    for utt in sorted(union):
+        if id_problem(utt):
+            reasons.setdefault(utt, "invalid id")
+    for utt, spk in tables["utt2spk"].items():
+        if id_problem(spk):
+            reasons.setdefault(utt, "invalid speaker id")
+    for name in present:
+        for utt in sorted(union - tables[name].keys()):
+            reasons.setdefault(utt, f"not in {name}")
+    for utt, txt in tables["text"].items():
+        if not txt.strip():
+            reasons.setdefault(utt, "empty transcript")
+    if emotions is not None:
+        allowed = set(emotions)
+        for utt, emo in tables["utt2emo"].items():
+            if emo not in allowed:
+                reasons.setdefault(utt, "unknown emotion")
+    if not allow_commands:
+        for utt, wav in tables["wav.scp"].items():
+            if wav.endswith("|"):
+                reasons.setdefault(utt, "wav.scp command (keep with --allow_commands true)")
+    dropped: Dict[str, List[str]] = {}
+    for utt in sorted(reasons):
+        dropped.setdefault(reasons[utt], []).append(utt)
+    kept = sorted(union - reasons.keys())
+    if not kept:
+        counts = ", ".join(f"{len(v)} {k}" for k, v in dropped.items())
+        raise DataDirError(
+            f"{d}: no utterance would remain (of {len(union)}: {counts}); nothing was changed"
+        )
+    texts = {name: "".join(f"{u} {tables[name][u]}\n" for u in kept) for name in present}
+    spk2utt = spk2utt_from_utt2spk({u: tables["utt2spk"][u] for u in kept})
+    texts["spk2utt"] = "".join(f"{s} {spk2utt[s]}\n" for s in sorted(spk2utt))
+    names = list(texts)
+    untouched = sorted(
+        p.name for p in d.iterdir() if p.is_file() and p.name not in texts and not p.name.startswith(".")
+    )
+
+    staging = Path(tempfile.mkdtemp(prefix=".fix_data_dir.", dir=str(d)))
+    try:
+        for name in names:
+            atomic_write_text(staging / name, texts[name])
+            if (d / name).is_file():
+                os.chmod(staging / name, (d / name).stat().st_mode & 0o7777)
+        validate_data_dir(staging, emotions=emotions, allow_commands=allow_commands)
+        backup = _new_backup_dir(d)
+        existed = [name for name in names if (d / name).is_file()]
+        for name in existed:
+            _copy_durably(d / name, backup / name)
+        done: List[str] = []
+        try:
+            for name in names:
+                os.replace(staging / name, d / name)
+                done.append(name)
+            validate_data_dir(d, emotions=emotions, allow_commands=allow_commands)
+        except BaseException:
+            for name in done:
+                if name in existed:
+                    _copy_durably(backup / name, staging / name)
+                    os.replace(staging / name, d / name)
+                else:
+                    os.unlink(d / name)
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for reason, utts in dropped.items():
+        for utt in utts:
+            logging.info(f"{d}: dropped {_show(utt)}: {reason}")
+    return FixReport(len(kept), len(union), dropped, repaired, backup, untouched)

@@ -19,11 +19,27 @@ Dump layout written by :func:`extract_part` and :func:`merge_parts`::
 
 The scp files hold absolute ark paths so a dump can be read from any working directory
 (ESPnet's own dumps hold paths relative to the recipe directory).
+
+Audio policy, shared by every reader of wav.scp (:func:`read_audio`,
+:func:`load_utterance`):
+
+* commands (values ending in ``|``) are refused unless ``allow_commands=True``
+  (``--allow_commands true``); the line is then run by the shell;
+* a missing, unreadable, truncated (a WAV holding fewer frames than its header
+  declares), empty or too short file is an error naming the utterance and the wav.scp
+  line; with ``on_error="reject"`` (``--on_error reject``) the utterance is instead left
+  out of the dump and listed in ``split<nj>/reject.<J>`` and ``<out_dir>/reject_list``;
+* a sample rate other than the config's ``fs`` is an error unless
+  ``resample_to_fs=True`` (``--resample true``: scipy polyphase resampling);
+* multi-channel audio is an error unless ``channel`` (``--channel``, 0-based) picks
+  one channel, which is then used as is (channels are never mixed).
 """
 
 import io
 import logging
+import math
 import os
+import struct
 import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
@@ -38,6 +54,7 @@ from espnet_ser.data.datadir import (
     DataDirError,
     atomic_write_text,
     read_kaldi_map,
+    spk2utt_from_utt2spk,
     validate_data_dir,
 )
 
@@ -66,7 +83,17 @@ class FeatureError(ValueError):
 
 
 class AudioError(FeatureError):
-    """An utterance's audio cannot be used (unreadable, wrong rate, empty, ...)."""
+    """An utterance's audio cannot be used (unreadable, wrong rate, empty, ...).
+
+    ``reason`` is a short tag (``missing``, ``unreadable``, ``truncated``, ``empty``,
+    ``too_short``, ``non_finite``, ``command_failed``) for faults of the audio itself,
+    which ``on_error="reject"`` may skip; it is None for policy errors (a refused
+    command, a sample-rate or channel mismatch), which always fail.
+    """
+
+    def __init__(self, message: str, reason: Optional[str] = None):
+        super().__init__(message)
+        self.reason = reason
 
 
 # --------------------------------------------------------------------------------------
@@ -151,7 +178,12 @@ class FbankExtractor:
         x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None]
         with torch.no_grad():
             feats, lens = self.frontend(x, torch.tensor([x.shape[1]], dtype=torch.long))
-        return feats[0, : int(lens[0])].cpu().numpy().astype(np.float32, copy=False)
+        out = feats[0, : int(lens[0])].cpu().numpy().astype(np.float32, copy=False)
+        # LogMel floors the mel energies (at 1e-10) before the log, so silence gives
+        # finite values; NaN/inf here would come from the input and is refused.
+        if not np.all(np.isfinite(out)):
+            raise FeatureError("the features hold NaN or infinite values")
+        return out
 
 
 # --------------------------------------------------------------------------------------
@@ -159,56 +191,122 @@ class FbankExtractor:
 # --------------------------------------------------------------------------------------
 
 
-def read_audio(entry: str) -> Tuple[np.ndarray, int]:
-    """Read a wav.scp value with soundfile: a file path or a Kaldi pipe ``cmd |``.
+def _declared_wav_frames(f) -> Optional[int]:
+    """Frames a RIFF/WAVE header declares (data chunk size / block size), else None.
 
+    None for other formats and for headers without a usable size (0 or 0xFFFFFFFF,
+    as written by streaming tools). ``f`` is a seekable binary file, left at offset 0.
+    """
+    try:
+        f.seek(0)
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        block_align = None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"fmt ":
+                fmt = f.read(size)
+                if len(fmt) < 14:
+                    return None
+                block_align = struct.unpack("<H", fmt[12:14])[0]
+                if size % 2:
+                    f.seek(1, io.SEEK_CUR)
+            elif cid == b"data":
+                if not block_align or size in (0, 0xFFFFFFFF):
+                    return None
+                return size // block_align
+            else:
+                f.seek(size + size % 2, io.SEEK_CUR)
+    finally:
+        f.seek(0)
+
+
+def read_audio(entry: str, allow_commands: bool = False) -> Tuple[np.ndarray, int]:
+    """Read a wav.scp value with soundfile: a file path or a Kaldi command ``cmd |``.
+
+    Commands are run only with ``allow_commands`` (a wav.scp line is then executed by
+    the shell); otherwise they are refused. A WAV file holding fewer frames than its
+    header declares is an error (libsndfile would silently return the frames present).
     Returns float32 samples shaped (samples, channels) and the sample rate. Raises
     AudioError with the reason (without utterance context; see :func:`load_utterance`).
     """
     entry = entry.strip()
     if entry.endswith("|"):
+        if not allow_commands:
+            raise AudioError(
+                f"the wav.scp value is a shell command ({entry}); commands are not run "
+                "unless allowed explicitly (allow_commands=True, --allow_commands true)"
+            )
         f = kaldiio.utils.open_like_kaldi(entry, "rb")
         try:
             data = f.read()
         finally:
             status = f.close()
         if status:
-            raise AudioError(f"command exited with status {status >> 8}: {entry}")
+            raise AudioError(
+                f"command exited with status {status >> 8}: {entry}", reason="command_failed"
+            )
         source = io.BytesIO(data)
     else:
         if not os.path.isfile(entry):
-            raise AudioError(f"no such file {entry}")
-        source = entry
-    try:
-        wave, rate = soundfile.read(source, dtype="float32", always_2d=True)
-    except Exception as e:  # soundfile raises LibsndfileError / RuntimeError
-        raise AudioError(f"cannot read audio {entry}: {e}") from e
-    return wave, int(rate)
+            raise AudioError(f"no such file {entry}", reason="missing")
+        try:
+            source = open(entry, "rb")
+        except OSError as e:
+            raise AudioError(f"cannot open {entry}: {e}", reason="unreadable") from e
+    with source:
+        try:
+            with soundfile.SoundFile(source) as sf:
+                rate = int(sf.samplerate)
+                wave = sf.read(dtype="float32", always_2d=True)
+        except Exception as e:  # soundfile raises LibsndfileError / RuntimeError
+            raise AudioError(f"cannot read audio {entry}: {e}", reason="unreadable") from e
+        declared = _declared_wav_frames(source)
+    if declared is not None and len(wave) < declared:
+        raise AudioError(
+            f"audio is truncated: the header declares {declared} frames, the file holds "
+            f"{len(wave)} ({entry})",
+            reason="truncated",
+        )
+    return wave, rate
 
 
-def load_utterance(
+def resample(wave: np.ndarray, rate: int, fs: int) -> np.ndarray:
+    """Resample a 1-D waveform from ``rate`` to ``fs`` Hz (scipy's polyphase filter)."""
+    from scipy.signal import resample_poly
+
+    g = math.gcd(int(rate), int(fs))
+    out = resample_poly(np.asarray(wave, dtype=np.float64), int(fs) // g, int(rate) // g)
+    return out.astype(np.float32)
+
+
+def read_utterance(
     utt: str,
     entry: str,
     where: str,
-    fs: int,
+    fs: Optional[int],
     channel: Optional[int] = None,
     min_samples: int = 1,
-) -> np.ndarray:
-    """Read one utterance's mono waveform and check it.
+    allow_commands: bool = False,
+    resample_to_fs: bool = False,
+) -> Tuple[np.ndarray, int]:
+    """Like :func:`load_utterance`; also returns the file's own sample rate.
 
-    ``where`` names the wav.scp line (``data/train/wav.scp:12``); every error message
-    starts with it and the utterance id. Multi-channel audio is an error unless
-    ``channel`` (0-based) selects one channel.
+    ``fs=None`` accepts any rate (the waveform is returned at the file's rate).
     """
     prefix = f"{where}: utterance {utt}"
     try:
-        wave, rate = read_audio(entry)
+        wave, rate = read_audio(entry, allow_commands=allow_commands)
     except AudioError as e:
-        raise AudioError(f"{prefix}: {e}") from e
-    if rate != fs:
+        raise AudioError(f"{prefix}: {e}", reason=e.reason) from e
+    if fs is not None and rate != fs and not resample_to_fs:
         raise AudioError(
             f"{prefix}: sample rate {rate} Hz but the feature config expects {fs} Hz "
-            f"({entry}); resample it in data preparation"
+            f"({entry}); resample it in data preparation or pass --resample true"
         )
     n_samples, n_channels = wave.shape
     if channel is None:
@@ -226,15 +324,42 @@ def load_utterance(
             )
         wave = wave[:, channel]
     if n_samples == 0:
-        raise AudioError(f"{prefix}: audio is empty ({entry})")
-    if n_samples < min_samples:
-        raise AudioError(
-            f"{prefix}: audio has {n_samples} samples, fewer than the {min_samples} "
-            f"the filterbank needs ({entry})"
-        )
+        raise AudioError(f"{prefix}: audio is empty ({entry})", reason="empty")
     if not np.all(np.isfinite(wave)):
-        raise AudioError(f"{prefix}: audio contains NaN or infinite samples ({entry})")
-    return wave
+        raise AudioError(
+            f"{prefix}: audio contains NaN or infinite samples ({entry})", reason="non_finite"
+        )
+    if fs is not None and rate != fs:
+        wave = resample(wave, rate, fs)
+    if len(wave) < min_samples:
+        raise AudioError(
+            f"{prefix}: audio has {len(wave)} samples, fewer than the {min_samples} "
+            f"the filterbank needs ({entry})",
+            reason="too_short",
+        )
+    return wave, rate
+
+
+def load_utterance(
+    utt: str,
+    entry: str,
+    where: str,
+    fs: int,
+    channel: Optional[int] = None,
+    min_samples: int = 1,
+    allow_commands: bool = False,
+    resample_to_fs: bool = False,
+) -> np.ndarray:
+    """Read one utterance's mono waveform at ``fs`` Hz and check it.
+
+    ``where`` names the wav.scp line (``data/train/wav.scp:12``); every error message
+    starts with it and the utterance id. Commands (``cmd |``) are refused unless
+    ``allow_commands``. Another sample rate is an error unless ``resample_to_fs``.
+    Multi-channel audio is an error unless ``channel`` (0-based) selects one channel.
+    """
+    return read_utterance(
+        utt, entry, where, fs, channel, min_samples, allow_commands, resample_to_fs
+    )[0]
 
 
 # --------------------------------------------------------------------------------------
@@ -285,6 +410,7 @@ def part_paths(out_dir: PathLike, nj: int, job: int) -> Dict[str, Path]:
         "scp": split / f"feats.{job}.scp",
         "shape": split / f"feats_shape.{job}",
         "conf": split / f"fbank.{job}.yaml",
+        "reject": split / f"reject.{job}",
     }
 
 
@@ -293,10 +419,25 @@ def _read_keys(path: Path) -> List[str]:
         return [line.split(maxsplit=1)[0] for line in f if line.strip()]
 
 
-def _part_is_complete(paths: Mapping[str, Path], utts: Sequence[str]) -> bool:
+def _read_rejects(path: Path) -> Dict[str, str]:
+    """``<utt> <reason>`` lines of a reject list; empty if the file does not exist."""
+    if not path.is_file():
+        return {}
+    return read_kaldi_map(path, check_sorted=False)
+
+
+def _part_is_complete(paths: Mapping[str, Path], utts: Sequence[str], reject: bool) -> bool:
     if not all(paths[k].is_file() for k in ("ark", "scp", "shape", "conf")):
         return False
-    return _read_keys(paths["scp"]) == list(utts) and _read_keys(paths["shape"]) == list(utts)
+    rejected = _read_rejects(paths["reject"])
+    if rejected and not reject:
+        return False  # made with on_error="reject"; recompute (and fail) without it
+    kept = [u for u in utts if u not in rejected]
+    return (
+        set(rejected) <= set(utts)
+        and _read_keys(paths["scp"]) == kept
+        and _read_keys(paths["shape"]) == kept
+    )
 
 
 def _dump_conf_text(conf: Mapping) -> str:
@@ -326,8 +467,16 @@ def extract_part(
     job: int,
     channel: Optional[int] = None,
     overwrite: bool = False,
+    allow_commands: bool = False,
+    resample_to_fs: bool = False,
+    on_error: str = "fail",
 ) -> Path:
     """Extract features of part ``job`` (1-based) of ``nj``; return the part's scp.
+
+    Audio handling: see :func:`load_utterance` (``allow_commands``, ``resample_to_fs``,
+    ``channel``). With ``on_error="reject"`` an utterance whose audio is faulty
+    (:class:`AudioError` with a ``reason``) is left out and listed as ``<utt> <reason>``
+    in ``split<nj>/reject.<job>``; with ``"fail"`` (default) it stops the job.
 
     A finished part (its scp and shape file list exactly its utterances, made with the
     same config) is kept unless ``overwrite``; a part made with another config is an
@@ -337,6 +486,8 @@ def extract_part(
     """
     if not 1 <= job <= nj:
         raise ValueError(f"--job must be in 1..{nj}, got {job}")
+    _check_on_error(on_error)
+    reject = on_error == "reject"
     entries = read_wav_scp(data_dir)
     utts = split_utterances([u for u, _, _ in entries], nj)[job - 1]
     wanted = set(utts)
@@ -354,12 +505,14 @@ def extract_part(
                 f"({paths['conf']}: {yaml.safe_load(old_conf)}); "
                 "use --overwrite true or another --out_dir"
             )
-    elif not overwrite and _part_is_complete(paths, utts):
+    elif not overwrite and _part_is_complete(paths, utts, reject):
         logging.info(f"{tag}: {paths['scp']} already holds its {len(utts)} utterances; kept")
         return paths["scp"]
 
     tmp = {k: paths[k].with_name(f".{paths[k].name}.{os.getpid()}.tmp") for k in ("ark", "scp")}
     shapes: Dict[str, str] = {}
+    rejected: Dict[str, str] = {}
+    n_resampled = 0
     n_total, start = len(todo), time.time()
     log_every = max(1, -(-n_total // 10))
     audio_seconds = 0.0
@@ -367,9 +520,20 @@ def extract_part(
     try:
         with kaldiio.WriteHelper(f"ark,scp:{tmp['ark']},{tmp['scp']}") as writer:
             for i, (utt, entry, where) in enumerate(todo, 1):
-                wave = load_utterance(
-                    utt, entry, where, extractor.fs, channel, extractor.min_samples
-                )
+                try:
+                    wave, rate = read_utterance(
+                        utt, entry, where, extractor.fs, channel, extractor.min_samples,
+                        allow_commands=allow_commands, resample_to_fs=resample_to_fs,
+                    )
+                except AudioError as e:
+                    if not reject or e.reason is None:
+                        raise
+                    logging.warning(f"{tag}: rejected: {e}")
+                    rejected[utt] = f"{e.reason}: {' '.join(str(e).split())}"
+                    continue
+                if rate != extractor.fs:
+                    n_resampled += 1
+                    logging.debug(f"{where}: utterance {utt}: resampled {rate} -> {extractor.fs} Hz")
                 feats = extractor(wave)
                 writer(utt, feats)
                 shapes[utt] = f"{feats.shape[0]},{feats.shape[1]}"
@@ -393,12 +557,28 @@ def extract_part(
         # unfinished (recomputed on the next run) rather than pointing into a new ark.
         _unlink_quietly(paths["scp"])
         os.replace(tmp["ark"], paths["ark"])
-        atomic_write_text(paths["shape"], "".join(f"{u} {shapes[u]}\n" for u in utts))
+        atomic_write_text(paths["shape"], "".join(f"{u} {shapes[u]}\n" for u in utts if u in shapes))
+        if rejected:
+            atomic_write_text(paths["reject"], "".join(f"{u} {r}\n" for u, r in rejected.items()))
+        else:
+            _unlink_quietly(paths["reject"])
         atomic_write_text(paths["conf"], conf_text)
         atomic_write_text(paths["scp"], "".join(lines))
     finally:
         _unlink_quietly(tmp["ark"], tmp["scp"])
+    if n_resampled:
+        logging.info(f"{tag}: resampled {n_resampled} utterance(s) to {extractor.fs} Hz")
+    if rejected:
+        logging.warning(
+            f"{tag}: rejected {len(rejected)} utterance(s) with faulty audio; "
+            f"listed in {paths['reject']}"
+        )
     return paths["scp"]
+
+
+def _check_on_error(on_error: str) -> None:
+    if on_error not in ("fail", "reject"):
+        raise ValueError(f"on_error must be 'fail' or 'reject', got {on_error!r}")
 
 
 # --------------------------------------------------------------------------------------
@@ -420,24 +600,85 @@ def _data_files_to_copy(data_dir: Path) -> List[Path]:
     return files
 
 
+def _data_file_texts(data_dir: Path, keep: Optional[set] = None) -> Dict[str, str]:
+    """Texts of the data directory files copied into a dump, restricted to ``keep``.
+
+    Per-utterance files keep the lines of kept utterances; ``spk2utt`` is rebuilt from
+    the kept ``utt2spk``; other ``spk2*`` files keep the speakers left. Without
+    ``keep`` the files are copied verbatim.
+    """
+    files = _data_files_to_copy(data_dir)
+    if keep is None:
+        return {src.name: src.read_text(encoding="utf-8") for src in files}
+
+    def lines(mapping: Mapping[str, str]) -> str:
+        return "".join(f"{k} {v}\n" for k, v in sorted(mapping.items()))
+
+    texts: Dict[str, str] = {}
+    utt2spk: Optional[Dict[str, str]] = None
+    for src in files:
+        if src.name.startswith("spk2"):
+            continue
+        mapping = read_kaldi_map(src, allow_empty_value=(src.name == "text"))
+        kept = {u: v for u, v in mapping.items() if u in keep}
+        if src.name == "utt2spk":
+            utt2spk = kept
+        texts[src.name] = lines(kept)
+    speakers = set(utt2spk.values()) if utt2spk is not None else None
+    for src in files:
+        if not src.name.startswith("spk2"):
+            continue
+        mapping = read_kaldi_map(src)
+        if src.name == "spk2utt":
+            if utt2spk is not None:
+                mapping = spk2utt_from_utt2spk(utt2spk)
+            else:
+                mapping = {k: " ".join(u for u in v.split() if u in keep) for k, v in mapping.items()}
+                mapping = {k: v for k, v in mapping.items() if v}
+        elif speakers is not None:
+            mapping = {k: v for k, v in mapping.items() if k in speakers}
+        texts[src.name] = lines(mapping)
+    return texts
+
+
 def _collect_parts(
-    out_dir: Path, nj: int, parts: Sequence[Sequence[str]]
-) -> Tuple[Dict[str, str], Dict[str, str], str]:
+    out_dir: Path, nj: int, parts: Sequence[Sequence[str]], reject: bool = False
+) -> Tuple[Dict[str, str], Dict[str, str], str, Dict[str, str]]:
     """Read every part's scp, shape file and config; check they cover their utterances.
 
-    Returns the merged scp and shape maps and the (common) config text.
+    Returns the merged scp and shape maps, the (common) config text and the rejected
+    utterances (``utt -> reason``; a part with rejects is an error unless ``reject``).
     """
     scp: Dict[str, str] = {}
     shape: Dict[str, str] = {}
+    rejects: Dict[str, str] = {}
     conf_text, conf_job = None, None
     hint = f"run extract_feats with --nj {nj} --job"
-    for job, utts in enumerate(parts, 1):
+    for job, all_utts in enumerate(parts, 1):
         paths = part_paths(out_dir, nj, job)
         for key in ("scp", "shape", "ark", "conf"):
             if not paths[key].is_file():
                 raise FeatureError(
                     f"part {job} of {nj} is missing: no {paths[key]} ({hint} {job})"
                 )
+        part_rejects = _read_rejects(paths["reject"])
+        if part_rejects:
+            first = next(iter(part_rejects))
+            if not reject:
+                raise FeatureError(
+                    f"part {job} of {nj} rejected {len(part_rejects)} utterance(s) "
+                    f"(first: {first} {part_rejects[first]}; see {paths['reject']}); "
+                    "merge with --on_error reject to leave them out, or fix the audio "
+                    f"and {hint} {job} --overwrite true"
+                )
+            stray = sorted(set(part_rejects) - set(all_utts))
+            if stray:
+                raise FeatureError(
+                    f"part {job} of {nj}: {paths['reject']} lists utterance {stray[0]} which "
+                    f"the data directory does not assign to it ({hint} {job} --overwrite true)"
+                )
+        rejects.update(part_rejects)
+        utts = [u for u in all_utts if u not in part_rejects]
         part_scp = read_kaldi_map(paths["scp"])
         part_shape = read_kaldi_map(paths["shape"])
         for got, src in ((part_scp, paths["scp"]), (part_shape, paths["shape"])):
@@ -468,11 +709,23 @@ def _collect_parts(
     dims = {v.split(",")[-1] for v in shape.values()}
     if len(dims) > 1:
         raise FeatureError(f"parts in {out_dir}/split{nj} have different feature dims {dims}")
-    return scp, shape, conf_text or ""
+    return scp, shape, conf_text or "", rejects
 
 
-def merge_parts(data_dir: PathLike, out_dir: PathLike, nj: int, overwrite: bool = False) -> Path:
+def merge_parts(
+    data_dir: PathLike,
+    out_dir: PathLike,
+    nj: int,
+    overwrite: bool = False,
+    on_error: str = "fail",
+    allow_commands: bool = False,
+) -> Path:
     """Merge the ``nj`` parts into ``out_dir/feats.scp`` and ``feats_shape``.
+
+    With ``on_error="reject"`` utterances the parts rejected are left out of every
+    file of the dump (feats.scp, feats_shape and the copied data files) and listed in
+    ``out_dir/reject_list`` (``<utt> <reason>``); otherwise a rejected utterance is an
+    error. ``allow_commands`` lets the copied wav.scp hold commands (none is run).
 
     Also copies the data directory's files (wav.scp, text, utt2*, spk2*) and the
     frontend config (``fbank.yaml``) into ``out_dir`` and validates the result. Only
@@ -485,15 +738,19 @@ def merge_parts(data_dir: PathLike, out_dir: PathLike, nj: int, overwrite: bool 
     out_dir = Path(out_dir).resolve()
     if data_dir.resolve() == out_dir:
         raise FeatureError(f"--out_dir must differ from --data_dir ({data_dir})")
+    _check_on_error(on_error)
+    reject = on_error == "reject"
     utts = [u for u, _, _ in read_wav_scp(data_dir)]
     parts = split_utterances(utts, nj)
     feats_scp = out_dir / "feats.scp"
+    reject_list = out_dir / "reject_list"
 
     if feats_scp.is_file() and not overwrite:
         existing = read_kaldi_map(feats_scp)
-        if set(existing) == set(utts):
+        old_rejects = _read_rejects(reject_list) if reject else {}
+        if set(existing) == set(utts) - set(old_rejects):
             try:
-                _collect_parts(out_dir, nj, parts)
+                _collect_parts(out_dir, nj, parts, reject)
             except FeatureError as e:
                 logging.warning(
                     f"{feats_scp} covers the {len(utts)} utterances of {data_dir}; kept, "
@@ -506,10 +763,12 @@ def merge_parts(data_dir: PathLike, out_dir: PathLike, nj: int, overwrite: bool 
                 f"{len(utts)} (or other ids): merging again"
             )
 
-    scp, shape, conf_text = _collect_parts(out_dir, nj, parts)
+    scp, shape, conf_text, rejects = _collect_parts(out_dir, nj, parts, reject)
     ordered = sorted(scp)
-    targets = {src.name: src.read_text(encoding="utf-8") for src in _data_files_to_copy(data_dir)}
+    targets = _data_file_texts(data_dir, set(ordered) if rejects else None)
     targets["fbank.yaml"] = conf_text
+    if reject:
+        targets["reject_list"] = "".join(f"{u} {rejects[u]}\n" for u in sorted(rejects))
     targets["feats_shape"] = "".join(f"{u} {shape[u]}\n" for u in ordered)
     scp_text = "".join(f"{u} {scp[u]}\n" for u in ordered)
 
@@ -520,12 +779,20 @@ def merge_parts(data_dir: PathLike, out_dir: PathLike, nj: int, overwrite: bool 
     for name in written:
         atomic_write_text(out_dir / name, targets[name])
     try:
-        validate_data_dir(out_dir)
+        validate_data_dir(out_dir, allow_commands=allow_commands)
     except DataDirError as e:
         raise FeatureError(f"the copy of {data_dir} in {out_dir} is not valid: {e}") from e
+    if not reject and reject_list.is_file():
+        reject_list.unlink()  # stale: this dump holds every utterance
+        written.append("(removed reject_list)")
     if changed("feats.scp", scp_text):
         atomic_write_text(feats_scp, scp_text)
         written.append("feats.scp")
+    if rejects:
+        logging.warning(
+            f"{len(rejects)} utterance(s) of {data_dir} rejected for faulty audio and left "
+            f"out of {out_dir}; listed in {reject_list}"
+        )
 
     if written:
         logging.info(
@@ -537,13 +804,22 @@ def merge_parts(data_dir: PathLike, out_dir: PathLike, nj: int, overwrite: bool 
     return feats_scp
 
 
-def subset_dump(data_dir: PathLike, superset_dir: PathLike, out_dir: PathLike) -> Path:
+def subset_dump(
+    data_dir: PathLike,
+    superset_dir: PathLike,
+    out_dir: PathLike,
+    on_error: str = "fail",
+    allow_commands: bool = False,
+) -> Path:
     """Dump of ``data_dir`` taken from the finished dump ``superset_dir`` of a larger set.
 
     The cross-validation folds of a corpus are subsets of one set: features are
     extracted once (for the superset) and each fold's ``feats.scp`` / ``feats_shape``
-    point into the same ark files. Writes the same files as :func:`merge_parts`.
+    point into the same ark files. Writes the same files as :func:`merge_parts`; with
+    ``on_error="reject"`` the utterances of the superset's ``reject_list`` are left
+    out and listed in this dump's ``reject_list``.
     """
+    _check_on_error(on_error)
     data_dir, superset_dir = Path(data_dir), Path(superset_dir)
     out_dir = Path(out_dir)
     src_scp = superset_dir / "feats.scp"
@@ -551,7 +827,10 @@ def subset_dump(data_dir: PathLike, superset_dir: PathLike, out_dir: PathLike) -
         raise FeatureError(f"{src_scp}: missing; extract the features of {superset_dir.name} first")
     scp = read_kaldi_map(src_scp)
     shape = read_kaldi_map(superset_dir / "feats_shape")
-    utts = sorted(u for u, _, _ in read_wav_scp(data_dir))
+    every = sorted(u for u, _, _ in read_wav_scp(data_dir))
+    super_rejects = _read_rejects(superset_dir / "reject_list") if on_error == "reject" else {}
+    rejects = {u: super_rejects[u] for u in every if u in super_rejects}
+    utts = [u for u in every if u not in rejects]
     missing = [u for u in utts if u not in scp or u not in shape]
     if missing:
         raise FeatureError(
@@ -559,16 +838,25 @@ def subset_dump(data_dir: PathLike, superset_dir: PathLike, out_dir: PathLike) -
             + (f" ({len(missing)} utterances in all)" if len(missing) > 1 else "")
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    for src in _data_files_to_copy(data_dir):
-        atomic_write_text(out_dir / src.name, src.read_text(encoding="utf-8"))
+    for name, text in _data_file_texts(data_dir, set(utts) if rejects else None).items():
+        atomic_write_text(out_dir / name, text)
+    if on_error == "reject":
+        atomic_write_text(out_dir / "reject_list", "".join(f"{u} {r}\n" for u, r in rejects.items()))
+    else:
+        _unlink_quietly(out_dir / "reject_list")
     atomic_write_text(out_dir / "fbank.yaml", (superset_dir / "fbank.yaml").read_text(encoding="utf-8"))
     atomic_write_text(out_dir / "feats_shape", "".join(f"{u} {shape[u]}\n" for u in utts))
     try:
-        validate_data_dir(out_dir)
+        validate_data_dir(out_dir, allow_commands=allow_commands)
     except DataDirError as e:
         raise FeatureError(f"the copy of {data_dir} in {out_dir} is not valid: {e}") from e
     atomic_write_text(out_dir / "feats.scp", "".join(f"{u} {scp[u]}\n" for u in utts))
     logging.info(f"{out_dir / 'feats.scp'}: {len(utts)} utterances taken from {src_scp}")
+    if rejects:
+        logging.warning(
+            f"{len(rejects)} utterance(s) of {data_dir} were rejected in {superset_dir}; "
+            f"left out, listed in {out_dir / 'reject_list'}"
+        )
     return out_dir / "feats.scp"
 
 

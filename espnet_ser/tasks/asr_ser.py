@@ -77,6 +77,13 @@ class ASRSERTask(ASRTask):
     ]
 
     @classmethod
+    def build_model_from_file(cls, config_file=None, model_file=None, device="cpu", strict=True):
+        """ESPnet's loader with safe YAML, ``torch.load(weights_only=True)`` and strict loading."""
+        from espnet_ser.utils.safe_load import build_model_from_file
+
+        return build_model_from_file(cls, config_file, model_file, device, strict=strict)
+
+    @classmethod
     def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
         # the inputs of the style encoders (see espnet_ser.asr.style)
         names = super().optional_data_names(train, inference)

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
-import yaml
 
 PathLike = Union[str, Path]
 
@@ -304,19 +303,47 @@ def load_state_dict(path: PathLike) -> "OrderedDict[str, torch.Tensor]":
     return OrderedDict(state)
 
 
+def _tie_groups(state: Mapping[str, torch.Tensor]) -> Dict[str, str]:
+    """``{key: first key}`` for keys that are the same tensor view (tied weights):
+    same storage, offset, shape, stride and dtype. Empty tensors are never tied."""
+    first: Dict[Tuple, str] = {}
+    groups: Dict[str, str] = {}
+    for key, t in state.items():
+        if t.numel() == 0:
+            groups[key] = key
+            continue
+        ident = (
+            t.untyped_storage().data_ptr(),
+            t.storage_offset(),
+            tuple(t.shape),
+            tuple(t.stride()),
+            t.dtype,
+        )
+        groups[key] = first.setdefault(ident, key)
+    return groups
+
+
+def _list_keys(keys: Sequence[str], limit: int = 10) -> str:
+    return str(list(keys[:limit])) + (f" ... ({len(keys)} in all)" if len(keys) > limit else "")
+
+
 @torch.no_grad()
 def average_state_dicts(paths: Sequence[PathLike]) -> "OrderedDict[str, torch.Tensor]":
     """Average the model state dicts saved in ``paths`` (loaded one at a time).
 
     - Floating-point (and complex) tensors are summed in float64 (complex128), divided by
       the number of files and cast back to their own dtype.
-    - Integer tensors (e.g. BatchNorm's ``num_batches_tracked``) get the integer mean,
-      rounded down: sum in int64, floor-divide by the number of files. (ESPnet's own
-      averaging keeps the sum; the mean keeps the counter on the scale of one model.)
+    - Integer tensors of any integer dtype (e.g. BatchNorm's ``num_batches_tracked``) get
+      the integer mean, rounded down: summed in int64, floor-divided by the number of
+      files, cast back to their own dtype. (ESPnet's own averaging keeps the sum; the
+      mean keeps the counter on the scale of one model and within its dtype's range.)
     - Boolean tensors are taken from the first file.
+    - Tied weights (several keys sharing one tensor, e.g. a decoder embedding tied with
+      the output layer) are averaged once, and the keys share one tensor in the result,
+      so the tie survives ``torch.save``. Every file must tie the same keys.
 
-    All files must have the same keys, shapes and dtypes; otherwise ``ValueError`` names
-    the file and the key.
+    All files must have the same keys, shapes, dtypes and ties; otherwise ``ValueError``
+    names both files and the keys.
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -325,11 +352,16 @@ def average_state_dicts(paths: Sequence[PathLike]) -> "OrderedDict[str, torch.Te
     first_path = paths[0]
     acc: "OrderedDict[str, torch.Tensor]" = OrderedDict()
     meta: Dict[str, Tuple[torch.dtype, torch.Size]] = {}
+    ties: Dict[str, str] = {}
     for i, path in enumerate(paths):
         state = load_state_dict(path)
+        groups = _tie_groups(state)
         if i == 0:
+            ties = groups
             for key, t in state.items():
                 meta[key] = (t.dtype, t.shape)
+                if ties[key] != key:
+                    continue  # accumulated once, under the first key of its tie group
                 if t.is_floating_point():
                     acc[key] = t.detach().to(torch.float64, copy=True)
                 elif t.is_complex():
@@ -344,9 +376,9 @@ def average_state_dicts(paths: Sequence[PathLike]) -> "OrderedDict[str, torch.Te
         if missing or extra:
             parts = []
             if missing:
-                parts.append(f"missing keys {missing[:5]}" + (" ..." if len(missing) > 5 else ""))
+                parts.append(f"missing keys {_list_keys(missing)}")
             if extra:
-                parts.append(f"unexpected keys {extra[:5]}" + (" ..." if len(extra) > 5 else ""))
+                parts.append(f"unexpected keys {_list_keys(extra)}")
             raise ValueError(
                 f"{path}: parameter names differ from {first_path}: " + "; ".join(parts)
             )
@@ -361,13 +393,25 @@ def average_state_dicts(paths: Sequence[PathLike]) -> "OrderedDict[str, torch.Te
                 raise ValueError(
                     f"{path}: key {key!r} has dtype {t.dtype}, but {dtype} in {first_path}"
                 )
-            if dtype == torch.bool:
+        untied = sorted(
+            {name for k in meta if groups[k] != ties[k] for name in (k, ties[k], groups[k])}
+        )
+        if untied:
+            raise ValueError(
+                f"{path}: tied weights differ from {first_path}: keys {_list_keys(untied)} "
+                f"share storage in one file but not in the other"
+            )
+        for key, t in state.items():
+            if ties[key] != key or meta[key][0] == torch.bool:
                 continue
             acc[key].add_(t.to(acc[key].dtype))
         del state
     out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
-    for key, total in acc.items():
-        dtype, _ = meta[key]
+    for key, (dtype, _) in meta.items():
+        if ties[key] != key:
+            out[key] = out[ties[key]]
+            continue
+        total = acc[key]
         if dtype == torch.bool:
             out[key] = total
         elif total.is_floating_point() or total.is_complex():
@@ -573,14 +617,10 @@ def _working_directory(path: Path):
 
 
 def _load_yaml(path: Path) -> Dict[str, Any]:
-    with path.open("r", encoding="utf-8") as f:
-        try:
-            data = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise ValueError(f"{path}: invalid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a YAML mapping, found {type(data).__name__}")
-    return data
+    """A YAML mapping read with ``yaml.safe_load`` (``!!python/...`` tags refused)."""
+    from espnet_ser.utils.safe_load import load_yaml_config
+
+    return load_yaml_config(path)
 
 
 class _Stage:
@@ -798,14 +838,24 @@ def unpack_model(archive: PathLike, outdir: PathLike) -> Dict[str, Optional[str]
     unpacked config to the unpacked files. ``outdir`` is made absolute so that the
     rewritten paths work from any directory. Returns
     ``{"config": ..., "model_file": ..., "decode_config": ... or None}``.
+
+    Before anything is written the archive is checked with
+    :func:`espnet_ser.utils.safe_load.check_archive`: an absolute entry name, a ``..``
+    component or a link leading outside ``outdir`` is refused (``UnsafeFileError``,
+    a ``ValueError``, naming the entry). The yaml files are read with ``yaml.safe_load``.
     """
     from espnet2.main_funcs.pack_funcs import unpack
+
+    from espnet_ser.utils.safe_load import check_archive, check_unpacked_paths
 
     archive = Path(archive)
     if not archive.is_file():
         raise FileNotFoundError(f"{archive}: no such archive")
+    _check_archive_name(archive)
     outdir = Path(os.path.abspath(outdir))
+    check_archive(archive)
     files = unpack(archive, outdir)
+    check_unpacked_paths(archive, outdir, files)
     config = _pick_key(files, META_CONFIG_KEY, "train_config", archive)
     model_file = _pick_key(files, META_MODEL_KEY, "model_file", archive)
     decode = Path(config).parent / DECODE_CONFIG_NAME

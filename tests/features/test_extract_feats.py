@@ -9,7 +9,7 @@ import pytest
 
 from espnet2.fileio.read_text import load_num_sequence_text
 from espnet_ser.bin import extract_feats
-from espnet_ser.data.datadir import read_kaldi_map, write_data_dir
+from espnet_ser.data.datadir import read_kaldi_map, validate_data_dir, write_data_dir, write_kaldi_map
 from espnet_ser.features.fbank import (
     FbankExtractor,
     FeatureError,
@@ -34,6 +34,14 @@ def extract(data, out, conf, nj, job=None, *extra):
 
 def merge(data, out, nj, *extra):
     run("--merge", "--data_dir", data, "--out_dir", out, "--nj", nj, *extra)
+
+
+def with_wav_entry(data: Path, utt: str, value: str) -> Path:
+    """Replace one wav.scp value (make_data validates, and refuses commands)."""
+    wav = read_kaldi_map(data / "wav.scp")
+    wav[utt] = value
+    write_kaldi_map(data / "wav.scp", wav)
+    return data
 
 
 def snapshot(directory: Path):
@@ -217,6 +225,9 @@ def test_merge_redone_when_the_data_dir_changes(tmp_path, make_data, fbank_conf)
         ("rate", "sample rate 8000 Hz"),
         ("empty", "audio is empty"),
         ("stereo", "audio has 2 channels"),
+        ("truncated", "audio is truncated"),
+        ("garbage", "cannot read audio"),
+        ("zero_bytes", "cannot read audio"),
     ],
 )
 def test_bad_audio_fails_naming_utterance_and_line(
@@ -229,6 +240,13 @@ def test_bad_audio_fails_naming_utterance_and_line(
         wav_writer(bad, 0)
     elif make_bad == "stereo":
         wav_writer(bad, 4000, channels=2)
+    elif make_bad == "truncated":
+        wav_writer(bad, 8000)
+        bad.write_bytes(bad.read_bytes()[: 44 + 2 * 3000])
+    elif make_bad == "garbage":
+        bad.write_bytes(b"\x13\x37 not audio" * 40)
+    elif make_bad == "zero_bytes":
+        bad.write_bytes(b"")
     entry = make_bad(tmp_path) if callable(make_bad) else str(bad)
     data = make_data([4000, 5000, 6000], extra={"spk0_utt02": entry})
     # wav.scp order: spk0_utt00, spk0_utt02, spk1_utt01 -> the bad one is line 2.
@@ -264,9 +282,9 @@ def test_channel_option_selects_a_channel(tmp_path, make_data, fbank_conf, wav_w
 def test_pipe_entries_in_wav_scp(tmp_path, make_data, fbank_conf, wav_writer):
     path = tmp_path / "p.wav"
     samples = wav_writer(path, 5000, seed=9)
-    data = make_data([4000, 4000], extra={"spk1_utt01": f"cat {path} |"})
+    data = with_wav_entry(make_data([4000, 4000]), "spk1_utt01", f"cat {path} |")
     out = tmp_path / "dump"
-    extract(data, out, fbank_conf, 2)
+    extract(data, out, fbank_conf, 2, None, "--allow_commands", "true")
     mat = kaldiio.load_scp(str(out / "feats.scp"))["spk1_utt01"]
     np.testing.assert_array_equal(mat, FbankExtractor.from_yaml(fbank_conf)(samples))
 
@@ -316,3 +334,107 @@ def test_subset_of_a_dumped_superset(tmp_path, make_data, fbank_conf):
     with pytest.raises(SystemExit):
         extract_feats.main(["--subset_of", str(full), "--data_dir", str(sub), "--out_dir", str(tmp_path / "dump" / "bad")])
     assert not (tmp_path / "dump" / "bad" / "feats.scp").exists()
+
+
+# ---------------------------------------------------------------- reliability
+
+
+def test_commands_in_wav_scp_are_never_run_unless_allowed(tmp_path, make_data, fbank_conf, capsys):
+    marker = tmp_path / "marker"
+    data = with_wav_entry(make_data([4000, 5000]), "spk1_utt01", f"touch {marker} |")
+    out = tmp_path / "dump"
+    for args in ((1, 1), (1, None)):
+        with pytest.raises(SystemExit) as exc:
+            extract(data, out, fbank_conf, *args)
+        assert exc.value.code == 1
+        err = capsys.readouterr().err
+        assert f"{data / 'wav.scp'}:2: utterance spk1_utt01: the wav.scp value is a shell command" in err
+        assert "--allow_commands true" in err
+    # not even with --on_error reject: a refused command is not a faulty file
+    with pytest.raises(SystemExit):
+        extract(data, out, fbank_conf, 1, None, "--on_error", "reject")
+    assert not marker.exists()
+    assert not (out / "feats.scp").exists()
+
+
+def _bad_audio_corpus(tmp_path, make_data, wav_writer):
+    """7 utterances; three have faulty audio: truncated, garbage, 0 bytes."""
+    bad = {}
+    trunc = tmp_path / "bad" / "trunc.wav"
+    wav_writer(trunc, 8000)
+    trunc.write_bytes(trunc.read_bytes()[: 44 + 2 * 2000])
+    bad["spk0_utt02"] = (str(trunc), "truncated")
+    garbage = tmp_path / "bad" / "garbage.wav"
+    garbage.write_bytes(b"\x00garbage\xff" * 30)
+    bad["spk1_utt03"] = (str(garbage), "unreadable")
+    empty = tmp_path / "bad" / "empty.wav"
+    empty.write_bytes(b"")
+    bad["spk1_utt05"] = (str(empty), "unreadable")
+    data = make_data(LENGTHS, extra={u: v[0] for u, v in bad.items()})
+    return data, {u: v[1] for u, v in bad.items()}
+
+
+def test_reject_list_keeps_the_good_utterances(tmp_path, make_data, fbank_conf, wav_writer, capsys):
+    data, bad = _bad_audio_corpus(tmp_path, make_data, wav_writer)
+    out = tmp_path / "dump"
+    # by default the first faulty utterance stops the job
+    with pytest.raises(SystemExit):
+        extract(data, out, fbank_conf, 2, 1)
+    assert "utterance spk0_utt02: audio is truncated" in capsys.readouterr().err
+
+    for job in (1, 2):
+        extract(data, out, fbank_conf, 2, job, "--on_error", "reject")
+    # a merge that was not told to accept rejects refuses
+    with pytest.raises(FeatureError, match=r"part 1 of 2 rejected 1 utterance\(s\) \(first: spk0_utt02"):
+        merge_parts(data, out, 2)
+    capsys.readouterr()
+    merge(data, out, 2, "--on_error", "reject")
+    log = capsys.readouterr().err
+    assert f"3 utterance(s) of {data} rejected" in log and str(out / "reject_list") in log
+
+    rejected = read_kaldi_map(out / "reject_list")
+    assert sorted(rejected) == sorted(bad)
+    for utt, reason in bad.items():
+        assert rejected[utt].startswith(f"{reason}: ")
+        assert f"utterance {utt}" in rejected[utt] and "wav.scp:" in rejected[utt]
+    good = sorted(set(read_kaldi_map(data / "wav.scp")) - set(bad))
+    assert list(kaldiio.load_scp(str(out / "feats.scp"))) == good
+    assert list(read_kaldi_map(out / "feats_shape")) == good
+    for name in ("wav.scp", "text", "utt2spk", "utt2emo", "utt2dim"):
+        assert list(read_kaldi_map(out / name)) == good, name
+    spk2utt = read_kaldi_map(out / "spk2utt")
+    assert sorted(u for v in spk2utt.values() for u in v.split()) == good
+    validate_data_dir(out)
+
+    # a re-run keeps everything, and a subset dump (a fold) leaves the rejects out too
+    before = snapshot(out)
+    extract(data, out, fbank_conf, 2, None, "--on_error", "reject")
+    assert snapshot(out) == before
+    sub = tmp_path / "data_sub"
+    keep = sorted(read_kaldi_map(data / "wav.scp"))[:4]
+    write_data_dir(sub, {n: {u: read_kaldi_map(data / n)[u] for u in keep}
+                         for n in ("wav.scp", "text", "utt2spk", "utt2emo")})
+    with pytest.raises(SystemExit):
+        run("--subset_of", out, "--data_dir", sub, "--out_dir", tmp_path / "fold")
+    run("--subset_of", out, "--data_dir", sub, "--out_dir", tmp_path / "fold", "--on_error", "reject")
+    assert list(read_kaldi_map(tmp_path / "fold" / "feats.scp")) == [u for u in keep if u not in bad]
+    assert sorted(read_kaldi_map(tmp_path / "fold" / "reject_list")) == sorted(u for u in keep if u in bad)
+    validate_data_dir(tmp_path / "fold")
+
+
+def test_resample_option(tmp_path, make_data, fbank_conf, wav_writer, capsys):
+    from scipy.signal import resample_poly
+
+    path = tmp_path / "r8k.wav"
+    wave8k = wav_writer(path, 6000, fs=8000, seed=4)
+    data = make_data([4000, 5000, 6000], extra={"spk0_utt02": str(path)})
+    out = tmp_path / "dump"
+    with pytest.raises(SystemExit):
+        extract(data, out, fbank_conf, 1)
+    assert "utterance spk0_utt02: sample rate 8000 Hz but the feature config expects 16000 Hz" in capsys.readouterr().err
+    extract(data, out, fbank_conf, 1, None, "--resample", "true")
+    assert "resampled 1 utterance(s) to 16000 Hz" in capsys.readouterr().err
+    mat = kaldiio.load_scp(str(out / "feats.scp"))["spk0_utt02"]
+    expected = resample_poly(wave8k.astype(np.float64), 2, 1).astype(np.float32)
+    np.testing.assert_array_equal(mat, FbankExtractor.from_yaml(fbank_conf)(expected))
+    assert mat.shape[0] == 12000 // 256 + 1

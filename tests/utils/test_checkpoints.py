@@ -346,3 +346,120 @@ def test_find_epoch_checkpoints(tmp_path):
     exp = make_exp(tmp_path / "exp", epochs=(3, 1, 10))
     (exp / "latest.pth").symlink_to("10epoch.pth")
     assert find_epoch_checkpoints(exp) == {e: exp / f"{e}epoch.pth" for e in (1, 3, 10)}
+
+
+# --------------------------------------------------------------------------------------
+# average_state_dicts: integer buffers, tied weights, mismatches
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "dtype, values, expected",
+    [
+        (torch.int8, [100, 120, 127], 115),  # the int8 sum (347) would overflow
+        (torch.uint8, [255, 255], 255),
+        (torch.int16, [-3, 0], -2),  # floor(-1.5)
+        (torch.int32, [7, 8], 7),  # floor(7.5)
+        (torch.int64, [2**40, 2**40 + 2], 2**40 + 1),
+    ],
+)
+def test_average_state_dicts_integer_buffers_floor_mean(tmp_path, dtype, values, expected):
+    paths = []
+    for i, v in enumerate(values):
+        state = {"w": torch.full((2,), float(i)), "count": torch.tensor(v, dtype=dtype)}
+        torch.save(state, tmp_path / f"{i}.pth")
+        paths.append(tmp_path / f"{i}.pth")
+    avg = average_state_dicts(paths)
+    assert avg["count"].dtype == dtype
+    assert avg["count"].item() == expected
+
+
+class TiedModel(torch.nn.Module):
+    """An embedding tied with the output layer, as in a decoder."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(4, 3)
+        self.output = torch.nn.Linear(3, 4)
+        self.output.weight = self.embed.weight
+        self.norm = torch.nn.BatchNorm1d(3)
+
+
+def save_tied(path, value, bias=0.0):
+    model = TiedModel()
+    with torch.no_grad():
+        model.embed.weight.fill_(value)
+        model.output.bias.fill_(bias)
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def test_average_state_dicts_tied_weights_counted_once(tmp_path):
+    paths = [save_tied(tmp_path / f"{v}.pth", v, bias=-v) for v in (1.0, 2.0, 6.0)]
+    loaded = torch.load(paths[0], weights_only=True)
+    # the tie is visible in the file: both keys share one storage
+    assert loaded["embed.weight"].data_ptr() == loaded["output.weight"].data_ptr()
+
+    avg = average_state_dicts(paths)
+    assert torch.equal(avg["embed.weight"], torch.full((4, 3), 3.0))  # (1 + 2 + 6) / 3
+    assert torch.equal(avg["output.bias"], torch.full((4,), -3.0))
+    assert avg["output.weight"] is avg["embed.weight"]
+
+    out = tmp_path / "avg.pth"
+    average_checkpoint_files(paths, out)
+    saved = torch.load(out, weights_only=True)
+    assert saved["embed.weight"].data_ptr() == saved["output.weight"].data_ptr()
+    assert torch.equal(saved["output.weight"], torch.full((4, 3), 3.0))
+    model = TiedModel()
+    model.load_state_dict(saved, strict=True)
+    assert model.output.weight is model.embed.weight
+
+
+def test_average_state_dicts_refuses_different_ties(tmp_path):
+    tied = save_tied(tmp_path / "tied.pth", 1.0)
+    state = TiedModel().state_dict()
+    state["output.weight"] = state["output.weight"].clone()  # same keys, tie broken
+    torch.save(state, tmp_path / "untied.pth")
+    with pytest.raises(ValueError) as e:
+        average_state_dicts([tied, tmp_path / "untied.pth"])
+    msg = str(e.value)
+    assert str(tmp_path / "untied.pth") in msg and str(tied) in msg
+    assert "'output.weight'" in msg and "'embed.weight'" in msg
+
+
+def _missing(state):
+    del state["0.bias"]
+    return "'0.bias'", "missing"
+
+
+def _extra(state):
+    state["extra.weight"] = torch.zeros(1)
+    return "'extra.weight'", "unexpected"
+
+
+def _shape(state):
+    state["0.weight"] = torch.zeros(5, 3)
+    return "'0.weight'", "(5, 3)"
+
+
+def _dtype(state):
+    state["0.weight"] = state["0.weight"].double()
+    return "'0.weight'", "torch.float64"
+
+
+def _int_dtype(state):
+    state["1.num_batches_tracked"] = state["1.num_batches_tracked"].int()
+    return "'1.num_batches_tracked'", "torch.int32"
+
+
+@pytest.mark.parametrize("corrupt", [_missing, _extra, _shape, _dtype, _int_dtype])
+def test_average_state_dicts_refuses_mismatch_naming_files_and_key(exp, tmp_path, corrupt):
+    bad = epoch_state(2)
+    key, detail = corrupt(bad)
+    torch.save(bad, tmp_path / "bad.pth")
+    out = tmp_path / "avg.pth"
+    with pytest.raises(ValueError) as e:
+        average_checkpoint_files([exp / "1epoch.pth", tmp_path / "bad.pth"], out)
+    msg = str(e.value)
+    assert str(tmp_path / "bad.pth") in msg
+    assert str(exp / "1epoch.pth") in msg
+    assert key in msg and detail in msg
+    assert not out.exists()

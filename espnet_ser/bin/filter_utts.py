@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Drop too short / too long utterances from a training or validation set's shape files.
+
+    python -m espnet_ser.bin.filter_utts --feats_shape dump/fbank/train/feats_shape \\
+        --text_shape data/token_bpe150/train/text_shape --out_dir dump/fbank/train/filtered \\
+        --min_frames 10 --max_frames 3000 --subsampling 4 --set_role train
+
+writes ``out_dir/feats_shape``, ``out_dir/text_shape`` (give them to the training as
+``--train_shape_file``; ESPnet's samplers only use utterances listed there) and
+``out_dir/filtered`` (``<utt> <reason>``). See :mod:`espnet_ser.data.filter` for the
+rules. ``--set_role test`` is refused: the test set is never filtered.
+"""
+
+import argparse
+import logging
+import sys
+from typing import Optional, Sequence
+
+from espnet_ser.data.filter import SET_ROLES, SUBSAMPLING_FACTORS, FilterError, filter_shape_files
+from espnet_ser.utils.cli import setup_logging
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Filter a train/valid set's shape files by length and CTC feasibility",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--feats_shape", required=True, help="<utt> <frames>,<dim> file")
+    parser.add_argument("--text_shape", required=True, help="<utt> <tokens>,<vocab> file")
+    parser.add_argument("--out_dir", required=True, help="where the filtered copies go")
+    parser.add_argument("--min_frames", type=int, default=None, help="fewest feature frames kept")
+    parser.add_argument("--max_frames", type=int, default=None, help="most feature frames kept")
+    parser.add_argument("--subsampling", type=int, default=4, choices=SUBSAMPLING_FACTORS,
+                        help="the encoder's Conv2dSubsampling factor (input_layer)")
+    parser.add_argument("--set_role", default="train", choices=SET_ROLES,
+                        help="role of the set; test is refused")
+    parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def main(cmd: Optional[Sequence[str]] = None) -> None:
+    args = get_parser().parse_args(cmd)
+    setup_logging(args.log_level)
+    try:
+        filter_shape_files(
+            args.feats_shape, args.text_shape, args.out_dir,
+            min_frames=args.min_frames, max_frames=args.max_frames,
+            subsampling=args.subsampling, set_role=args.set_role,
+        )
+    except FilterError as e:
+        logging.error(str(e))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Length filtering of the training and validation sets, by their shape files.
+
+ESPnet's batch samplers (``espnet2/samplers``) take the utterance ids of a set from its
+first shape file and require every other shape file to hold the same ids, so an
+utterance left out of the shape files is never read by the training. This module
+writes filtered copies of a set's ``feats_shape`` (``<utt> <frames>,<dim>``) and
+``text_shape`` (``<utt> <tokens>,<vocab>``) and lists each filtered utterance with its
+reason in ``filtered``. An utterance is filtered when
+
+* it has no text shape (``no_text``) or no feature shape (``no_features``, e.g. its
+  audio was rejected at feature extraction);
+* it has fewer than ``min_frames`` feature frames (``too_short``) or more than
+  ``max_frames`` (``too_long``);
+* after the encoder's convolutional subsampling it has fewer frames than target
+  tokens, so CTC has no alignment (``ctc_too_short``).
+
+The test set is never filtered: every test utterance is decoded and scored.
+"""
+
+import logging
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Tuple, Union
+
+from espnet_ser.data.datadir import atomic_write_text
+
+PathLike = Union[str, Path]
+
+SET_ROLES = ("train", "valid", "test")
+SUBSAMPLING_FACTORS = (1, 2, 4, 6, 8)
+
+
+class FilterError(ValueError):
+    """Bad shape file or arguments, or a request to filter the test set."""
+
+
+def subsampled_frames(frames: int, subsampling: int) -> int:
+    """Frames left after ESPnet's Conv2dSubsampling{2,4,6,8} (1: no subsampling).
+
+    Each ``Conv2d(kernel k, stride s)`` without padding maps T to (T - k) // s + 1:
+    factor 2 is (3,2),(3,1); 4 is (3,2),(3,2); 6 is (3,2),(5,3); 8 is three (3,2).
+    """
+    t = int(frames)
+    if subsampling == 1:
+        return t
+    if subsampling == 2:
+        return (t - 1) // 2 - 2
+    if subsampling == 4:
+        return ((t - 1) // 2 - 1) // 2
+    if subsampling == 6:
+        return ((t - 1) // 2 - 2) // 3
+    if subsampling == 8:
+        return (((t - 1) // 2 - 1) // 2 - 1) // 2
+    raise FilterError(f"subsampling must be one of {SUBSAMPLING_FACTORS}, got {subsampling}")
+
+
+def read_shape_file(path: PathLike) -> Dict[str, Tuple[str, int]]:
+    """Read an ESPnet shape file into ``{utt: (line value, first dimension)}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FilterError(f"{path}: no such file")
+    out: Dict[str, Tuple[str, int]] = {}
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            where = f"{path}:{lineno}"
+            if len(parts) != 2:
+                raise FilterError(f"{where}: expected '<utt> <length>,<dim>'")
+            utt, value = parts
+            try:
+                dims = [int(v) for v in value.split(",")]
+            except ValueError:
+                raise FilterError(f"{where}: utterance {utt}: bad shape {value!r}") from None
+            if utt in out:
+                raise FilterError(f"{where}: duplicate utterance {utt}")
+            out[utt] = (value, dims[0])
+    return out
+
+
+def filter_reasons(
+    feats_shape: Mapping[str, int],
+    text_shape: Mapping[str, int],
+    min_frames: Optional[int] = None,
+    max_frames: Optional[int] = None,
+    subsampling: int = 4,
+) -> Dict[str, str]:
+    """``{utt: reason}`` of the utterances to drop, given frames and token counts."""
+    subsampled_frames(1, subsampling)  # validates the factor
+    reasons: Dict[str, str] = {}
+    for utt in sorted(set(feats_shape) | set(text_shape)):
+        if utt not in text_shape:
+            reasons[utt] = "no_text (not in the text shape file)"
+            continue
+        if utt not in feats_shape:
+            reasons[utt] = "no_features (not in the feature shape file)"
+            continue
+        frames, tokens = feats_shape[utt], text_shape[utt]
+        if min_frames is not None and frames < min_frames:
+            reasons[utt] = f"too_short ({frames} frames < min_frames {min_frames})"
+        elif max_frames is not None and frames > max_frames:
+            reasons[utt] = f"too_long ({frames} frames > max_frames {max_frames})"
+        else:
+            sub = subsampled_frames(frames, subsampling)
+            if sub < tokens:
+                reasons[utt] = (
+                    f"ctc_too_short ({frames} frames -> {sub} after subsampling by "
+                    f"{subsampling} < {tokens} tokens)"
+                )
+    return reasons
+
+
+def filter_shape_files(
+    feats_shape: PathLike,
+    text_shape: PathLike,
+    out_dir: PathLike,
+    min_frames: Optional[int] = None,
+    max_frames: Optional[int] = None,
+    subsampling: int = 4,
+    set_role: str = "train",
+) -> Dict[str, str]:
+    """Write ``out_dir/{feats_shape,text_shape}`` without the filtered utterances.
+
+    The file names are those of the inputs; ``out_dir/filtered`` lists
+    ``<utt> <reason>``. Every filtered id is logged. Returns the filtered ids with
+    their reasons. ``set_role="test"`` is refused.
+    """
+    if set_role not in SET_ROLES:
+        raise FilterError(f"set_role must be one of {', '.join(SET_ROLES)}, got {set_role!r}")
+    if set_role == "test":
+        raise FilterError("the test set is never filtered: every test utterance is scored")
+    if min_frames is not None and max_frames is not None and min_frames > max_frames:
+        raise FilterError(f"min_frames {min_frames} > max_frames {max_frames}")
+    feats_shape, text_shape, out_dir = Path(feats_shape), Path(text_shape), Path(out_dir)
+    if feats_shape.name == text_shape.name:
+        raise FilterError(f"both shape files are named {feats_shape.name}; cannot write both")
+    feats = read_shape_file(feats_shape)
+    text = read_shape_file(text_shape)
+    reasons = filter_reasons(
+        {u: v[1] for u, v in feats.items()},
+        {u: v[1] for u, v in text.items()},
+        min_frames, max_frames, subsampling,
+    )
+    kept: List[str] = [u for u in feats if u not in reasons]
+    if not kept:
+        raise FilterError(
+            f"every utterance of {feats_shape} would be filtered ({len(reasons)}); "
+            "check --min_frames / --max_frames"
+        )
+    for utt, reason in reasons.items():
+        logging.info(f"filtered {utt}: {reason}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / feats_shape.name, "".join(f"{u} {feats[u][0]}\n" for u in kept))
+    atomic_write_text(out_dir / text_shape.name, "".join(f"{u} {text[u][0]}\n" for u in kept))
+    atomic_write_text(out_dir / "filtered", "".join(f"{u} {r}\n" for u, r in reasons.items()))
+    counts: Dict[str, int] = {}
+    for r in reasons.values():
+        counts[r.split()[0]] = counts.get(r.split()[0], 0) + 1
+    logging.info(
+        f"{set_role}: kept {len(kept)} of {len(set(feats) | set(text))} utterances; filtered "
+        f"{len(reasons)} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'none'}); "
+        f"list: {out_dir / 'filtered'}"
+    )
+    return reasons

@@ -1,0 +1,303 @@
+"""Loading of configs, model files and archives without running code from them.
+
+- YAML is read with ``yaml.safe_load`` only; a ``!!python/...`` tag is refused.
+- Model files are read with ``torch.load(weights_only=True)``; a pickle that names any
+  other Python object (e.g. ``os.system``) is refused, not executed.
+- State dicts load strictly unless ``strict=False`` is passed; a mismatch names the
+  missing and unexpected keys and the shape differences.
+- Archive entries must stay inside the output directory (see :func:`check_archive`).
+"""
+
+import argparse
+import logging
+import os
+import pickle
+import posixpath
+import stat
+import tarfile
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+import torch
+import yaml
+
+PathLike = Union[str, Path]
+
+
+class UnsafeFileError(ValueError):
+    """A config, model file or archive was refused because loading it could run code
+    or write outside its directory."""
+
+
+class StateDictMismatchError(RuntimeError):
+    """A state dict does not match the model; the message names the keys."""
+
+
+# --------------------------------------------------------------------------------------
+# YAML
+# --------------------------------------------------------------------------------------
+def load_yaml_config(path: PathLike) -> Dict[str, Any]:
+    """Read a YAML mapping with ``yaml.safe_load``.
+
+    Raises :class:`UnsafeFileError` for tags that construct Python objects
+    (``!!python/object``, ``!!python/object/apply``, ...), ``ValueError`` for other
+    invalid YAML or a non-mapping document.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    with path.open("r", encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f)
+        except yaml.constructor.ConstructorError as e:
+            tag = getattr(e, "problem", "") or ""
+            raise UnsafeFileError(
+                f"{path}: refused: {tag.strip()} {e.problem_mark or ''}".rstrip()
+                + " (configs are read with yaml.safe_load; tags that build Python "
+                "objects such as !!python/object are not allowed)"
+            ) from e
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: invalid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a YAML mapping, found {type(data).__name__}")
+    return data
+
+
+# --------------------------------------------------------------------------------------
+# Model files
+# --------------------------------------------------------------------------------------
+def load_model_state(
+    path: PathLike, map_location: Any = "cpu"
+) -> "OrderedDict[str, torch.Tensor]":
+    """Load a state dict with ``torch.load(weights_only=True)``.
+
+    A DeepSpeed-style ``{"module": state_dict}`` is unwrapped. Raises
+    :class:`UnsafeFileError` if the file pickles anything other than tensors and plain
+    containers, ``ValueError`` if it is not a mapping of names to tensors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - re-raised with the file name
+        if isinstance(e, pickle.UnpicklingError):
+            skip = ("Weights only load failed", "Please file an issue", "Check the doc")
+            detail = [
+                line.strip()
+                for line in str(e).splitlines()
+                if line.strip() and not line.startswith(skip)
+            ]
+            raise UnsafeFileError(
+                f"{path}: refused: not a file of tensors and plain containers "
+                f"({detail[0] if detail else e}); model files are read with "
+                f"torch.load(weights_only=True) and other pickled objects are never "
+                f"unpickled"
+            ) from e
+        raise ValueError(
+            f"{path}: cannot be loaded as a model file ({type(e).__name__}: {e})"
+        ) from e
+    if isinstance(state, Mapping) and "module" in state and isinstance(state["module"], Mapping):
+        state = state["module"]
+    if not isinstance(state, Mapping):
+        raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(
+                f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor; "
+                f"expected a model state dict"
+            )
+    return OrderedDict(state)
+
+
+def _short(keys: List[str], limit: int = 20) -> str:
+    return str(keys[:limit]) + (f" ... ({len(keys)} in all)" if len(keys) > limit else "")
+
+
+def load_into_model(
+    model: torch.nn.Module,
+    state: Mapping[str, torch.Tensor],
+    strict: bool = True,
+    source: Any = "state dict",
+) -> Tuple[List[str], List[str]]:
+    """``model.load_state_dict(state)``, strict by default.
+
+    With ``strict=True`` any missing key, unexpected key or shape difference raises
+    :class:`StateDictMismatchError` naming ``source`` and the keys, and nothing is
+    loaded. With ``strict=False`` the matching keys are loaded and a warning lists the
+    others. Returns ``(missing, unexpected)``.
+    """
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k}: {tuple(state[k].shape)} in file, {tuple(v.shape)} in model"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {_short(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys {_short(unexpected)}")
+        if shapes:
+            parts.append(f"shape mismatches {_short(shapes)}")
+        msg = f"{source}: state dict does not match the model: " + "; ".join(parts)
+        if strict:
+            raise StateDictMismatchError(msg + " (pass strict=False to load the rest)")
+        logging.warning(msg + " (strict=False: loading the matching keys)")
+        shape_keys = {s.split(":")[0] for s in shapes}
+        state = {k: v for k, v in state.items() if k not in shape_keys}
+    model.load_state_dict(state, strict=strict)
+    return missing, unexpected
+
+
+def build_model_from_file(
+    task_cls,
+    config_file: Optional[PathLike] = None,
+    model_file: Optional[PathLike] = None,
+    device: str = "cpu",
+    strict: bool = True,
+):
+    """Build ``task_cls``'s model from ``config_file`` and load ``model_file`` into it.
+
+    Same contract as ESPnet's ``AbsTask.build_model_from_file`` (``config_file``
+    defaults to ``config.yaml`` beside ``model_file``; adapters are created when
+    ``use_adapter`` is set), except that the config is read with :func:`load_yaml_config`,
+    the weights with :func:`load_model_state` (``weights_only=True``) and the state dict
+    is loaded strictly unless ``strict=False``. Returns ``(model, args)``.
+    """
+    from espnet2.train.abs_espnet_model import AbsESPnetModel
+
+    if config_file is None:
+        if model_file is None:
+            raise ValueError("give config_file, or model_file with config.yaml beside it")
+        config_file = Path(model_file).parent / "config.yaml"
+    config_file = Path(config_file)
+    logging.info(f"config file: {config_file}")
+    args = argparse.Namespace(**load_yaml_config(config_file))
+    model = task_cls.build_model(args)
+    if not isinstance(model, AbsESPnetModel):
+        raise RuntimeError(
+            f"model must inherit {AbsESPnetModel.__name__}, but got {type(model)}"
+        )
+    if getattr(args, "use_adapter", False):
+        from espnet2.layers.create_adapter import create_adapter
+
+        create_adapter(model, args.adapter, args.adapter_conf)
+    if model_file is not None:
+        state = load_model_state(model_file, map_location="cpu")
+        load_into_model(model, state, strict=strict, source=model_file)
+    if device == "mps":
+        model.to("mps", dtype=torch.float32)
+    else:
+        model.to(device)
+    return model, args
+
+
+# --------------------------------------------------------------------------------------
+# Archives
+# --------------------------------------------------------------------------------------
+def _name_problem(name: str) -> Optional[str]:
+    if not name or name.startswith("/") or name.startswith("\\") or (
+        len(name) > 1 and name[1] == ":"
+    ):
+        return "is an absolute path"
+    if ".." in name.replace("\\", "/").split("/"):
+        return "contains '..'"
+    return None
+
+
+def _resolve_inside(start: List[str], target: str, links: set) -> Optional[str]:
+    """Resolve ``target`` from directory ``start`` (archive components) lexically.
+
+    Returns a problem description, or None if it stays inside the archive root and
+    does not pass through another symbolic link of the archive.
+    """
+    if target.startswith("/"):
+        return f"points to the absolute path {target!r}"
+    stack = list(start)
+    parts = [p for p in target.split("/") if p not in ("", ".")]
+    for i, comp in enumerate(parts):
+        if comp == "..":
+            if not stack:
+                return f"points outside the output directory ({target!r})"
+            stack.pop()
+            continue
+        stack.append(comp)
+        if i < len(parts) - 1 and "/".join(stack) in links:
+            return f"resolves through the symbolic link {'/'.join(stack)!r} ({target!r})"
+    return None
+
+
+def check_archive(archive: PathLike) -> None:
+    """Refuse an archive (``.zip`` or tar) with an entry that would land outside the
+    output directory.
+
+    Refused: absolute names, names with a ``..`` component, names under a symbolic
+    link entry, symbolic or hard links whose target is absolute or leaves the
+    directory, and device / FIFO entries. Raises :class:`UnsafeFileError` naming the
+    archive and every refused entry; nothing is extracted.
+    """
+    archive = Path(archive)
+    bad: List[str] = []
+    if archive.suffix == ".zip":  # as espnet2.main_funcs.pack_funcs.Archiver decides
+        try:
+            zf = zipfile.ZipFile(archive)
+        except zipfile.BadZipFile as e:
+            raise ValueError(f"{archive}: not a zip archive ({e})") from e
+        with zf:
+            for info in zf.infolist():
+                problem = _name_problem(info.filename)
+                if problem is None and stat.S_ISLNK(info.external_attr >> 16):
+                    problem = "is a symbolic link"
+                if problem:
+                    bad.append(f"{info.filename!r} {problem}")
+    else:
+        try:
+            tf = tarfile.open(archive)
+        except tarfile.TarError as e:
+            raise ValueError(f"{archive}: not a tar archive ({e})") from e
+        with tf:
+            members = tf.getmembers()
+        links = {posixpath.normpath(m.name) for m in members if m.issym()}
+        for m in members:
+            problem = _name_problem(m.name)
+            name = posixpath.normpath(m.name)
+            parts = name.split("/")
+            if problem is None:
+                for i in range(1, len(parts)):
+                    if "/".join(parts[:i]) in links:
+                        problem = f"is under the symbolic link {'/'.join(parts[:i])!r}"
+                        break
+            if problem is None and m.issym():
+                problem = _resolve_inside(parts[:-1], m.linkname, links)
+            elif problem is None and m.islnk():
+                if _name_problem(m.linkname):
+                    problem = f"is a hard link to {m.linkname!r} outside the directory"
+                else:
+                    problem = _resolve_inside([], m.linkname, links)
+            elif problem is None and (m.ischr() or m.isblk() or m.isfifo()):
+                problem = "is a device or FIFO"
+            if problem:
+                bad.append(f"{m.name!r} {problem}")
+    if bad:
+        raise UnsafeFileError(
+            f"{archive}: refused to unpack; nothing was extracted. Unsafe entries: "
+            + "; ".join(bad[:20])
+            + (f" ... ({len(bad)} in all)" if len(bad) > 20 else "")
+        )
+
+
+def check_unpacked_paths(archive: PathLike, outdir: Path, files: Mapping[str, str]) -> None:
+    """Refuse a ``meta.yaml`` whose file entries resolve outside ``outdir``."""
+    root = os.path.realpath(outdir)
+    for key, value in files.items():
+        real = os.path.realpath(value)
+        if os.path.commonpath([root, real]) != root:
+            raise UnsafeFileError(
+                f"{archive}: refused: meta.yaml entry {key}={value!r} is outside {outdir}"
+            )
