@@ -28,6 +28,7 @@ from espnet_ser.asr.encoder.gst_conformer_encoder import GSTConformerEncoder
 from espnet_ser.asr.espnet_model import ESPnetASRSERModel
 from espnet_ser.asr.gst import GSTEncoder
 from espnet_ser.asr.style import AbsStyleEncoder, OracleEmotionStyle
+from espnet_ser.train.trainer import ASRSERTrainer
 
 
 def _merged(base: ClassChoices, default=None, **ours) -> ClassChoices:
@@ -62,6 +63,10 @@ style_encoder_choices = ClassChoices(
 
 class ASRSERTask(ASRTask):
     """Joint speech and emotion recognition on ESPnet's ASR task."""
+
+    # ESPnet's trainer with atomic checkpoint writes, repair on resume and a limit on
+    # consecutive non-finite steps (--max_nonfinite_steps)
+    trainer = ASRSERTrainer
 
     class_choices_list = [
         frontend_choices,

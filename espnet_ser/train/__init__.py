@@ -1,0 +1,1 @@
+"""Training loop extensions on top of ESPnet's trainer."""
