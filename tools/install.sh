@@ -75,7 +75,7 @@ log "checking imports"
 "${VENV}/bin/python" - <<'PY' || die "the environment does not import; rerun with --force"
 from espnet_ser.utils.offline import quiet_nltk_downloads
 quiet_nltk_downloads()
-import torch, torchaudio, espnet, espnet2.tasks.asr, kaldiio, sentencepiece, soundfile, jiwer, yaml
+import torch, torchaudio, espnet, espnet2.tasks.asr, kaldiio, sentencepiece, soundfile, jiwer, yaml, transformers
 import espnet_ser.tasks.asr_ser
 print(f"torch {torch.__version__}, torchaudio {torchaudio.__version__}, espnet {espnet.__version__}")
 PY
