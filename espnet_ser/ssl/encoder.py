@@ -1,0 +1,365 @@
+"""ESPnet encoder over a ``transformers`` self-supervised speech model.
+
+``SSLEncoder`` takes raw 16 kHz waveforms and returns the hidden states of a
+wav2vec 2.0, HuBERT or WavLM model (``transformers`` implementation): the last
+layer, one chosen layer, or a learned softmax-weighted sum of all layers.
+
+Hidden state indexing follows ``transformers``' ``output_hidden_states``:
+index 0 is the input to the first transformer layer (feature projection plus
+positional convolution), index k (1..N) is the output of transformer layer k.
+For ``do_stable_layer_norm`` models the last one (index N) includes the final
+layer norm, as in ``last_hidden_state``.
+
+Padding follows the ``transformers`` feature extractor convention: models whose
+convolutional feature extractor uses layer norm (``feat_extract_norm ==
+"layer"``, e.g. wav2vec2-large-lv60, XLS-R, HuBERT-large, WavLM-large) are given
+an attention mask built from ``ilens``, and their outputs on the valid frames do
+not depend on padding. Models with group norm (``feat_extract_norm ==
+"group"``, e.g. wav2vec2-base, HuBERT-base, WavLM-base) were trained without an
+attention mask; for them ``transformers`` recommends zero padding and no mask.
+Group norm normalises over the whole (padded) time axis, so for those models a
+padded utterance gives slightly different outputs from the same utterance
+alone. In both cases the padding samples are set to zero and the output frames
+beyond ``olens`` are set to zero.
+"""
+
+import logging
+import os
+from contextlib import nullcontext
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from typeguard import typechecked
+
+from espnet2.asr.encoder.abs_encoder import AbsEncoder
+from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
+
+SUPPORTED_MODEL_TYPES = ("wav2vec2", "hubert", "wavlm")
+FREEZE_OPTIONS = ("none", "feature_encoder", "all")
+
+
+class SSLEncoder(AbsEncoder):
+    """Encoder returning hidden states of a wav2vec2 / HuBERT / WavLM model.
+
+    Args:
+        input_size: Passed by the ESPnet task; ignored (input is a waveform).
+        model_name_or_path: Local directory holding ``config.json`` (and
+            weights) or a model hub name, loaded with
+            ``AutoModel.from_pretrained``.
+        model_config: Config fields for a randomly initialised model:
+            ``{"model_type": "wav2vec2" | "hubert" | "wavlm", ...}``.
+            Exactly one of ``model_name_or_path`` and ``model_config`` is given.
+        layer: ``"last"`` (``last_hidden_state``), an int k in 0..N
+            (``hidden_states[k]``) or ``"weighted"`` (learned softmax-weighted
+            sum of all N+1 hidden states, weights initialised equal).
+        freeze: ``"none"``, ``"feature_encoder"`` (the convolutional feature
+            extractor) or ``"all"`` (the whole model; run under no_grad).
+        freeze_layers: Also freeze the first K transformer layers.
+        normalize_waveform: Normalise each utterance to zero mean and unit
+            variance over its valid samples (for models trained that way).
+        apply_spec_augment: Keep the model's SpecAugment-style masking of
+            feature frames during training. When False (default),
+            ``config.apply_spec_augment`` is set to False and
+            ``mask_time_prob`` to 0.
+        use_attention_mask: Pass an attention mask built from ``ilens``.
+            None (default) follows ``transformers``: True iff
+            ``feat_extract_norm == "layer"``.
+        local_files_only: Forwarded to ``from_pretrained`` for hub names
+            (local directories are always loaded with ``local_files_only``).
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        input_size: int = 1,
+        model_name_or_path: Optional[str] = None,
+        model_config: Optional[Dict] = None,
+        layer: Union[int, str] = "last",
+        freeze: str = "feature_encoder",
+        freeze_layers: int = 0,
+        normalize_waveform: bool = False,
+        apply_spec_augment: bool = False,
+        use_attention_mask: Optional[bool] = None,
+        local_files_only: bool = False,
+    ):
+        super().__init__()
+        if (model_name_or_path is None) == (model_config is None):
+            raise ValueError(
+                "SSLEncoder needs exactly one of model_name_or_path and "
+                "model_config"
+            )
+        if freeze not in FREEZE_OPTIONS:
+            raise ValueError(
+                f"freeze must be one of {FREEZE_OPTIONS}, got {freeze!r}"
+            )
+
+        if model_name_or_path is not None:
+            self.model = _load_pretrained(model_name_or_path, local_files_only)
+        else:
+            self.model = _build_from_config(model_config)
+        _check_model(self.model)
+
+        config = self.model.config
+        self.num_layers = int(config.num_hidden_layers)
+        self._output_size = int(config.hidden_size)
+
+        if isinstance(layer, str):
+            if layer not in ("last", "weighted"):
+                raise ValueError(
+                    f"layer must be 'last', 'weighted' or an int, got {layer!r}"
+                )
+        elif not 0 <= layer <= self.num_layers:
+            raise ValueError(
+                f"layer={layer} is out of range: the model has "
+                f"{self.num_layers} transformer layers, so layer must be in "
+                f"0..{self.num_layers} (0 = input to the first layer)"
+            )
+        self.layer = layer
+        if layer == "weighted":
+            self.layer_weights = torch.nn.Parameter(
+                torch.zeros(self.num_layers + 1)
+            )
+        else:
+            self.register_parameter("layer_weights", None)
+
+        if not 0 <= freeze_layers <= self.num_layers:
+            raise ValueError(
+                f"freeze_layers={freeze_layers} is out of range: the model has "
+                f"{self.num_layers} transformer layers"
+            )
+        self.freeze = freeze
+        self.freeze_layers = freeze_layers
+        self.normalize_waveform = normalize_waveform
+        if use_attention_mask is None:
+            use_attention_mask = getattr(config, "feat_extract_norm", None) == "layer"
+        self.use_attention_mask = use_attention_mask
+
+        if not apply_spec_augment:
+            config.apply_spec_augment = False
+            config.mask_time_prob = 0.0
+            masked = getattr(self.model, "masked_spec_embed", None)
+            if isinstance(masked, torch.nn.Parameter):
+                # Unused without masking; keep it out of the optimiser.
+                masked.requires_grad_(False)
+
+        # Names (relative to self) of submodules kept frozen and in eval mode.
+        self._frozen_names: List[str] = []
+        if freeze == "all":
+            self._frozen_names.append("model")
+        else:
+            if freeze == "feature_encoder":
+                self.model.feature_extractor._freeze_parameters()
+                self._frozen_names.append("model.feature_extractor")
+            for i in range(freeze_layers):
+                self._frozen_names.append(f"model.encoder.layers.{i}")
+        for name in self._frozen_names:
+            self.get_submodule(name).requires_grad_(False)
+        self.train(self.training)
+
+    def output_size(self) -> int:
+        """Hidden size of the model."""
+        return self._output_size
+
+    def train(self, mode: bool = True):
+        """Set training mode; frozen submodules always stay in eval mode."""
+        super().train(mode)
+        for name in getattr(self, "_frozen_names", []):
+            self.get_submodule(name).eval()
+        return self
+
+    def get_layer_weights(self) -> Optional[torch.Tensor]:
+        """Softmax layer weights (N+1,) for ``layer="weighted"``, else None."""
+        if self.layer_weights is None:
+            return None
+        return torch.softmax(self.layer_weights.detach(), dim=0)
+
+    def describe(self) -> str:
+        """Return a one-line-per-layer description of the layer weights."""
+        weights = self.get_layer_weights()
+        if weights is None:
+            return f"SSLEncoder layer={self.layer!r} (no learned layer weights)"
+        lines = ["SSLEncoder layer weights (0 = input to first layer):"]
+        lines += [f"  layer {i:2d}: {w:.4f}" for i, w in enumerate(weights.tolist())]
+        return "\n".join(lines)
+
+    def forward(
+        self,
+        xs_pad: torch.Tensor,
+        ilens: torch.Tensor,
+        prev_states: Optional[torch.Tensor] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor, None]:
+        """Encode waveforms.
+
+        Args:
+            xs_pad: (B, T_samples) 16 kHz waveforms, zero padded.
+            ilens: (B,) numbers of valid samples.
+            prev_states: Unused.
+
+        Returns:
+            hs (B, T', D), olens (B,), None.
+        """
+        ilens = ilens.to(xs_pad.device).long()
+        max_len = int(ilens.max())
+        dtype = next(self.model.parameters()).dtype
+        xs = xs_pad[:, :max_len].to(dtype)
+        valid = torch.arange(max_len, device=xs.device)[None, :] < ilens[:, None]
+        if self.normalize_waveform:
+            xs = _normalize(xs, valid, ilens)
+        xs = xs.masked_fill(~valid, 0.0)
+        attention_mask = valid.long() if self.use_attention_mask else None
+
+        need_all = self.layer != "last"
+        context = torch.no_grad() if self.freeze == "all" else nullcontext()
+        with context:
+            out = self.model(
+                xs,
+                attention_mask=attention_mask,
+                output_hidden_states=need_all,
+                return_dict=True,
+            )
+        if self.layer == "last":
+            hs = out.last_hidden_state
+        elif self.layer == "weighted":
+            stacked = torch.stack(out.hidden_states, dim=0)
+            weights = torch.softmax(self.layer_weights, dim=0).to(stacked.dtype)
+            hs = (weights[:, None, None, None] * stacked).sum(dim=0)
+        else:
+            hs = out.hidden_states[self.layer]
+
+        olens = self.model._get_feat_extract_output_lengths(ilens).long()
+        olens = olens.clamp(min=0, max=hs.size(1))
+        hs = hs.masked_fill(make_pad_mask(olens, hs, 1), 0.0)
+        return hs, olens, None
+
+
+def _normalize(xs: torch.Tensor, valid: torch.Tensor, ilens: torch.Tensor):
+    """Zero-mean unit-variance per utterance over valid samples (eps 1e-7)."""
+    mask = valid.to(xs.dtype)
+    n = ilens.clamp(min=1).to(xs.dtype)[:, None]
+    mean = (xs * mask).sum(dim=1, keepdim=True) / n
+    var = (((xs - mean) * mask) ** 2).sum(dim=1, keepdim=True) / n
+    return (xs - mean) / torch.sqrt(var + 1e-7)
+
+
+def _load_pretrained(path: str, local_files_only: bool):
+    """Load a model from a local directory or a hub name."""
+    from transformers import AutoModel
+
+    expanded = os.path.expanduser(path)
+    if os.path.isdir(expanded):
+        if not os.path.isfile(os.path.join(expanded, "config.json")):
+            raise FileNotFoundError(
+                f"SSL model directory {expanded} has no config.json"
+            )
+        return AutoModel.from_pretrained(expanded, local_files_only=True)
+    if os.path.isabs(expanded) or path.startswith((".", "~")) or os.path.exists(
+        expanded
+    ):
+        raise FileNotFoundError(
+            f"SSL model path {expanded} is not a directory"
+        )
+    logging.info(f"Loading SSL model {path} (local_files_only={local_files_only})")
+    return AutoModel.from_pretrained(path, local_files_only=local_files_only)
+
+
+def _build_from_config(model_config: Dict):
+    """Build a randomly initialised model from a config dict."""
+    from transformers import AutoConfig, AutoModel
+
+    fields = dict(model_config)
+    model_type = fields.pop("model_type", None)
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ValueError(
+            f"model_config['model_type'] must be one of {SUPPORTED_MODEL_TYPES}, "
+            f"got {model_type!r}"
+        )
+    for key, value in fields.items():
+        if isinstance(value, list):
+            fields[key] = tuple(value)
+    config = AutoConfig.for_model(model_type, **fields)
+    return AutoModel.from_config(config)
+
+
+def _check_model(model: torch.nn.Module):
+    """Check the model has the parts SSLEncoder relies on."""
+    ok = (
+        hasattr(model, "feature_extractor")
+        and hasattr(getattr(model, "encoder", None), "layers")
+        and hasattr(model, "_get_feat_extract_output_lengths")
+    )
+    if not ok:
+        raise ValueError(
+            f"{type(model).__name__} is not a supported SSL speech model "
+            f"(expected a wav2vec2 / HuBERT / WavLM base model)"
+        )
+
+
+def plot_layer_weights(weights: Union[torch.Tensor, Sequence[float]], path: str):
+    """Save a bar chart of layer weights (index 0..N) to ``path``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if isinstance(weights, torch.Tensor):
+        weights = weights.detach().cpu().float().tolist()
+    weights = list(weights)
+    fig = Figure(figsize=(max(4.0, 0.3 * len(weights) + 1.0), 3.0))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.bar(range(len(weights)), weights)
+    ax.set_xlabel("hidden state (0 = input to first layer)")
+    ax.set_ylabel("weight")
+    ax.set_xlim(-0.5, len(weights) - 0.5)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def published_size_configs() -> Dict[str, Dict]:
+    """HF config dicts with the published sizes of common SSL models.
+
+    Keys: ``wav2vec2-base``, ``hubert-large``, ``xls-r-300m``, ``xls-r-1b``.
+    Each dict has ``model_type`` plus config fields and can be given as
+    ``SSLEncoder(model_config=...)``.
+    """
+    conv = dict(
+        conv_dim=(512,) * 7,
+        conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+        conv_stride=(5, 2, 2, 2, 2, 2, 2),
+        feat_extract_activation="gelu",
+        hidden_act="gelu",
+        num_conv_pos_embeddings=128,
+        num_conv_pos_embedding_groups=16,
+    )
+    base = dict(
+        conv,
+        model_type="wav2vec2",
+        num_hidden_layers=12,
+        hidden_size=768,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        feat_extract_norm="group",
+        conv_bias=False,
+        do_stable_layer_norm=False,
+    )
+    large = dict(
+        conv,
+        model_type="wav2vec2",
+        num_hidden_layers=24,
+        hidden_size=1024,
+        num_attention_heads=16,
+        intermediate_size=4096,
+        feat_extract_norm="layer",
+        conv_bias=True,
+        do_stable_layer_norm=True,
+    )
+    return {
+        "wav2vec2-base": base,
+        "hubert-large": dict(large, model_type="hubert"),
+        "xls-r-300m": dict(large),
+        "xls-r-1b": dict(
+            large,
+            num_hidden_layers=48,
+            hidden_size=1280,
+            num_attention_heads=16,
+            intermediate_size=5120,
+        ),
+    }
