@@ -1,0 +1,1 @@
+"""Utterance-level speech emotion recognition: pooling, classifiers and the SER model."""

@@ -1,0 +1,175 @@
+"""``ESPnetSERModel``: utterance-level speech emotion recognition on an ESPnet encoder.
+
+speech -> [frontend] -> [specaug] -> [normalize] -> encoder -> pooling -> classifier.
+An optional CTC head on the encoder output (character targets) adds
+``ctc_weight * loss_ctc`` to the cross-entropy loss.
+"""
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from espnet2.asr.ctc import CTC
+from espnet2.asr.encoder.abs_encoder import AbsEncoder
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
+from espnet2.asr.specaug.abs_specaug import AbsSpecAug
+from espnet2.layers.abs_normalize import AbsNormalize
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+
+from espnet_ser.ser.heads import AbsClassifier, AbsPooling
+
+
+def ctc_greedy(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> List[List[int]]:
+    """Best-path CTC decoding: argmax per frame, repeats merged, blanks removed."""
+    best = log_probs.argmax(dim=-1)
+    out = []
+    for ids, n in zip(best.tolist(), lengths.tolist()):
+        seq, prev = [], None
+        for i in ids[:n]:
+            if i != prev and i != blank:
+                seq.append(i)
+            prev = i
+        out.append(seq)
+    return out
+
+
+class ESPnetSERModel(AbsESPnetModel):
+    """Emotion classification from pooled encoder frames, with an optional CTC head.
+
+    Loss: ``CE(logits, emotion) + ctc_weight * CTC(encoder_out, text)``. With
+    ``ctc_weight == 0`` no CTC module is used and no transcript is needed.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        frontend: Optional[AbsFrontend],
+        specaug: Optional[AbsSpecAug],
+        normalize: Optional[AbsNormalize],
+        encoder: AbsEncoder,
+        pooling: AbsPooling,
+        classifier: AbsClassifier,
+        ctc: Optional[CTC] = None,
+        ctc_weight: float = 0.0,
+        class_weights: Optional[Sequence[float]] = None,
+        emotions: Optional[Sequence[str]] = None,
+        token_list: Optional[Sequence[str]] = None,
+        blank_id: int = 0,
+    ):
+        super().__init__()
+        if not 0.0 <= ctc_weight:
+            raise ValueError(f"ctc_weight must be >= 0: {ctc_weight}")
+        if ctc_weight > 0 and ctc is None:
+            raise ValueError("ctc_weight > 0 needs a CTC module")
+        if emotions is not None and len(emotions) != num_classes:
+            raise ValueError(f"{len(emotions)} emotions for {num_classes} classes")
+        self.num_classes = num_classes
+        self.frontend = frontend
+        self.specaug = specaug
+        self.normalize = normalize
+        self.encoder = encoder
+        self.pooling = pooling
+        self.classifier = classifier
+        self.ctc = ctc if ctc_weight > 0 else None
+        self.ctc_weight = float(ctc_weight)
+        self.emotions = list(emotions) if emotions is not None else None
+        self.token_list = list(token_list) if token_list is not None else None
+        self.blank_id = blank_id
+        if class_weights is not None:
+            if len(class_weights) != num_classes:
+                raise ValueError(f"{len(class_weights)} class weights for {num_classes} classes")
+            weights = torch.tensor([float(w) for w in class_weights])
+        else:
+            weights = None
+        # not saved in the state dict: it comes from the config
+        self.register_buffer("class_weights", weights, persistent=False)
+
+    # ----------------------------------------------------------------------------------
+    def _extract_feats(self, speech, speech_lengths):
+        speech = speech[:, : speech_lengths.max()]
+        if self.frontend is not None:
+            return self.frontend(speech, speech_lengths)
+        return speech, speech_lengths
+
+    def encode(self, speech: torch.Tensor, speech_lengths: torch.Tensor
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Encoder frames ``(B, T', D)`` and their lengths."""
+        feats, feats_lengths = self._extract_feats(speech, speech_lengths)
+        if self.frontend is None and self.normalize is not None:
+            # ESPnet's normalizations may work in place: keep the caller's tensor intact
+            feats = feats.clone()
+        if self.specaug is not None and self.training:
+            feats, feats_lengths = self.specaug(feats, feats_lengths)
+        if self.normalize is not None:
+            feats, feats_lengths = self.normalize(feats, feats_lengths)
+        out, out_lens, _ = self.encoder(feats, feats_lengths)
+        if isinstance(out, tuple):  # encoders with intermediate outputs
+            out = out[0]
+        return out, out_lens
+
+    def utterance_logits(self, encoder_out: torch.Tensor, encoder_out_lens: torch.Tensor
+                         ) -> torch.Tensor:
+        """Pooled and classified encoder frames: logits ``(B, num_classes)``."""
+        return self.classifier(self.pooling(encoder_out, encoder_out_lens))
+
+    def ce_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy averaged over the batch (class-weighted mean if weights are set)."""
+        return F.cross_entropy(logits, target, weight=self.class_weights)
+
+    # ----------------------------------------------------------------------------------
+    def forward(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        emotion: torch.Tensor,
+        emotion_lengths: Optional[torch.Tensor] = None,
+        text: Optional[torch.Tensor] = None,
+        text_lengths: Optional[torch.Tensor] = None,
+        **kwargs,
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        """Loss, stats (``loss``, ``loss_ce``, [``loss_ctc``], ``acc``) and batch size.
+
+        ``emotion`` holds class indices, ``(B,)`` or ``(B, 1)`` as ESPnet's ``text_int``
+        loader gives them.
+        """
+        batch_size = speech.size(0)
+        target = emotion.reshape(batch_size, -1)[:, 0].long()
+        encoder_out, encoder_out_lens = self.encode(speech, speech_lengths)
+        logits = self.utterance_logits(encoder_out, encoder_out_lens)
+        loss_ce = self.ce_loss(logits, target)
+        acc = (logits.argmax(dim=-1) == target).float().mean()
+
+        stats = dict(loss_ce=loss_ce.detach(), acc=acc.detach())
+        loss = loss_ce
+        if self.ctc is not None:
+            if text is None or text_lengths is None:
+                raise ValueError("ctc_weight > 0 needs the transcript (data name 'text')")
+            text = text[:, : text_lengths.max()]
+            loss_ctc = self.ctc(encoder_out, encoder_out_lens, text, text_lengths)
+            loss = loss_ce + self.ctc_weight * loss_ctc
+            stats["loss_ctc"] = loss_ctc.detach()
+        stats["loss"] = loss.detach()
+        loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
+        return loss, stats, weight
+
+    def collect_feats(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        **kwargs,
+    ) -> Dict[str, torch.Tensor]:
+        """Features for ESPnet's statistics collection (``--collect_stats``)."""
+        feats, feats_lengths = self._extract_feats(speech, speech_lengths)
+        return {"feats": feats, "feats_lengths": feats_lengths}
+
+    @torch.no_grad()
+    def predict(self, speech: torch.Tensor, speech_lengths: torch.Tensor
+                ) -> Tuple[torch.Tensor, Optional[List[List[int]]]]:
+        """Class posteriors ``(B, num_classes)`` and, with a CTC head, greedy token ids."""
+        encoder_out, encoder_out_lens = self.encode(speech, speech_lengths)
+        posterior = torch.softmax(self.utterance_logits(encoder_out, encoder_out_lens), dim=-1)
+        if self.ctc is None:
+            return posterior, None
+        ids = ctc_greedy(self.ctc.log_softmax(encoder_out), encoder_out_lens, self.blank_id)
+        return posterior, ids

@@ -1,0 +1,265 @@
+"""``SERTask``: utterance-level speech emotion recognition as an ESPnet task.
+
+Data names: ``speech`` (features, e.g. ``kaldi_ark``, or waveforms with a frontend),
+``emotion`` (class index per utterance, ``text_int``: ``utt_id 2``) and, for the CTC
+head, ``text`` (a transcript, ``text``, tokenized into characters by the preprocessor).
+A YAML config selects ``encoder``, ``pooling`` and ``classifier`` by name::
+
+    python -m espnet2.bin.launch ... SERTask.main(cmd=[--config conf/train_ser.yaml, ...])
+"""
+
+import argparse
+import logging
+from typing import Callable, Collection, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from espnet_ser.utils.offline import quiet_nltk_downloads
+
+quiet_nltk_downloads()
+
+import espnet2.tasks.asr as espnet_asr  # noqa: E402
+from espnet2.asr.ctc import CTC  # noqa: E402
+from espnet2.asr.encoder.abs_encoder import AbsEncoder  # noqa: E402
+from espnet2.tasks.abs_task import AbsTask  # noqa: E402
+from espnet2.torch_utils.initialize import initialize  # noqa: E402
+from espnet2.train.abs_espnet_model import AbsESPnetModel  # noqa: E402
+from espnet2.train.class_choices import ClassChoices  # noqa: E402
+from espnet2.train.collate_fn import CommonCollateFn  # noqa: E402
+from espnet2.train.preprocessor import CommonPreprocessor  # noqa: E402
+from espnet2.utils.get_default_kwargs import get_default_kwargs  # noqa: E402
+from espnet2.utils.nested_dict_action import NestedDictAction  # noqa: E402
+from espnet2.utils.types import int_or_none, str2bool, str_or_none  # noqa: E402
+
+from espnet_ser.ser.espnet_model import ESPnetSERModel
+from espnet_ser.ssl.encoder import SSLEncoder  # noqa: E402
+from espnet_ser.ser.heads import classifier_choices, pooling_choices  # noqa: E402
+from espnet_ser.train.trainer import ASRSERTrainer  # noqa: E402
+
+
+def _copy(base: ClassChoices, **ours) -> ClassChoices:
+    """A copy of an ESPnet registry (plus ``ours``); adding to it leaves ESPnet's intact."""
+    return ClassChoices(
+        name=base.name,
+        classes=dict(base.classes, **ours),
+        type_check=base.base_type,
+        default=base.default,
+        optional=base.optional,
+    )
+
+
+frontend_choices = _copy(espnet_asr.frontend_choices)
+specaug_choices = _copy(espnet_asr.specaug_choices)
+normalize_choices = _copy(espnet_asr.normalize_choices)
+# ESPnet's encoders plus self-supervised speech models over raw waveforms (encoder: ssl)
+encoder_choices = _copy(espnet_asr.encoder_choices, ssl=SSLEncoder)
+model_choices = ClassChoices(
+    name="model",
+    classes=dict(ser=ESPnetSERModel),
+    type_check=AbsESPnetModel,
+    default="ser",
+)
+
+
+def parse_emotions(value) -> List[str]:
+    """Class codes from a list, or from strings separated by spaces or commas."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    codes = []
+    for item in value:
+        codes += [c for c in str(item).replace(",", " ").split() if c]
+    if len(set(codes)) != len(codes):
+        raise ValueError(f"duplicate emotion codes: {codes}")
+    return codes
+
+
+def read_token_list(value) -> Optional[List[str]]:
+    """A token list from a file (one token a line) or a list; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        with open(value, encoding="utf-8") as f:
+            return [line.rstrip("\n").rstrip("\r") for line in f if line.strip()]
+    return list(value)
+
+
+class SERTask(AbsTask):
+    """Speech emotion recognition: encoder, pooling and classifier, optional CTC."""
+
+    num_optimizers: int = 1
+
+    class_choices_list = [
+        frontend_choices,
+        specaug_choices,
+        normalize_choices,
+        model_choices,
+        encoder_choices,
+        pooling_choices,
+        classifier_choices,
+    ]
+
+    # ESPnet's trainer with atomic checkpoints and recovery on resume
+    trainer = ASRSERTrainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser):
+        group = parser.add_argument_group(description="Task related")
+        required = parser.get_default("required")
+        required += ["emotions"]
+        group.add_argument(
+            "--emotions",
+            type=str,
+            nargs="+",
+            default=None,
+            help="Emotion class codes in class-index order, e.g. ang hap neu sad",
+        )
+        group.add_argument(
+            "--token_list",
+            type=str_or_none,
+            default=None,
+            help="Character vocabulary of the CTC head (file, one token a line; "
+            "index 0 is the blank)",
+        )
+        group.add_argument(
+            "--init",
+            type=lambda x: str_or_none(x.lower()),
+            default=None,
+            help="The initialization method",
+            choices=["chainer", "xavier_uniform", "xavier_normal", "kaiming_uniform",
+                     "kaiming_normal", "normal", None],
+        )
+        group.add_argument(
+            "--input_size",
+            type=int_or_none,
+            default=None,
+            help="Feature dimension of the input (no frontend); None: use the frontend",
+        )
+        group.add_argument(
+            "--ctc_conf",
+            action=NestedDictAction,
+            default=get_default_kwargs(CTC),
+            help="The keyword arguments for the CTC class",
+        )
+
+        group = parser.add_argument_group(description="Preprocess related")
+        group.add_argument(
+            "--use_preprocessor",
+            type=str2bool,
+            default=True,
+            help="Tokenize 'text' with the token list (when one is given)",
+        )
+        group.add_argument(
+            "--token_type",
+            type=str,
+            default="char",
+            choices=["char"],
+            help="Tokenization of 'text' for the CTC head",
+        )
+
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
+
+    @classmethod
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
+        [Collection[Tuple[str, Dict[str, np.ndarray]]]],
+        Tuple[List[str], Dict[str, torch.Tensor]],
+    ]:
+        # -1 pads integer sequences (0 is the CTC blank)
+        return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1)
+
+    @classmethod
+    def build_preprocess_fn(
+        cls, args: argparse.Namespace, train: bool
+    ) -> Optional[Callable[[str, Dict[str, np.array]], Dict[str, np.ndarray]]]:
+        if not getattr(args, "use_preprocessor", False) or args.token_list is None:
+            return None
+        return CommonPreprocessor(
+            train=train,
+            token_type=args.token_type,
+            token_list=args.token_list,
+            text_name="text",
+        )
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False
+                            ) -> Tuple[str, ...]:
+        return ("speech",) if inference else ("speech", "emotion")
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False
+                            ) -> Tuple[str, ...]:
+        return ("text", "emotion") if inference else ("text",)
+
+    @classmethod
+    def build_model_from_file(cls, config_file=None, model_file=None, device="cpu", strict=True):
+        """ESPnet's loader with safe YAML, ``torch.load(weights_only=True)`` and strict loading."""
+        from espnet_ser.utils.safe_load import build_model_from_file
+
+        return build_model_from_file(cls, config_file, model_file, device, strict=strict)
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
+        emotions = parse_emotions(getattr(args, "emotions", None))
+        if not emotions:
+            raise ValueError("--emotions is required (class codes in class-index order)")
+        args.emotions = emotions  # written to config.yaml as a list
+        token_list = read_token_list(getattr(args, "token_list", None))
+        args.token_list = token_list  # kept in the config: the model file is portable
+
+        def build(choices: ClassChoices, **extra):
+            name = getattr(args, choices.name, None)
+            if name is None:
+                return None
+            conf: Dict = getattr(args, f"{choices.name}_conf", None) or {}
+            return choices.get_class(name)(**extra, **conf)
+
+        if getattr(args, "input_size", None) is None:
+            frontend = build(frontend_choices)
+            if frontend is None:
+                raise ValueError("give --input_size (features) or a --frontend (waveforms)")
+            input_size = frontend.output_size()
+        else:  # features come from the data loader
+            args.frontend, args.frontend_conf, frontend = None, {}, None
+            input_size = args.input_size
+        specaug = build(specaug_choices)
+        normalize = build(normalize_choices)
+        encoder = build(encoder_choices, input_size=input_size)
+        if not isinstance(encoder, AbsEncoder):
+            raise ValueError("SERTask needs an encoder")
+        pooling = build(pooling_choices, input_size=encoder.output_size())
+        classifier = build(classifier_choices, input_size=pooling.output_size(),
+                           num_classes=len(emotions))
+
+        model_conf = dict(getattr(args, "model_conf", None) or {})
+        for key in ("ctc", "emotions", "token_list", "num_classes"):
+            # set by the task; --print_config lists some of them as null
+            if model_conf.pop(key, None) is not None:
+                raise ValueError(f"model_conf.{key} is set by the task, not the config")
+        ctc = None
+        if float(model_conf.get("ctc_weight", 0.0)) > 0:
+            if not token_list:
+                raise ValueError("ctc_weight > 0 needs --token_list (character vocabulary)")
+            ctc = CTC(odim=len(token_list), encoder_output_size=encoder.output_size(),
+                      **(getattr(args, "ctc_conf", None) or {}))
+            logging.info(f"CTC head over {len(token_list)} tokens")
+
+        model_class = model_choices.get_class(getattr(args, "model", None) or "ser")
+        model = model_class(
+            num_classes=len(emotions),
+            frontend=frontend,
+            specaug=specaug,
+            normalize=normalize,
+            encoder=encoder,
+            pooling=pooling,
+            classifier=classifier,
+            ctc=ctc,
+            emotions=emotions,
+            token_list=token_list,
+            **model_conf,
+        )
+        if getattr(args, "init", None) is not None:
+            initialize(model, args.init)
+        return model
