@@ -563,3 +563,44 @@ def fix_data_dir(
         for utt in utts:
             logging.info(f"{d}: dropped {_show(utt)}: {reason}")
     return FixReport(len(kept), len(union), dropped, repaired, backup, untouched)
+
+
+def _move(src: Path, dst: Path) -> None:
+    os.replace(src, dst)
+
+
+def install_sets(staging: Path, out_dir: Path, names: Sequence[str]) -> None:
+    """Move the finished sets ``staging/<name>`` to ``out_dir/<name>``, all or nothing.
+
+    Data preparation writes and validates every set in ``staging`` (a directory next to
+    ``out_dir``) and installs them with this at the end.
+
+    Existing ``out_dir/<name>`` are moved to ``staging/.previous`` first and restored
+    if any move fails; other contents of ``out_dir`` are never touched.
+    """
+    backup = staging / ".previous"
+    backup.mkdir()
+    done = []  # (name, had_previous, new_moved)
+    try:
+        for name in names:
+            final = out_dir / name
+            had = final.exists() or final.is_symlink()
+            done.append([name, had, False])
+            if had:
+                _move(final, backup / name)
+            _move(staging / name, final)
+            done[-1][2] = True
+    except BaseException:
+        for name, had, moved in reversed(done):
+            final = out_dir / name
+            try:
+                if moved:
+                    _move(final, staging / name)
+                if had and ((backup / name).exists() or (backup / name).is_symlink()):
+                    _move(backup / name, final)
+            except OSError as e:
+                logging.error("could not restore %s (%s); the previous version is in %s",
+                              final, e, backup)
+                staging.rename(staging.with_name(staging.name + ".keep"))
+                raise
+        raise

@@ -35,7 +35,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from espnet_ser.data.datadir import DataDirError, PathLike, emotion_token, write_data_dir
+from espnet_ser.data.datadir import DataDirError, PathLike, emotion_token, install_sets, write_data_dir
 
 CORPUS_DIR_NAME = "IEMOCAP_full_release"
 NUM_SESSIONS = 5
@@ -351,44 +351,6 @@ def _fields(utts: Sequence[_Utt]) -> Dict[str, Dict[str, str]]:
     return f
 
 
-def _move(src: Path, dst: Path) -> None:
-    os.replace(src, dst)
-
-
-def _install(staging: Path, out_dir: Path, names: Sequence[str]) -> None:
-    """Move ``staging/<name>`` to ``out_dir/<name>``, all or nothing.
-
-    Existing ``out_dir/<name>`` are moved to ``staging/.previous`` first and restored
-    if any move fails; other contents of ``out_dir`` are never touched.
-    """
-    backup = staging / ".previous"
-    backup.mkdir()
-    done = []  # (name, had_previous, new_moved)
-    try:
-        for name in names:
-            final = out_dir / name
-            had = final.exists() or final.is_symlink()
-            done.append([name, had, False])
-            if had:
-                _move(final, backup / name)
-            _move(staging / name, final)
-            done[-1][2] = True
-    except BaseException:
-        for name, had, moved in reversed(done):
-            final = out_dir / name
-            try:
-                if moved:
-                    _move(final, staging / name)
-                if had and ((backup / name).exists() or (backup / name).is_symlink()):
-                    _move(backup / name, final)
-            except OSError as e:
-                logging.error("could not restore %s (%s); the previous version is in %s",
-                              final, e, backup)
-                staging.rename(staging.with_name(staging.name + ".keep"))
-                raise
-        raise
-
-
 def prepare_iemocap(root: PathLike, out_dir: PathLike,
                     emotions: Sequence[str] = DEFAULT_EMOTIONS, merge_exc: bool = True,
                     check_audio: bool = False) -> Dict:
@@ -438,7 +400,7 @@ def prepare_iemocap(root: PathLike, out_dir: PathLike,
         if not out_dir.exists():
             out_dir.mkdir()
             created_out = True
-        _install(staging, out_dir, names)
+        install_sets(staging, out_dir, names)
     except BaseException:
         if created_out:
             try:

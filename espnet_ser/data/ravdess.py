@@ -36,7 +36,13 @@ from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import numpy as np
 
-from espnet_ser.data.datadir import DataDirError, PathLike, validate_data_dir, write_data_dir
+from espnet_ser.data.datadir import (
+    DataDirError,
+    PathLike,
+    install_sets,
+    validate_data_dir,
+    write_data_dir,
+)
 
 CORPUS_DIR_NAME = "Audio_Speech_Actors_01-24"
 SAMPLE_RATE = 48000
@@ -281,44 +287,6 @@ def _fields(utts: Sequence[Utterance]) -> Dict[str, Dict[str, str]]:
     return f
 
 
-def _move(src: Path, dst: Path) -> None:
-    os.replace(src, dst)
-
-
-def _install(staging: Path, out_dir: Path, names: Sequence[str]) -> None:
-    """Move ``staging/<name>`` to ``out_dir/<name>``, all or nothing.
-
-    Existing sets of these names go to ``staging/.previous`` first and are put back if
-    any move fails; nothing else in ``out_dir`` is touched.
-    """
-    backup = staging / ".previous"
-    backup.mkdir()
-    done = []  # [name, had previous, new one moved]
-    try:
-        for name in names:
-            final = out_dir / name
-            had = final.exists() or final.is_symlink()
-            done.append([name, had, False])
-            if had:
-                _move(final, backup / name)
-            _move(staging / name, final)
-            done[-1][2] = True
-    except BaseException:
-        for name, had, moved in reversed(done):
-            final = out_dir / name
-            try:
-                if moved:
-                    _move(final, staging / name)
-                if had and ((backup / name).exists() or (backup / name).is_symlink()):
-                    _move(backup / name, final)
-            except OSError as e:
-                logging.error("could not restore %s (%s); the previous version is in %s",
-                              final, e, backup)
-                staging.rename(staging.with_name(staging.name + ".keep"))
-                raise
-        raise
-
-
 def prepare_ravdess(root: PathLike, out_dir: PathLike, seed: int = DEFAULT_SEED,
                     test_fraction: float = DEFAULT_TEST_FRACTION,
                     check_audio: bool = False) -> Dict:
@@ -361,7 +329,7 @@ def prepare_ravdess(root: PathLike, out_dir: PathLike, seed: int = DEFAULT_SEED,
         if not out_dir.exists():
             out_dir.mkdir()
             created_out = True
-        _install(staging, out_dir, SET_NAMES)
+        install_sets(staging, out_dir, SET_NAMES)
     except BaseException:
         if created_out:
             try:

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 from espnet_ser.bin import prepare_iemocap as prepare_bin
-from espnet_ser.data import iemocap
+from espnet_ser.data import datadir, iemocap
 from espnet_ser.data.datadir import read_kaldi_map, validate_data_dir
 from espnet_ser.data.iemocap import (
     IemocapError,
@@ -490,7 +490,7 @@ def test_failed_install_restores_previous_sets(tmp_path, monkeypatch):
     assert counts["dropped_per_label"]["hap"] == 5 and counts["dropped_per_label"]["neu"] == 11
     (out / "notes.txt").write_text("keep me\n")
     before = snapshot(tmp_path / "work")
-    real, calls = iemocap._move, []
+    real, calls = datadir._move, []
 
     def flaky(src, dst):
         calls.append(src)
@@ -498,11 +498,11 @@ def test_failed_install_restores_previous_sets(tmp_path, monkeypatch):
             raise OSError("disk full")
         real(src, dst)
 
-    monkeypatch.setattr(iemocap, "_move", flaky)
+    monkeypatch.setattr(datadir, "_move", flaky)
     with pytest.raises(OSError, match="disk full"):
         prepare_iemocap(root, out)
     assert snapshot(tmp_path / "work") == before
-    monkeypatch.setattr(iemocap, "_move", real)
+    monkeypatch.setattr(datadir, "_move", real)
     prepare_iemocap(root, out)  # a rerun replaces the sets and keeps the rest
     assert read_kaldi_map(out / "iemocap_all" / "utt2emo")["Ses01F-Ses01F_impro01_F000"] == "neu"
     assert (out / "notes.txt").read_text() == "keep me\n"

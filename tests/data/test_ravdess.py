@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 from espnet_ser.bin import prepare_ravdess as prepare_bin
-from espnet_ser.data import ravdess
+from espnet_ser.data import datadir, ravdess
 from espnet_ser.data.datadir import read_kaldi_map, validate_data_dir
 from espnet_ser.data.ravdess import (
     EMOTIONS,
@@ -325,7 +325,7 @@ def test_failed_install_restores(tree, tmp_path, monkeypatch):
     prepare_ravdess(tree, out, seed=1)
     (out / "notes.txt").write_text("keep me\n")
     before = snapshot(tmp_path / "work")
-    real = ravdess._move
+    real = datadir._move
     calls = []
 
     def flaky(src, dst):
@@ -334,11 +334,11 @@ def test_failed_install_restores(tree, tmp_path, monkeypatch):
             raise OSError("disk full")
         real(src, dst)
 
-    monkeypatch.setattr(ravdess, "_move", flaky)
+    monkeypatch.setattr(datadir, "_move", flaky)
     with pytest.raises(OSError, match="disk full"):
         prepare_ravdess(tree, out, seed=2)
     assert snapshot(tmp_path / "work") == before
-    monkeypatch.setattr(ravdess, "_move", real)
+    monkeypatch.setattr(datadir, "_move", real)
     prepare_ravdess(tree, out, seed=2)
     assert (out / "notes.txt").read_text() == "keep me\n"
     assert snapshot(tmp_path / "work") != before

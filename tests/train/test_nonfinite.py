@@ -1,12 +1,10 @@
 """Non-finite loss or gradient: the update is skipped, counted, and limited."""
 
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from espnet2.train.abs_espnet_model import AbsESPnetModel
@@ -169,63 +167,15 @@ Task.main(cmd=sys.argv[1:])
 """
 
 
-def write_data(d, n_utts=8, dim=20, seed=0):
-    """feats.scp / text / token list / shape files for a tiny training set."""
-    import kaldiio
-
-    rng = np.random.default_rng(seed)
-    words = ["<ang>", "<hap>", "<neu>", "<sad>", "hello", "world", "yes", "no"]
-    tokens = ["<blank>", "<unk>", *words, "<sos/eos>"]
-    (d / "tokens.txt").write_text("".join(t + "\n" for t in tokens))
-    ark, scp = d / "feats.ark", d / "feats.scp"
-    text, shape = [], []
-    with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as w:
-        for i in range(n_utts):
-            utt = f"utt{i:03d}"
-            n = int(rng.integers(30, 60))
-            w(utt, rng.standard_normal((n, dim)).astype(np.float32))
-            text.append(f"{utt} {words[i % 4]} " + " ".join(rng.choice(words[4:], 3)))
-            shape.append(f"{utt} {n},{dim}")
-    (d / "text").write_text("\n".join(text) + "\n")
-    (d / "shape").write_text("\n".join(shape) + "\n")
-    return d
-
-
-def tiny_args(d, out):
-    return [
-        "--output_dir", str(out), "--token_list", str(d / "tokens.txt"),
-        "--token_type", "word", "--input_size", "20", "--normalize", "none",
-        "--train_data_path_and_name_and_type", f"{d / 'feats.scp'},speech,kaldi_ark",
-        "--train_data_path_and_name_and_type", f"{d / 'text'},text,text",
-        "--valid_data_path_and_name_and_type", f"{d / 'feats.scp'},speech,kaldi_ark",
-        "--valid_data_path_and_name_and_type", f"{d / 'text'},text,text",
-        "--train_shape_file", str(d / "shape"), "--valid_shape_file", str(d / "shape"),
-        "--encoder", "conformer", "--encoder_conf", "output_size=16",
-        "--encoder_conf", "attention_heads=2", "--encoder_conf", "linear_units=16",
-        "--encoder_conf", "num_blocks=1", "--encoder_conf", "cnn_module_kernel=3",
-        "--decoder", "transformer", "--decoder_conf", "attention_heads=2",
-        "--decoder_conf", "linear_units=16", "--decoder_conf", "num_blocks=1",
-        "--batch_type", "unsorted", "--batch_size", "2", "--num_workers", "0",
-        "--ngpu", "0", "--seed", "3", "--use_matplotlib", "false",
-        "--use_tensorboard", "false", "--num_att_plot", "0",
-    ]
-
-
-def single_thread_env():
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    return env
-
-
-def test_training_stops_with_a_clear_error_after_the_limit(tmp_path):
-    d = write_data(tmp_path)
+def test_training_stops_with_a_clear_error_after_the_limit(tmp_path, kit):
+    d = kit.write_data(tmp_path)
     script = tmp_path / "train_nan.py"
     script.write_text(SCRIPT)
     out = tmp_path / "exp"
     proc = subprocess.run(
-        [sys.executable, str(script), *tiny_args(d, out), "--max_epoch", "2",
+        [sys.executable, str(script), *kit.tiny_args(d, out), "--max_epoch", "2",
          "--max_nonfinite_steps", "3"],
-        capture_output=True, text=True, cwd=tmp_path, env=single_thread_env(), timeout=600,
+        capture_output=True, text=True, cwd=tmp_path, env=kit.env(), timeout=600,
     )
     assert proc.returncode != 0
     assert "NonFiniteTrainingError: 3 consecutive updates had a non-finite loss" in proc.stderr

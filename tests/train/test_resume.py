@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from espnet2.iterators.abs_iter_factory import AbsIterFactory
@@ -169,49 +168,12 @@ def test_run_restores_the_torch_name_in_espnet_modules(tmp_path):
 # --------------------------------------------------------------------------------------
 # Subprocess: SIGKILL and --resume true with the real model
 # --------------------------------------------------------------------------------------
-def write_data(d, n_utts=128, dim=20, seed=0):
-    """feats.scp / text / token list / shape files for a tiny training set."""
-    import kaldiio
-
-    rng = np.random.default_rng(seed)
-    words = ["<ang>", "<hap>", "<neu>", "<sad>", "hello", "world", "yes", "no"]
-    tokens = ["<blank>", "<unk>", *words, "<sos/eos>"]
-    (d / "tokens.txt").write_text("".join(t + "\n" for t in tokens))
-    ark, scp = d / "feats.ark", d / "feats.scp"
-    text, shape = [], []
-    with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as w:
-        for i in range(n_utts):
-            utt = f"utt{i:03d}"
-            n = int(rng.integers(30, 60))
-            w(utt, rng.standard_normal((n, dim)).astype(np.float32))
-            text.append(f"{utt} {words[i % 4]} " + " ".join(rng.choice(words[4:], 3)))
-            shape.append(f"{utt} {n},{dim}")
-    (d / "text").write_text("\n".join(text) + "\n")
-    (d / "shape").write_text("\n".join(shape) + "\n")
-    return d
-
-
-def tiny_args(d, out, max_epoch):
-    return [
-        "--output_dir", str(out), "--token_list", str(d / "tokens.txt"),
-        "--token_type", "word", "--input_size", "20", "--normalize", "none",
-        "--train_data_path_and_name_and_type", f"{d / 'feats.scp'},speech,kaldi_ark",
-        "--train_data_path_and_name_and_type", f"{d / 'text'},text,text",
-        "--valid_data_path_and_name_and_type", f"{d / 'feats.scp'},speech,kaldi_ark",
-        "--valid_data_path_and_name_and_type", f"{d / 'text'},text,text",
-        "--train_shape_file", str(d / "shape"), "--valid_shape_file", str(d / "shape"),
-        "--encoder", "conformer", "--encoder_conf", "output_size=16",
-        "--encoder_conf", "attention_heads=2", "--encoder_conf", "linear_units=16",
-        "--encoder_conf", "num_blocks=1", "--encoder_conf", "cnn_module_kernel=3",
-        "--decoder", "transformer", "--decoder_conf", "attention_heads=2",
-        "--decoder_conf", "linear_units=16", "--decoder_conf", "num_blocks=1",
+def tiny_args(kit, d, out, max_epoch):
+    return kit.tiny_args(d, out, batch_type="sorted") + [
         "--specaug", "specaug", "--specaug_conf", "apply_time_warp=false",
         "--specaug_conf", "time_mask_width_range=[0,5]",
         "--optim", "adam", "--optim_conf", "lr=0.005",
         "--scheduler", "warmuplr", "--scheduler_conf", "warmup_steps=10",
-        "--batch_type", "sorted", "--batch_size", "2", "--num_workers", "0",
-        "--ngpu", "0", "--seed", "3", "--use_matplotlib", "false",
-        "--use_tensorboard", "false", "--num_att_plot", "0",
         "--max_epoch", str(max_epoch), "--keep_nbest_models", "1", "--resume", "true",
     ]
 
@@ -232,16 +194,10 @@ Task.main(cmd=sys.argv[1:])
 """
 
 
-def single_thread_env():
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    return env
-
-
-def start(tmp_path, args, log):
+def start(tmp_path, args, log, env):
     return subprocess.Popen(
         [sys.executable, str(tmp_path / "train.py"), *args], cwd=tmp_path,
-        env=single_thread_env(), stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
+        env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
     )
 
 
@@ -260,20 +216,20 @@ def finish(proc, log, timeout=600):
     assert proc.wait(timeout=timeout) == 0, Path(log).read_text()[-3000:]
 
 
-def test_sigkill_then_resume_gives_the_same_model(tmp_path):
+def test_sigkill_then_resume_gives_the_same_model(tmp_path, kit):
     max_epoch = 4
-    d = write_data(tmp_path)
+    d = kit.write_data(tmp_path, n_utts=128)
     (tmp_path / "train.py").write_text(SCRIPT)
     out_a, out_b = tmp_path / "exp_a", tmp_path / "exp_b"
 
-    a = start(tmp_path, tiny_args(d, out_a, max_epoch), tmp_path / "a.log")
+    a = start(tmp_path, tiny_args(kit, d, out_a, max_epoch), tmp_path / "a.log", kit.env())
     finish(a, tmp_path / "a.log")
 
     rng = random.Random(1234)
     injected = survived = 0
     # 1. killed during the first epoch, before any checkpoint exists
     log = tmp_path / "b1.log"
-    b = start(tmp_path, tiny_args(d, out_b, max_epoch), log)
+    b = start(tmp_path, tiny_args(kit, d, out_b, max_epoch), log, kit.env())
     assert wait_for(b, lambda: "1/4epoch started" in log.read_text(errors="replace"))
     time.sleep(rng.uniform(0.0, 0.1))
     b.send_signal(signal.SIGKILL)
@@ -282,7 +238,7 @@ def test_sigkill_then_resume_gives_the_same_model(tmp_path):
     first_killed_before_checkpoint = not (out_b / "checkpoint.pth").exists()
     # 2. resumed, then killed at a random moment after the first epoch's checkpoint
     log = tmp_path / "b2.log"
-    b = start(tmp_path, tiny_args(d, out_b, max_epoch), log)
+    b = start(tmp_path, tiny_args(kit, d, out_b, max_epoch), log, kit.env())
     assert wait_for(b, lambda: (out_b / "checkpoint.pth").exists())
     time.sleep(rng.uniform(0.0, 1.0))
     killed_alive = b.poll() is None
@@ -292,7 +248,7 @@ def test_sigkill_then_resume_gives_the_same_model(tmp_path):
     ckpt_epoch = load(out_b / "checkpoint.pth")["reporter"]["epoch"]
     # 3. resumed to the end
     log = tmp_path / "b3.log"
-    b = start(tmp_path, tiny_args(d, out_b, max_epoch), log)
+    b = start(tmp_path, tiny_args(kit, d, out_b, max_epoch), log, kit.env())
     finish(b, log)
     assert "The training was resumed using" in log.read_text()
     survived = injected
