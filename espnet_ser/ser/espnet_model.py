@@ -117,6 +117,23 @@ class ESPnetSERModel(AbsESPnetModel):
         """Cross-entropy averaged over the batch (class-weighted mean if weights are set)."""
         return F.cross_entropy(logits, target, weight=self.class_weights)
 
+    def class_recall_stats(self, pred: torch.Tensor, target: torch.Tensor
+                           ) -> Dict[str, torch.Tensor]:
+        """Per-class ``cnt_<code>`` and ``hit_<code>`` as fractions of the batch.
+
+        The reporter averages them over the epoch weighted by batch size, so their ratio
+        is the recall of the class over the whole validation set, and the trainer derives
+        the unweighted accuracy ``ua`` from them (see :func:`unweighted_accuracy`).
+        """
+        names = self.emotions or [str(k) for k in range(self.num_classes)]
+        correct = pred == target
+        stats = {}
+        for k, name in enumerate(names):
+            in_k = target == k
+            stats[f"cnt_{name}"] = in_k.float().mean().detach()
+            stats[f"hit_{name}"] = (in_k & correct).float().mean().detach()
+        return stats
+
     # ----------------------------------------------------------------------------------
     def forward(
         self,
@@ -141,6 +158,8 @@ class ESPnetSERModel(AbsESPnetModel):
         acc = (logits.argmax(dim=-1) == target).float().mean()
 
         stats = dict(loss_ce=loss_ce.detach(), acc=acc.detach())
+        if not self.training:
+            stats.update(self.class_recall_stats(logits.argmax(dim=-1), target))
         loss = loss_ce
         if self.ctc is not None:
             if text is None or text_lengths is None:

@@ -209,11 +209,22 @@ class SERTask(AbsTask):
         token_list = read_token_list(getattr(args, "token_list", None))
         args.token_list = token_list  # kept in the config: the model file is portable
 
+        encoder = None
+
         def build(choices: ClassChoices, **extra):
             name = getattr(args, choices.name, None)
             if name is None:
                 return None
-            conf: Dict = getattr(args, f"{choices.name}_conf", None) or {}
+            conf: Dict = dict(getattr(args, f"{choices.name}_conf", None) or {})
+            given = conf.pop("input_size", None)
+            if given is not None and "input_size" in extra and int(given) != extra["input_size"]:
+                # e.g. a head config written for a 768-dim base model, given a large one
+                source = getattr(encoder, "model_id", None) or getattr(args, "encoder", None)
+                raise ValueError(
+                    f"{choices.name}_conf.input_size is {given}, but the encoder ({source}) "
+                    f"gives it {extra['input_size']}-dim input: the head config does not "
+                    "match this encoder"
+                )
             return choices.get_class(name)(**extra, **conf)
 
         if getattr(args, "input_size", None) is None:

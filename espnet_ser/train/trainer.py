@@ -42,6 +42,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 import espnet2.main_funcs.average_nbest_models as _average_module
 import espnet2.train.trainer as _trainer_module
+from espnet2.train.reporter import SubReporter, aggregate
 from espnet2.train.trainer import Trainer, TrainerOptions
 from espnet2.utils.build_dataclass import build_dataclass
 
@@ -267,6 +268,27 @@ class NonFiniteGuard:
 
 
 # --------------------------------------------------------------------------------------
+# Unweighted accuracy over a whole validation epoch
+# --------------------------------------------------------------------------------------
+def unweighted_accuracy(reporter: SubReporter) -> Optional[float]:
+    """Mean per-class recall from the epoch's ``cnt_<class>`` / ``hit_<class>`` stats.
+
+    A model reports, per batch, the fraction of the batch in each class and the fraction
+    correctly classified in it, weighted by the batch size; their epoch averages are
+    ``count_c / N`` and ``correct_c / N``, whose ratio is the recall of class c. Classes
+    absent from the set are left out of the mean. None when no such stats were reported.
+    """
+    recalls = []
+    for key, values in reporter.stats.items():
+        if not key.startswith("hit_") or f"cnt_{key[4:]}" not in reporter.stats:
+            continue
+        count = aggregate(reporter.stats[f"cnt_{key[4:]}"])
+        if count > 0:
+            recalls.append(aggregate(values) / count)
+    return float(sum(recalls) / len(recalls)) if recalls else None
+
+
+# --------------------------------------------------------------------------------------
 # The trainer
 # --------------------------------------------------------------------------------------
 _run_state = threading.local()
@@ -323,6 +345,20 @@ class ASRSERTrainer(Trainer):
                 )
         finally:
             _run_state.guard = previous
+
+    @classmethod
+    def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
+        """ESPnet's validation, plus ``ua`` (unweighted accuracy over the whole set).
+
+        ``ua`` can then be used as ``--best_model_criterion valid ua max`` and
+        ``--early_stopping_criterion valid ua max``.
+        """
+        super().validate_one_epoch(model=model, iterator=iterator, reporter=reporter,
+                                   options=options, distributed_option=distributed_option)
+        ua = unweighted_accuracy(reporter)
+        if ua is not None:
+            reporter.register({"ua": ua})
+            reporter.next()
 
     @classmethod
     def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter,

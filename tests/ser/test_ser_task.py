@@ -173,6 +173,44 @@ def test_data_names():
     assert "text" in SERTask.optional_data_names(True, False)
 
 
+def test_class_recall_stats_in_eval_mode_only():
+    model = build()
+    model.classifier = FixedLogits(torch.tensor([
+        [5.0, 0.0, 0.0, 0.0],  # predicts ang, right
+        [0.0, 0.0, 3.0, 0.0],  # predicts neu, ref hap
+        [0.0, 1.0, 0.0, 0.0],  # predicts hap, right
+        [0.0, 0.0, 0.0, 2.0],  # predicts sad, right
+    ]))
+    speech, lens = batch((30, 25, 20, 18))
+    emotion = torch.tensor([[0], [1], [1], [3]])
+    _, stats, _ = model(speech, lens, emotion)
+    assert not any(k.startswith(("cnt_", "hit_")) for k in stats)
+    model.eval()
+    _, stats, _ = model(speech, lens, emotion)
+    got = {k: float(v) for k, v in stats.items() if k.startswith(("cnt_", "hit_"))}
+    assert got == pytest.approx({"cnt_ang": 0.25, "hit_ang": 0.25, "cnt_hap": 0.5, "hit_hap": 0.25,
+                                 "cnt_neu": 0.0, "hit_neu": 0.0, "cnt_sad": 0.25, "hit_sad": 0.25})
+
+
+def test_unweighted_accuracy_from_batches_of_different_sizes():
+    from espnet2.train.reporter import SubReporter
+
+    from espnet_ser.train.trainer import unweighted_accuracy
+
+    reporter = SubReporter("valid", 1, 0)
+    # batch 1 (4 utts): 3 ang of which 3 right, 1 hap wrong
+    reporter.register({"cnt_ang": 0.75, "hit_ang": 0.75, "cnt_hap": 0.25, "hit_hap": 0.0,
+                       "cnt_sad": 0.0, "hit_sad": 0.0}, weight=4)
+    reporter.next()
+    # batch 2 (2 utts): 1 ang wrong, 1 hap right
+    reporter.register({"cnt_ang": 0.5, "hit_ang": 0.0, "cnt_hap": 0.5, "hit_hap": 0.5,
+                       "cnt_sad": 0.0, "hit_sad": 0.0}, weight=2)
+    reporter.next()
+    # ang 3/4, hap 1/2, sad absent: UA = (0.75 + 0.5) / 2
+    assert unweighted_accuracy(reporter) == pytest.approx(0.625)
+    assert unweighted_accuracy(SubReporter("valid", 1, 0)) is None
+
+
 # --------------------------------------------------------------------------------------
 # training with ESPnet's trainer
 # --------------------------------------------------------------------------------------
@@ -261,6 +299,34 @@ def test_train_resume_and_reload(data, tmp_path):
     speech, lens = batch()
     posterior, ids = model.predict(speech, lens)
     assert posterior.shape == (2, 4) and ids is None
+
+
+def test_best_model_and_early_stopping_by_validation_ua(data, tmp_path):
+    exp = tmp_path / "exp_ua"
+    config = tmp_path / "train.yaml"
+    write_config(config, 0.0)
+    run(data, exp, config, "--max_epoch", "3", "--best_model_criterion", "valid,ua,max",
+        "--patience", "1", "--early_stopping_criterion", "valid", "ua", "max")
+    assert (exp / "valid.ua.best.pth").exists()
+    log = torch.load(exp / "checkpoint.pth", map_location="cpu", weights_only=False)["reporter"]
+    last = log["epoch"]
+    reported = log["stats"][last]["valid"]["ua"]
+    # the reported UA is the mean per-class recall of that epoch's model on the whole set
+    model, _ = SERTask.build_model_from_file(exp / "config.yaml", exp / f"{last}epoch.pth")
+    model.eval()
+    feats = dict(kaldiio.load_scp(str(data / "valid" / "feats.scp")))
+    refs = dict(line.split() for line in (data / "valid" / "emotion").read_text().splitlines())
+    hits, counts = np.zeros(4), np.zeros(4)
+    for utt, x in feats.items():
+        posterior, _ = model.predict(torch.from_numpy(np.array(x))[None], torch.tensor([len(x)]))
+        ref = int(refs[utt])
+        counts[ref] += 1
+        hits[ref] += int(posterior.argmax()) == ref
+    assert reported == pytest.approx(float(np.mean(hits[counts > 0] / counts[counts > 0])), abs=1e-6)
+    # early stopping by UA: training stops once UA has not improved for one epoch
+    values = [log["stats"][e]["valid"]["ua"] for e in range(1, last + 1)]
+    if last < 3:
+        assert max(values[:-1]) >= values[-1]
 
 
 def test_train_with_ctc_and_text(data, tmp_path):
