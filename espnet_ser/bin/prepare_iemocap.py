@@ -1,11 +1,18 @@
-"""Write IEMOCAP Kaldi data directories: all utterances and five leave-one-session-out folds.
+"""Write IEMOCAP Kaldi data directories: all utterances, five leave-one-session-out folds
+and ten leave-one-speaker-out folds.
 
     python -m espnet_ser.bin.prepare_iemocap --iemocap_root /corpora/IEMOCAP_full_release \\
-        --out_dir data [--emotions "ang hap neu sad"] [--merge_exc_into_hap true]
+        --out_dir data [--emotions "ang hap neu sad"] [--merge_exc_into_hap true] \\
+        [--protocols session,loso] [--loso_valid partner|random] \\
+        [--loso_valid_fraction 0.1] [--loso_seed 0]
 
-writes ``data/iemocap_all`` and ``data/fold{1..5}_{train,valid,test}`` (test = Session k,
-valid = Session k mod 5 + 1, train = the other three), each with wav.scp (absolute
-paths), text, utt2spk, spk2utt, utt2emo and utt2dim (valence activation dominance).
+writes ``data/iemocap_all``, ``data/fold{1..5}_{train,valid,test}`` (protocol
+``session``: test = Session k, valid = Session k mod 5 + 1, train = the other three) and
+``data/loso{1..10}_{train,valid,test}`` (protocol ``loso``: test = speaker k of Ses01F
+Ses01M ... Ses05F Ses05M; valid = the session partner of the test speaker and train = the
+other 8 speakers, or with ``--loso_valid random`` valid = a seeded emotion-stratified 10 %
+of the other nine speakers' utterances and train = the rest), each with wav.scp (absolute
+paths), text, utt2spk, spk2utt, utt2emo and utt2dim (arousal valence dominance).
 Exits 1 with ``ERROR: <file>:<line>: ...`` on a bad corpus tree.
 """
 
@@ -15,24 +22,42 @@ import sys
 import time
 
 from espnet_ser.data.datadir import DataDirError
-from espnet_ser.data.iemocap import DEFAULT_EMOTIONS, prepare_iemocap
+from espnet_ser.data.iemocap import (
+    DEFAULT_EMOTIONS,
+    DEFAULT_LOSO_SEED,
+    DEFAULT_LOSO_VALID_FRACTION,
+    LOSO_VALID_MODES,
+    PROTOCOLS,
+    prepare_iemocap,
+)
 from espnet_ser.utils.cli import setup_logging, str2bool
 
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        description="Prepare IEMOCAP Kaldi data directories (5 session folds)",
+        description="Prepare IEMOCAP Kaldi data directories (5 session folds, 10 speaker folds)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--iemocap_root", required=True,
                    help="the IEMOCAP_full_release directory (holds Session1..Session5)")
-    p.add_argument("--out_dir", required=True, help="where iemocap_all and fold*_* go")
+    p.add_argument("--out_dir", required=True, help="where iemocap_all, fold*_* and loso*_* go")
     p.add_argument("--emotions", default=" ".join(DEFAULT_EMOTIONS),
                    help="space-separated consensus labels to keep")
     p.add_argument("--merge_exc_into_hap", type=str2bool, default=True,
                    help="relabel exc (excited) as hap")
     p.add_argument("--check_audio", type=str2bool, default=False,
                    help="read every wav header and require 16 kHz mono")
+    p.add_argument("--protocols", default=",".join(PROTOCOLS),
+                   help="comma-separated folds to write besides iemocap_all: session "
+                        "(fold{1..5}_*), loso (loso{1..10}_*)")
+    p.add_argument("--loso_valid", choices=LOSO_VALID_MODES, default="partner",
+                   help="LOSO validation set: partner = the test speaker's session partner "
+                        "(8 training speakers); random = seeded emotion-stratified "
+                        "--loso_valid_fraction of the other nine speakers' utterances")
+    p.add_argument("--loso_valid_fraction", type=float, default=DEFAULT_LOSO_VALID_FRACTION,
+                   help="share of each emotion held out for valid with --loso_valid random")
+    p.add_argument("--loso_seed", type=int, default=DEFAULT_LOSO_SEED,
+                   help="seed of --loso_valid random")
     p.add_argument("--log_level", default="INFO")
     return p
 
@@ -45,7 +70,11 @@ def main(cmd=None) -> None:
         counts = prepare_iemocap(args.iemocap_root, args.out_dir,
                                  emotions=args.emotions.split(),
                                  merge_exc=args.merge_exc_into_hap,
-                                 check_audio=args.check_audio)
+                                 check_audio=args.check_audio,
+                                 protocols=[p for p in args.protocols.replace(",", " ").split()],
+                                 loso_valid=args.loso_valid,
+                                 loso_valid_fraction=args.loso_valid_fraction,
+                                 loso_seed=args.loso_seed)
     except DataDirError as e:
         sys.exit(f"ERROR: {e}")
     logging.info("%d utterances in %d sets, done in %.1f s", counts["num_utts"],

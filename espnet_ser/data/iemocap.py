@@ -21,13 +21,38 @@ and the prefix keeps utt2spk sorted by speaker as Kaldi requires. ``utt2dim`` ho
 consensus values in the toolkit's order ``arousal valence dominance`` (the corpus lists
 them as valence, activation = arousal, dominance).
 
-Output sets: ``iemocap_all`` (every kept utterance) and ``fold{k}_{train,valid,test}``
-for k = 1..5 (test = Session k, valid = Session k mod 5 + 1, train = the other three).
+Output sets (``protocols``, both by default; ``iemocap_all`` is always written):
+
+* ``iemocap_all``: every kept utterance.
+* ``session`` protocol: ``fold{k}_{train,valid,test}`` for k = 1..5 (test = Session k,
+  valid = Session k mod 5 + 1, train = the other three sessions).
+* ``loso`` protocol (leave one speaker out, 10 folds, as in the multi-task SER papers):
+  ``loso{k}_{train,valid,test}`` for k = 1..10, where speaker k is the k-th of
+  ``Ses01F Ses01M Ses02F Ses02M ... Ses05F Ses05M`` (SPEAKERS). test = every kept
+  utterance of speaker k. The validation set (``loso_valid``):
+
+  - ``partner`` (default): the other speaker of the same session (Ses01F <-> Ses01M),
+    train = the remaining 8 speakers. This follows the session protocol, whose
+    validation set is also held out at the speaker (there: session) level: valid and
+    test are both speaker-disjoint from train, and since the partner shares the test
+    speaker's dialogs, train is even session-disjoint from valid and test (the same
+    conversation never lands on both sides). Choosing e.g. the "next" speaker instead
+    would put the partner of the validation speaker, i.e. the other half of its
+    dialogs, into train.
+  - ``random``: a seeded, emotion-stratified ``loso_valid_fraction`` (10 %) of the
+    utterances of the other nine speakers; train = the rest of those nine speakers.
+    Valid then shares speakers (and dialogs) with train, so early stopping on it is
+    optimistic; use it only to match papers that did this.
+
+  Labels and the exc -> hap merge are those of every other set (the sets are cut from
+  the same utterance list). Every speaker must keep at least one utterance, else
+  IemocapError names the missing speaker(s).
 """
 
 import logging
 import math
 import os
+import random
 import re
 import shutil
 import tempfile
@@ -44,6 +69,13 @@ SAMPLE_RATE = 16000
 KNOWN_LABELS = ("neu", "hap", "exc", "sad", "ang", "fru", "fea", "sur", "dis", "oth", "xxx")
 DEFAULT_EMOTIONS = ("ang", "hap", "neu", "sad")
 SET_FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2emo", "utt2dim")
+# Leave-one-speaker-out fold k tests SPEAKERS[k - 1].
+SPEAKERS = tuple(f"Ses{n:02d}{g}" for n in range(1, NUM_SESSIONS + 1) for g in "FM")
+NUM_LOSO_FOLDS = len(SPEAKERS)
+PROTOCOLS = ("session", "loso")
+LOSO_VALID_MODES = ("partner", "random")
+DEFAULT_LOSO_VALID_FRACTION = 0.1
+DEFAULT_LOSO_SEED = 0
 
 _NUM = r"[-+]?\d+(?:\.\d*)?"
 _CONSENSUS_RE = re.compile(
@@ -333,9 +365,118 @@ def fold_sessions(k: int) -> Dict[str, List[int]]:
     return {"train": train, "valid": [valid], "test": [k]}
 
 
-def set_names() -> List[str]:
-    return ["iemocap_all"] + [f"fold{k}_{s}" for k in range(1, NUM_SESSIONS + 1)
-                              for s in ("train", "valid", "test")]
+def partner_of(speaker: str) -> str:
+    """``Ses01F`` -> ``Ses01M`` and back: the other speaker of the session."""
+    if speaker not in SPEAKERS:
+        raise IemocapError(f"{speaker!r} is not an IEMOCAP speaker ({' '.join(SPEAKERS)})")
+    return speaker[:-1] + ("M" if speaker[-1] == "F" else "F")
+
+
+def loso_speakers(k: int) -> Dict[str, List[str]]:
+    """Speakers of LOSO fold k (1..10) with the ``partner`` validation set.
+
+    test = SPEAKERS[k - 1], valid = its session partner, train = the other 8 speakers.
+    """
+    if not 1 <= k <= NUM_LOSO_FOLDS:
+        raise IemocapError(f"LOSO fold {k}: expected 1..{NUM_LOSO_FOLDS}")
+    test = SPEAKERS[k - 1]
+    valid = partner_of(test)
+    return {"train": [s for s in SPEAKERS if s not in (test, valid)], "valid": [valid],
+            "test": [test]}
+
+
+def check_protocols(protocols: Sequence[str]) -> List[str]:
+    """Known, non-empty, no repeats; returned in PROTOCOLS order."""
+    protocols = list(protocols)
+    if not protocols:
+        raise IemocapError(f"--protocols is empty (choose from {','.join(PROTOCOLS)})")
+    for p in protocols:
+        if p not in PROTOCOLS:
+            raise IemocapError(
+                f"--protocols: unknown protocol {p!r} (known: {','.join(PROTOCOLS)})")
+    if len(set(protocols)) != len(protocols):
+        raise IemocapError(f"--protocols lists a protocol twice: {','.join(protocols)}")
+    return [p for p in PROTOCOLS if p in protocols]
+
+
+def set_names(protocols: Sequence[str] = PROTOCOLS) -> List[str]:
+    """Names of the sets written for ``protocols``, in the order they are installed."""
+    names = ["iemocap_all"]
+    if "session" in protocols:
+        names += [f"fold{k}_{s}" for k in range(1, NUM_SESSIONS + 1)
+                  for s in ("train", "valid", "test")]
+    if "loso" in protocols:
+        names += [f"loso{k}_{s}" for k in range(1, NUM_LOSO_FOLDS + 1)
+                  for s in ("train", "valid", "test")]
+    return names
+
+
+def stratified_split(utts: Sequence[_Utt], fraction: float,
+                     seed_key: str) -> Tuple[List[_Utt], List[_Utt]]:
+    """Split ``utts`` into (rest, held out) with about ``fraction`` of each emotion held out.
+
+    Per emotion, ``round(fraction * n)`` utterances are held out, at least 1 when the
+    emotion has 2 or more (so no emotion is missing from a small validation set), never
+    all of them. The choice is a shuffle of the utterances sorted by Kaldi id with
+    ``random.Random(f"{seed_key}-{emotion}")``: deterministic across runs, machines and
+    Python hash seeds. Both lists keep the input order.
+    """
+    by_label: Dict[str, List[_Utt]] = {}
+    for u in utts:
+        by_label.setdefault(u.label, []).append(u)
+    held = set()
+    for label in sorted(by_label):
+        group = sorted(by_label[label], key=lambda u: kaldi_utt_id(u.corpus_id))
+        n = len(group)
+        take = min(n - 1, max(1, round(fraction * n))) if n >= 2 else 0
+        random.Random(f"{seed_key}-{label}").shuffle(group)
+        held.update(u.corpus_id for u in group[:take])
+    return ([u for u in utts if u.corpus_id not in held],
+            [u for u in utts if u.corpus_id in held])
+
+
+def loso_plan(utts: Sequence[_Utt], valid_mode: str = "partner",
+              valid_fraction: float = DEFAULT_LOSO_VALID_FRACTION,
+              seed: int = DEFAULT_LOSO_SEED) -> Dict[str, List[_Utt]]:
+    """``{"loso{k}_{train,valid,test}": utterances}`` for k = 1..10.
+
+    test = every utterance of SPEAKERS[k - 1]. ``valid_mode`` ``partner``: valid = every
+    utterance of the session partner, train = the other 8 speakers (speaker- and
+    session-disjoint from valid and test). ``random``: valid = an emotion-stratified
+    ``valid_fraction`` of the other nine speakers' utterances (see stratified_split;
+    seeded by ``seed`` and the fold), train = the rest of them. Raises IemocapError
+    naming every speaker with no utterance.
+    """
+    if valid_mode not in LOSO_VALID_MODES:
+        raise IemocapError(f"--loso_valid: unknown mode {valid_mode!r} "
+                           f"(known: {' '.join(LOSO_VALID_MODES)})")
+    if valid_mode == "random" and not (0.0 < valid_fraction < 1.0):
+        raise IemocapError(f"--loso_valid_fraction {valid_fraction}: expected 0 < f < 1")
+    by_speaker: Dict[str, List[_Utt]] = {s: [] for s in SPEAKERS}
+    for u in utts:
+        by_speaker[speaker_of(u.corpus_id)].append(u)
+    missing = [s for s in SPEAKERS if not by_speaker[s]]
+    if missing:
+        raise IemocapError(
+            f"leave-one-speaker-out: no kept utterance of speaker(s) {' '.join(missing)} "
+            f"(LOSO fold(s) {' '.join(str(SPEAKERS.index(s) + 1) for s in missing)}); "
+            "check the tree and --emotions, or pass --protocols session"
+        )
+    plan: Dict[str, List[_Utt]] = {}
+    for k in range(1, NUM_LOSO_FOLDS + 1):
+        spk = loso_speakers(k)
+        plan[f"loso{k}_test"] = list(by_speaker[spk["test"][0]])
+        if valid_mode == "partner":
+            plan[f"loso{k}_train"] = [u for s in spk["train"] for u in by_speaker[s]]
+            plan[f"loso{k}_valid"] = list(by_speaker[spk["valid"][0]])
+        else:
+            pool = [u for s in SPEAKERS if s != spk["test"][0] for u in by_speaker[s]]
+            train, valid = stratified_split(pool, valid_fraction, f"iemocap-loso{k}-{seed}")
+            if not valid:
+                raise IemocapError(f"loso{k}_valid: --loso_valid_fraction {valid_fraction} "
+                                   f"selects no utterance of the {len(pool)} training ones")
+            plan[f"loso{k}_train"], plan[f"loso{k}_valid"] = train, valid
+    return plan
 
 
 def _fields(utts: Sequence[_Utt]) -> Dict[str, Dict[str, str]]:
@@ -353,14 +494,31 @@ def _fields(utts: Sequence[_Utt]) -> Dict[str, Dict[str, str]]:
 
 def prepare_iemocap(root: PathLike, out_dir: PathLike,
                     emotions: Sequence[str] = DEFAULT_EMOTIONS, merge_exc: bool = True,
-                    check_audio: bool = False) -> Dict:
-    """Write ``out_dir/iemocap_all`` and ``out_dir/fold{1..5}_{train,valid,test}``.
+                    check_audio: bool = False, protocols: Sequence[str] = PROTOCOLS,
+                    loso_valid: str = "partner",
+                    loso_valid_fraction: float = DEFAULT_LOSO_VALID_FRACTION,
+                    loso_seed: int = DEFAULT_LOSO_SEED) -> Dict:
+    """Write ``out_dir/iemocap_all`` and the sets of ``protocols`` (default both).
+
+    ``session``: ``fold{1..5}_{train,valid,test}``. ``loso``:
+    ``loso{1..10}_{train,valid,test}``, test = speaker k of SPEAKERS; the validation set
+    is the session partner of the test speaker (``loso_valid="partner"``, 8 training
+    speakers, speaker-independent like the session protocol's validation session) or an
+    emotion-stratified ``loso_valid_fraction`` of the other nine speakers' utterances
+    drawn with ``loso_seed`` (``"random"``); see loso_plan and the module docstring.
 
     Every set is written and validated in a temporary directory next to ``out_dir`` and
     moved into place only when all succeeded; sets of the same name are replaced,
-    anything else in ``out_dir`` is left alone. Returns the counts.
+    anything else in ``out_dir`` (including sets of a protocol not asked for this time)
+    is left alone. Returns the counts.
     """
     emotions = check_emotions(emotions, merge_exc)
+    protocols = check_protocols(protocols)
+    if loso_valid not in LOSO_VALID_MODES:
+        raise IemocapError(f"--loso_valid: unknown mode {loso_valid!r} "
+                           f"(known: {' '.join(LOSO_VALID_MODES)})")
+    if not (0.0 < loso_valid_fraction < 1.0):
+        raise IemocapError(f"--loso_valid_fraction {loso_valid_fraction}: expected 0 < f < 1")
     root = check_root(root)
     out_dir = Path(os.path.abspath(os.path.expanduser(str(out_dir))))
     if out_dir.exists() and not out_dir.is_dir():
@@ -380,10 +538,16 @@ def prepare_iemocap(root: PathLike, out_dir: PathLike,
 
     by_session = {n: [u for u in utts if u.session == n] for n in range(1, NUM_SESSIONS + 1)}
     plan = {"iemocap_all": utts}
-    for k in range(1, NUM_SESSIONS + 1):
-        for s, sessions in fold_sessions(k).items():
-            plan[f"fold{k}_{s}"] = [u for n in sessions for u in by_session[n]]
-    names = set_names()
+    if "session" in protocols:
+        for k in range(1, NUM_SESSIONS + 1):
+            for s, sessions in fold_sessions(k).items():
+                plan[f"fold{k}_{s}"] = [u for n in sessions for u in by_session[n]]
+    if "loso" in protocols:
+        logging.info("leave-one-speaker-out validation set: %s", loso_valid if
+                     loso_valid == "partner" else
+                     f"random ({loso_valid_fraction:g} per emotion, seed {loso_seed})")
+        plan.update(loso_plan(utts, loso_valid, loso_valid_fraction, loso_seed))
+    names = set_names(protocols)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.iemocap.", dir=str(out_dir.parent)))
     created_out = False

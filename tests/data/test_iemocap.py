@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -224,13 +225,18 @@ def test_counts(prepared):
     assert counts["kept_per_session"]["Session2"] == {"ang": 2, "hap": 2, "neu": 2, "sad": 2}
     assert counts["sets"]["fold3_train"]["num_utts"] == 24
     assert counts["sets"]["fold3_train"]["num_speakers"] == 6
+    assert counts["sets"]["loso1_train"]["num_utts"] == 32
+    assert counts["sets"]["loso1_train"]["num_speakers"] == 8
+    assert counts["sets"]["loso7_test"] == {"num_utts": 4, "num_speakers": 1, "per_emotion":
+                                            {"ang": 1, "hap": 1, "neu": 1, "sad": 1}}
 
 
 def test_written_sets_and_folds(prepared):
     out, _ = prepared
     names = ["iemocap_all"] + [f"fold{k}_{s}" for k in range(1, 6)
                                for s in ("train", "valid", "test")]
-    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    loso = [f"loso{k}_{s}" for k in range(1, 11) for s in ("train", "valid", "test")]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names + loso)
     everything = set().union(*(kept_ids(n) for n in range(1, 6)))
     for name in names:
         assert sorted(p.name for p in (out / name).iterdir()) == SET_FILES
@@ -253,7 +259,7 @@ def test_written_sets_and_folds(prepared):
 
 def test_files_are_sorted_bytewise(prepared):
     out, _ = prepared
-    for name in ("iemocap_all", "fold2_train"):
+    for name in ("iemocap_all", "fold2_train", "loso3_train", "loso4_valid", "loso10_test"):
         for f in SET_FILES:
             keys = [line.split(b" ")[0] for line in (out / name / f).read_bytes().splitlines()]
             assert keys == sorted(keys) and len(keys) == len(set(keys))
@@ -358,6 +364,154 @@ def test_check_audio(tmp_path):
     with pytest.raises(IemocapError, match=rf"{wav}: cannot read audio header"):
         prepare_iemocap(root, tmp_path / "data", check_audio=True)
     assert not (tmp_path / "data").exists()
+
+
+# ---------------------------------------------------------------- leave one speaker out
+
+SPEAKER_ORDER = ["Ses01F", "Ses01M", "Ses02F", "Ses02M", "Ses03F", "Ses03M", "Ses04F",
+                 "Ses04M", "Ses05F", "Ses05M"]
+SPLITS = ("train", "valid", "test")
+
+
+def speaker_ids(spk):
+    """Kaldi ids of the kept utterances of speaker ``Ses0<n><g>``."""
+    return {u for u in kept_ids(int(spk[4])) if u.startswith(spk + "-")}
+
+
+def loso_sets(out, k):
+    return {s: read_kaldi_map(out / f"loso{k}_{s}" / "utt2spk") for s in SPLITS}
+
+
+def test_loso_speakers_and_partner():
+    assert iemocap.SPEAKERS == tuple(SPEAKER_ORDER)
+    assert iemocap.partner_of("Ses01F") == "Ses01M" and iemocap.partner_of("Ses05M") == "Ses05F"
+    with pytest.raises(IemocapError, match="'Ses06F' is not an IEMOCAP speaker"):
+        iemocap.partner_of("Ses06F")
+    assert iemocap.loso_speakers(1) == {
+        "train": ["Ses02F", "Ses02M", "Ses03F", "Ses03M", "Ses04F", "Ses04M", "Ses05F",
+                  "Ses05M"],
+        "valid": ["Ses01M"], "test": ["Ses01F"]}
+    assert iemocap.loso_speakers(6)["test"] == ["Ses03M"]
+    assert iemocap.loso_speakers(6)["valid"] == ["Ses03F"]
+    with pytest.raises(IemocapError, match="LOSO fold 11"):
+        iemocap.loso_speakers(11)
+    assert iemocap.set_names(["loso"]) == ["iemocap_all"] + [
+        f"loso{k}_{s}" for k in range(1, 11) for s in SPLITS]
+    assert iemocap.set_names()[:16] == iemocap.set_names(["session"])
+
+
+def test_loso_partner_folds(prepared):
+    out, _ = prepared
+    everything = set(read_kaldi_map(out / "iemocap_all" / "utt2emo"))
+    all_emo = read_kaldi_map(out / "iemocap_all" / "utt2emo")
+    all_dim = read_kaldi_map(out / "iemocap_all" / "utt2dim")
+    for k, spk in enumerate(SPEAKER_ORDER, 1):
+        sets = loso_sets(out, k)
+        partner = spk[:-1] + ("M" if spk.endswith("F") else "F")
+        # test = exactly speaker k, valid = its session partner, train = the other 8.
+        assert set(sets["test"].values()) == {spk}
+        assert set(sets["test"]) == speaker_ids(spk)
+        assert set(sets["valid"].values()) == {partner}
+        assert set(sets["valid"]) == speaker_ids(partner)
+        assert set(sets["train"].values()) == set(SPEAKER_ORDER) - {spk, partner}
+        keys = [set(sets[s]) for s in SPLITS]
+        assert not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
+        assert keys[0] | keys[1] | keys[2] == everything
+        # train shares no session (so no dialog) with valid or test
+        assert not {u[:5] for u in keys[0]} & {spk[:5]}
+        for s in SPLITS:
+            d = out / f"loso{k}_{s}"
+            assert sorted(p.name for p in d.iterdir()) == SET_FILES
+            assert validate_data_dir(d, emotions=EMOS, check_audio_exists=True) == len(sets[s])
+            # labels (exc merged into hap) and dims are those of iemocap_all
+            assert read_kaldi_map(d / "utt2emo") == {u: all_emo[u] for u in sets[s]}
+            assert read_kaldi_map(d / "utt2dim") == {u: all_dim[u] for u in sets[s]}
+    assert read_kaldi_map(out / "loso2_test" / "utt2emo")["Ses01M-Ses01F_impro01_M000"] == "hap"
+    assert list(read_kaldi_map(out / "loso10_test" / "spk2utt")) == ["Ses05M"]
+
+
+def test_stratified_split_fraction(tmp_path):
+    utts = [iemocap._Utt(1, f"Ses01F_impro01_F{i:03d}", label, (1.0, 2.0, 3.0), "x",
+                         tmp_path / "x.wav")
+            for label, n in (("ang", 100), ("hap", 35), ("neu", 1), ("sad", 2)) for i in range(n)]
+    utts = [u._replace(corpus_id=f"Ses01F_impro01_F{i:03d}") for i, u in enumerate(utts)]
+    rest, held = iemocap.stratified_split(utts, 0.1, "k")
+    assert Counter(u.label for u in held) == {"ang": 10, "hap": 4, "sad": 1}
+    assert len(rest) + len(held) == len(utts) and not {u.corpus_id for u in rest} & {
+        u.corpus_id for u in held}
+    assert [u for u in utts if u in held] == held  # input order kept
+    assert iemocap.stratified_split(utts, 0.1, "k") == (rest, held)  # deterministic
+    assert iemocap.stratified_split(utts, 0.1, "other")[1] != held
+
+
+def test_loso_random_valid(tree, tmp_path):
+    out = tmp_path / "data"
+    counts = prepare_iemocap(tree, out, protocols=["loso"], loso_valid="random", loso_seed=3)
+    assert sorted(p.name for p in out.iterdir()) == sorted(iemocap.set_names(["loso"]))
+    everything = set(read_kaldi_map(out / "iemocap_all" / "utt2emo"))
+    valids = []
+    for k, spk in enumerate(SPEAKER_ORDER, 1):
+        sets = loso_sets(out, k)
+        assert set(sets["test"]) == speaker_ids(spk)
+        keys = [set(sets[s]) for s in SPLITS]
+        assert not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
+        assert keys[0] | keys[1] | keys[2] == everything
+        assert spk not in set(sets["train"].values()) | set(sets["valid"].values())
+        assert set(sets["train"].values()) == set(SPEAKER_ORDER) - {spk}
+        # 9 utterances per emotion in the pool: round(0.9) = 1 of each goes to valid
+        emo = read_kaldi_map(out / f"loso{k}_valid" / "utt2emo")
+        assert sorted(emo.values()) == EMOS
+        assert counts["sets"][f"loso{k}_train"]["num_utts"] == 32
+        for s in SPLITS:
+            validate_data_dir(out / f"loso{k}_{s}", emotions=EMOS, check_audio_exists=True)
+        valids.append(keys[1])
+    # same seed: same files; another seed: another draw
+    again = prepare_iemocap(tree, tmp_path / "again", protocols=["loso"], loso_valid="random",
+                            loso_seed=3)
+    assert again["sets"] == counts["sets"]
+    assert snapshot(tmp_path / "again") == snapshot(out)
+    prepare_iemocap(tree, tmp_path / "seed4", protocols=["loso"], loso_valid="random",
+                    loso_seed=4)
+    assert [set(read_kaldi_map(tmp_path / "seed4" / f"loso{k}_valid" / "utt2emo"))
+            for k in range(1, 11)] != valids
+
+
+def test_protocols_select_sets(tree, tmp_path):
+    prepare_iemocap(tree, tmp_path / "s", protocols=["session"])
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == sorted(
+        iemocap.set_names(["session"]))
+    assert not any(p.name.startswith("loso") for p in (tmp_path / "s").iterdir())
+    for protocols, msg in ((["loso", "folds"], "unknown protocol 'folds'"),
+                           (["loso", "loso"], "twice"), ([], "empty")):
+        with pytest.raises(IemocapError, match=msg):
+            prepare_iemocap(tree, tmp_path / "bad", protocols=protocols)
+    with pytest.raises(IemocapError, match="--loso_valid: unknown mode 'next'"):
+        prepare_iemocap(tree, tmp_path / "bad", loso_valid="next")
+    with pytest.raises(IemocapError, match="--loso_valid_fraction 1.5"):
+        prepare_iemocap(tree, tmp_path / "bad", loso_valid="random", loso_valid_fraction=1.5)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_loso_missing_speaker(tmp_path):
+    root = make_tree(tmp_path / "corpus")
+    for dialog, utt, label in (("Ses03F_impro01", "M000", "exc"), ("Ses03F_impro01", "M001", "sad"),
+                               ("Ses03M_script01_1", "M000", "neu"),
+                               ("Ses03M_script01_1", "M001", "ang")):
+        _replace_line(_emo(root, 3, dialog), f"\t{dialog}_{utt}\t{label}\t",
+                      f"\t{dialog}_{utt}\tfru\t")
+    work = tmp_path / "work"
+    work.mkdir()
+    for mode in ("partner", "random"):
+        with pytest.raises(IemocapError, match=r"no kept utterance of speaker\(s\) Ses03M "
+                                               r"\(LOSO fold\(s\) 6\)"):
+            prepare_iemocap(root, work / "data", loso_valid=mode)
+    assert list(work.iterdir()) == []
+    # the session protocol alone still works
+    counts = prepare_iemocap(root, work / "data", protocols=["session"])
+    assert counts["num_utts"] == 36
+    with pytest.raises(SystemExit) as e:
+        prepare_bin.main(["--iemocap_root", str(root), "--out_dir", str(work / "d2")])
+    assert "ERROR: leave-one-speaker-out: no kept utterance of speaker(s) Ses03M" in e.value.code
 
 
 # ---------------------------------------------------------------- bad input
@@ -523,6 +677,29 @@ def test_cli(tree, tmp_path):
     with pytest.raises(SystemExit) as e:
         prepare_bin.main(["--out_dir", str(tmp_path / "d2")])
     assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(tmp_path / "d3"),
+                          "--loso_valid", "next"])
+    assert e.value.code == 2
+
+
+def test_cli_protocols(tree, tmp_path):
+    out = tmp_path / "data"
+    prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(out),
+                      "--protocols", "loso", "--loso_valid", "random", "--loso_seed", "3"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(iemocap.set_names(["loso"]))
+    ref = tmp_path / "ref"
+    prepare_iemocap(tree, ref, protocols=["loso"], loso_valid="random", loso_seed=3)
+    assert snapshot(out) == snapshot(ref)
+    prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(tmp_path / "both"),
+                      "--protocols", "session,loso"])
+    assert sorted(p.name for p in (tmp_path / "both").iterdir()) == sorted(iemocap.set_names())
+    assert len(iemocap.set_names()) == 1 + 15 + 30
+    with pytest.raises(SystemExit) as e:
+        prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(tmp_path / "x"),
+                          "--protocols", "session,speaker"])
+    assert e.value.code == ("ERROR: --protocols: unknown protocol 'speaker' "
+                            "(known: session,loso)")
 
 
 def test_cli_exit_status(tmp_path):
