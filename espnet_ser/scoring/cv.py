@@ -108,18 +108,32 @@ def summarize_folds(
     return summary
 
 
-def find_fold_groups(recipe_dir: PathLike, folds: Sequence[str]) -> Dict[Path, List[Tuple[str, Path]]]:
+def _kind(path: Path) -> Optional[str]:
+    """The ``kind`` of a scores.json (None for emotion-token scores or an unreadable file)."""
+    try:
+        s = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # reported by whoever loads it
+    return s.get("kind") if isinstance(s, dict) else None
+
+
+def find_fold_groups(recipe_dir: PathLike, folds: Sequence[str], kind: Optional[str] = None
+                     ) -> Dict[Path, List[Tuple[str, Path]]]:
     """Per-fold scores of a recipe grouped by experiment, keyed by the summary's outdir.
 
     Experiments of fold ``k`` are named ``exp/<name>_fold<k>`` and decode
     ``fold<k>_test`` (the layout ``egs/iemocap`` produces); every ``<name>`` /
     ``decode_<tag>`` pair becomes ``exp/<name>_cv/decode_<tag>/cv_test/score``.
+    Only scores.json files whose ``kind`` is ``kind`` are taken: None for the emotion-token
+    scores of ``espnet_ser.bin.score``, ``"ser"`` for ``espnet_ser.bin.score_ser``.
     """
     recipe_dir = Path(recipe_dir)
     groups: Dict[Path, List[Tuple[str, Path]]] = {}
     for k in folds:
         pattern = f"exp/*_fold{k}/decode_*/fold{k}_test/score/scores.json"
         for p in sorted(recipe_dir.glob(pattern)):
+            if _kind(p) != kind:
+                continue
             exp_name = p.parents[3].name[: -len(f"_fold{k}")]
             out = recipe_dir / "exp" / f"{exp_name}_cv" / p.parents[2].name / "cv_test" / "score"
             groups.setdefault(out, []).append((f"fold{k}", p))

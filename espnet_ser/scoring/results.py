@@ -10,6 +10,10 @@ Two products:
 
 ``RESULTS.md`` (``espnet_ser.bin.make_results``)
     An ESPnet-style summary of every ``scores.json`` under a recipe's ``exp/`` directory.
+    Scores of utterance-level classifiers (``"kind": "ser"`` from
+    ``espnet_ser.bin.score_ser``, ``"ser_cv"`` from ``espnet_ser.bin.score_ser_cv``, see
+    :mod:`espnet_ser.scoring.ser`) get their own table: Snt, WA, UA, macro F1, WER, CER
+    (and the per-fold WA / UA mean and standard deviation for ``ser_cv``).
 
 Which text is scored (the GST paper computes WER *with* the emotion token in its Tables
 1, 2 and 4 and *without* it in Tables 3 and 5), both are provided:
@@ -570,6 +574,47 @@ def _emotion_row(e: ScoreEntry, cols: Sequence[str]) -> Optional[List[str]]:
     ]
 
 
+# scores.json of utterance-level classifiers (espnet_ser.scoring.ser): score_ser, score_ser_cv
+SER_KINDS = ("ser", "ser_cv")
+
+
+def _error_rate(s: Mapping, key: str) -> str:
+    e = s.get(key)
+    return tables.fmt_rate(e.get(key) if isinstance(e, Mapping) else None)
+
+
+def _ser_tables(entries: Sequence[ScoreEntry]) -> List[str]:
+    """Markdown tables of the score_ser / score_ser_cv entries of one experiment."""
+    out: List[str] = []
+    ser = [e for e in entries if e.scores.get("kind") == "ser"]
+    cv = [e for e in entries if e.scores.get("kind") == "ser_cv"]
+
+    def cells(s: Mapping) -> List[str]:
+        return [tables.fmt_count(s.get("n")), tables.fmt_rate(s.get("wa")),
+                tables.fmt_rate(s.get("ua")), tables.fmt_rate(s.get("macro_f1")),
+                _error_rate(s, "wer"), _error_rate(s, "cer")]
+
+    header = ["Snt", "WA", "UA", "macro F1", "WER", "CER"]
+    if ser:
+        out.append("### Emotion recognition (utterance-level classifier)")
+        out.append("")
+        out.append(tables.markdown_table(["dataset"] + header,
+                                         [[e.dataset] + cells(e.scores) for e in ser]))
+    if cv:
+        def mean_std(s, key):
+            m, sd = s.get(f"{key}_mean"), s.get(f"{key}_std")
+            return "-" if m is None else tables.fmt_rate(m) + ("" if sd is None else
+                                                             f" ± {tables.fmt_rate(sd)}")
+
+        out.append("### Emotion recognition, cross-validation (pooled over the folds)")
+        out.append("")
+        out.append(tables.markdown_table(
+            ["dataset", "folds"] + header + ["WA mean ± std", "UA mean ± std"],
+            [[e.dataset, str(e.scores.get("num_folds", "-"))] + cells(e.scores)
+             + [mean_std(e.scores, "wa"), mean_std(e.scores, "ua")] for e in cv]))
+    return out
+
+
 def _run(cmd: Sequence[str], cwd: PathLike) -> Optional[str]:
     try:
         out = subprocess.run(
@@ -646,14 +691,17 @@ def render_results_md(
     exps: Dict[str, List[ScoreEntry]] = {}
     for e in entries:
         exps.setdefault(e.exp, []).append(e)
-    for exp, group in exps.items():
+    for exp, entries_of_exp in exps.items():
         out.append(f"## {exp}")
         config = recipe_dir / "exp" / exp / "config.yaml"
         if config.is_file():
             out.append(f"- config: `{config.relative_to(recipe_dir)}`")
-        for e in group:
+        for e in entries_of_exp:
             out.append(f"- {e.dataset}: `{e.path.relative_to(recipe_dir)}`")
         out.append("")
+        out += _ser_tables(entries_of_exp)
+        # the tables below are those of emotion-token transcripts and emotion-only scores
+        group = [e for e in entries_of_exp if e.scores.get("kind") not in SER_KINDS]
         cols = _emotion_columns(group)
         for suffix, title in (
             ("", "WER (emotion token counted as a word)"),

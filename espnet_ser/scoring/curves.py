@@ -1,0 +1,129 @@
+"""Training curves from an ESPnet ``train.log``.
+
+ESPnet's trainer logs one summary line per epoch (``Reporter.log_message``)::
+
+    [host] 2025-11-20 10:00:00,000 (trainer:394) INFO: 3epoch results: [train] \
+iter_time=1.234e-03, loss=1.234, acc=0.500, train_time=1 minute and 2.5 seconds, \
+[valid] loss=1.100, acc=0.550, ua=0.525, [attn_plot] time=0.001
+
+:func:`parse_train_log` turns these lines into ``{epoch: {section: {key: float}}}``
+(values that are not numbers, such as durations, are skipped; when an epoch is logged
+twice, e.g. after a resumed run appended to the log, the later line wins), and
+:func:`plot_curves` draws loss (train and valid) and accuracy / UA against the epoch.
+"""
+
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Union
+
+PathLike = Union[str, Path]
+
+_EPOCH_RE = re.compile(r"(\d+)epoch results: (.*)$")
+_SECTION_RE = re.compile(r"\[([A-Za-z0-9_]+)\] ")
+_KEY_RE = re.compile(r"(?:^|, )([A-Za-z0-9_./-]+)=")
+
+EpochStats = Dict[int, Dict[str, Dict[str, float]]]
+
+
+def parse_epoch_line(line: str) -> Optional[tuple]:
+    """``(epoch, {section: {key: value}})`` of one summary line, None for other lines."""
+    m = _EPOCH_RE.search(line.rstrip("\n"))
+    if not m:
+        return None
+    epoch, body = int(m.group(1)), m.group(2)
+    sections: Dict[str, Dict[str, float]] = {}
+    heads = list(_SECTION_RE.finditer(body))
+    for i, h in enumerate(heads):
+        if h.start() != 0 and not body[: h.start()].endswith(", "):
+            continue  # a bracket inside a value, not a section header
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(body)
+        text = body[h.end():end].rstrip().rstrip(",")
+        keys = list(_KEY_RE.finditer(text))
+        values: Dict[str, float] = {}
+        for j, k in enumerate(keys):
+            vend = keys[j + 1].start() if j + 1 < len(keys) else len(text)
+            raw = text[k.end():vend].strip()
+            try:
+                values[k.group(1)] = float(raw)
+            except ValueError:
+                pass  # a duration or another non-numeric value
+        sections.setdefault(h.group(1), {}).update(values)
+    return epoch, sections
+
+
+def parse_train_log(path: PathLike) -> EpochStats:
+    """Per-epoch statistics of every ``<N>epoch results:`` line of a train.log."""
+    stats: EpochStats = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            parsed = parse_epoch_line(line)
+            if parsed is not None:
+                epoch, sections = parsed
+                stats[epoch] = sections
+    return dict(sorted(stats.items()))
+
+
+def series(stats: Mapping[int, Mapping[str, Mapping[str, float]]], section: str, key: str):
+    """``(epochs, values)`` of one statistic over the epochs that logged it."""
+    epochs = [e for e in stats if key in stats[e].get(section, {})]
+    return epochs, [stats[e][section][key] for e in epochs]
+
+
+# (section, key, label) of the two panels
+LOSS_CURVES = (("train", "loss", "train loss"), ("valid", "loss", "valid loss"))
+ACC_CURVES = (("train", "acc", "train acc"), ("valid", "acc", "valid acc (WA)"),
+              ("valid", "ua", "valid UA"))
+
+
+def plot_curves(stats: Mapping[int, Mapping[str, Mapping[str, float]]], path: PathLike,
+                title: Optional[str] = None) -> None:
+    """Draw loss (train / valid) and accuracy (train / valid acc, valid UA) per epoch to a PNG.
+
+    Written through a temporary file and a rename. Raises ValueError when ``stats`` has
+    no epoch.
+    """
+    if not stats:
+        raise ValueError("no epoch statistics to plot")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(10, 4))
+    FigureCanvasAgg(fig)
+    for n, (curves, ylabel) in enumerate(((LOSS_CURVES, "loss"), (ACC_CURVES, "accuracy")), 1):
+        ax = fig.add_subplot(1, 2, n)
+        for section, key, label in curves:
+            epochs, values = series(stats, section, key)
+            if epochs:
+                ax.plot(epochs, values, marker="o", markersize=3, label=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        fig.savefig(tmp, format="png", dpi=100)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

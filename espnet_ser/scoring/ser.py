@@ -1,0 +1,417 @@
+"""Scoring of utterance-level emotion classifiers (``SERTask`` models) and of their CV folds.
+
+``score_ser`` (``espnet_ser.bin.score_ser``)
+    Compares ``<utt> <code>`` hypotheses (``ser_inference``'s ``emotion``) with a reference
+    ``utt2emo``: WA, UA, a classification report (per-class precision / recall / F1 /
+    support, macro and weighted averages, accuracy), the confusion matrix and, given the
+    transcripts, WER and CER of the CTC greedy transcript.
+
+``score_ser_cv`` (``espnet_ser.bin.score_ser_cv``)
+    Pools the predictions of cross-validation folds (each a ``score_ser`` output
+    directory): pooled accuracy = total correct over all folds / total utterances, UA and
+    the report over the pooled predictions, the per-fold table, mean and standard deviation
+    of the per-fold WA / UA and the overall WER (sum of errors / sum of reference words).
+
+Conventions: WA / UA / WER / CER and the report in ``scores.json`` are in percent. A
+hypothesis ``none`` (the utterance failed to decode) is a wrong prediction (column
+``none`` of the confusion matrix). A reference utterance without a hypothesis is an error
+unless it is listed in the ``failed`` file beside the hypothesis file; then it is scored
+as ``none`` too. A hypothesis utterance without a reference is an error.
+
+``scores.json`` of score_ser (``kind: "ser"``)::
+
+    {"kind": "ser", "ref_emotion": str, "hyp_emotion": str, "ref_text": str|null,
+     "hyp_text": str|null, "emotions": [code], "n": int, "correct": int,
+     "wa": float, "ua": float, "macro_f1": float,
+     "acc_per_emotion": {code: float}, "num_per_emotion": {code: int},
+     "per_class": {code: {"precision", "recall", "f1", "support"}},
+     "macro_avg": {...}, "weighted_avg": {...},
+     "confusion": {"labels", "columns", "matrix"},
+     "num_none": int, "num_failed": int,
+     "wer": {"errors", "ref_words", "wer", "counts"} | null,
+     "cer": {"errors", "ref_chars", "cer", "counts"} | null,
+     "curves": str | null, "definitions": {...}}
+
+The ``kind: "ser_cv"`` file of score_ser_cv has the same pooled fields (``ref_emotion`` /
+``hyp_emotion`` replaced by ``score_dirs``) plus ``folds`` (per-fold n, correct, wa, ua,
+macro_f1, wer, cer), ``num_folds``, ``wa_mean``, ``wa_std``, ``ua_mean``, ``ua_std``.
+"""
+
+import json
+import math
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from espnet_ser.data.datadir import atomic_write_text, read_kaldi_map, write_kaldi_map
+from espnet_ser.scoring import tables
+from espnet_ser.scoring.classification import (
+    as_percent,
+    render_classification_report,
+    report_from_predictions,
+)
+from espnet_ser.scoring.emotion import NONE_COLUMN, emotion_metrics, plot_confusion, split_emotion_tokens
+from espnet_ser.scoring.results import ScoringError
+from espnet_ser.scoring.wer import WerCounts, pool, utterance_counts
+
+PathLike = Union[str, Path]
+SER_KIND = "ser"
+SER_CV_KIND = "ser_cv"
+NONE_CODE = NONE_COLUMN  # what ser_inference writes for an utterance it could not decode
+SPACE = "<space>"
+
+DEFINITIONS = {
+    "wa": "weighted accuracy = correct predictions / all utterances (%)",
+    "ua": "unweighted accuracy = mean per-class recall over the classes in the reference (%)",
+    "macro_f1": "mean F1 over the classes in the reference (%)",
+    "per_class": "precision = correct / predicted as the class, recall = correct / reference "
+    "utterances of the class, F1 their harmonic mean (%), support = reference utterances",
+    "weighted_avg": "per-class values weighted by support",
+    "none": "hypotheses 'none' (failed decodes) are wrong predictions",
+    "wer": "word errors (sub + del + ins) of the CTC greedy transcript / reference words (%)",
+    "cer": "character errors / reference characters, the space between words counted as a "
+    "character (%)",
+}
+
+
+# --------------------------------------------------------------------------- inputs
+def parse_emotions(value: Optional[Union[str, Sequence[str]]]) -> Optional[List[str]]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    codes = [c for c in value if c]
+    if not codes:
+        return None
+    if len(set(codes)) != len(codes):
+        raise ScoringError(f"--emotions lists a class twice: {' '.join(codes)}")
+    if NONE_CODE in codes:
+        raise ScoringError(f"--emotions: {NONE_CODE!r} cannot be a class")
+    return codes
+
+
+def _first(utts: Sequence[str], k: int = 3) -> str:
+    return ", ".join(utts[:k]) + (f" ... ({len(utts)} in all)" if len(utts) > k else "")
+
+
+def _single_code(path: PathLike, m: Mapping[str, str]) -> None:
+    for utt, v in m.items():
+        if len(v.split()) != 1:
+            raise ScoringError(f"{path}: utterance {utt}: expected one emotion code, got {v!r}")
+
+
+def read_failed(hyp_path: PathLike) -> Dict[str, str]:
+    """The ``failed`` list beside a hypothesis file (empty when there is none)."""
+    f = Path(hyp_path).parent / "failed"
+    if not f.is_file():
+        return {}
+    return read_kaldi_map(f, allow_empty_value=True, check_sorted=False)
+
+
+def text_words(value: str) -> List[str]:
+    """Words of a transcript, emotion tokens (``<ang>``) removed."""
+    return split_emotion_tokens(value.split())[1]
+
+
+def text_chars(words: Sequence[str]) -> List[str]:
+    """Characters of a word sequence with ``<space>`` between words (ESPnet's CER tokens)."""
+    out: List[str] = []
+    for i, w in enumerate(words):
+        if i:
+            out.append(SPACE)
+        out.extend(w)
+    return out
+
+
+def wer_dict(c: WerCounts) -> dict:
+    return {"errors": c.err, "ref_words": c.wrd, "wer": c.wer, "counts": c.to_dict()}
+
+
+def cer_dict(c: WerCounts) -> dict:
+    return {"errors": c.err, "ref_chars": c.wrd, "cer": c.wer, "counts": c.to_dict()}
+
+
+def transcript_counts(ref_text: PathLike, hyp_text: PathLike, utts: Sequence[str],
+                      failed: Mapping[str, str]) -> Tuple[WerCounts, WerCounts]:
+    """Pooled word and character error counts of the transcripts of ``utts``."""
+    refs = read_kaldi_map(ref_text, allow_empty_value=True, check_sorted=False)
+    hyps = read_kaldi_map(hyp_text, allow_empty_value=True, check_sorted=False)
+    missing = [u for u in utts if u not in refs]
+    if missing:
+        raise ScoringError(f"{ref_text}: no reference transcript for utterance(s) {_first(missing)}")
+    scored = set(utts)
+    extra = [u for u in hyps if u not in scored]
+    if extra:
+        raise ScoringError(f"{hyp_text}: utterance(s) {_first(extra)} are not in the reference")
+    missing = [u for u in utts if u not in hyps and u not in failed]
+    if missing:
+        raise ScoringError(f"{hyp_text}: no transcript for utterance(s) {_first(missing)} "
+                           "(and they are not in the failed list)")
+    words, chars = [], []
+    for u in utts:
+        r, h = text_words(refs[u]), text_words(hyps.get(u, ""))
+        words.append(utterance_counts(r, h))
+        chars.append(utterance_counts(text_chars(r), text_chars(h)))
+    return pool(words), pool(chars)
+
+
+# --------------------------------------------------------------------------- metrics
+def prediction_metrics(ref: Mapping[str, str], hyp: Mapping[str, Optional[str]],
+                       emotions: Optional[Sequence[str]]) -> dict:
+    """WA / UA / confusion (emotion_metrics) and the classification report, in percent."""
+    labels = list(emotions) if emotions else sorted(set(ref.values()))
+    emo = emotion_metrics(ref, hyp, labels=labels)
+    rep = as_percent(report_from_predictions(ref, hyp, labels))
+    correct = sum(1 for u in ref if hyp[u] == ref[u])
+    return {
+        "emotions": labels,
+        "n": len(ref),
+        "correct": correct,
+        "wa": emo["wa"],
+        "ua": emo["ua"],
+        "macro_f1": rep["macro avg"]["f1"],
+        "acc_per_emotion": emo["acc_per_emotion"],
+        "num_per_emotion": emo["num_per_emotion"],
+        "per_class": rep["per_class"],
+        "macro_avg": rep["macro avg"],
+        "weighted_avg": rep["weighted avg"],
+        "accuracy": rep["accuracy"],
+        "confusion": emo["confusion"],
+        "num_none": sum(1 for u in ref if hyp[u] is None),
+    }
+
+
+def _report_of(scores: Mapping) -> dict:
+    """The report in :func:`render_classification_report`'s form from a scores dict."""
+    return {"per_class": scores["per_class"], "macro avg": scores["macro_avg"],
+            "weighted avg": scores["weighted_avg"], "accuracy": scores["accuracy"],
+            "num_utts": scores["n"]}
+
+
+def score_ser(
+    ref_emotion: PathLike,
+    hyp_emotion: PathLike,
+    emotions: Optional[Union[str, Sequence[str]]] = None,
+    ref_text: Optional[PathLike] = None,
+    hyp_text: Optional[PathLike] = None,
+) -> Tuple[dict, Dict[str, Tuple[str, Optional[str]]]]:
+    """``(scores, predictions)``: the scores.json dict and ``utt -> (ref, hyp or None)``."""
+    labels = parse_emotions(emotions)
+    if (ref_text is None) != (hyp_text is None):
+        raise ScoringError("give both --ref_text and --hyp_text, or neither")
+    ref = read_kaldi_map(ref_emotion, check_sorted=False)
+    hyp_raw = read_kaldi_map(hyp_emotion, check_sorted=False)
+    _single_code(ref_emotion, ref)
+    _single_code(hyp_emotion, hyp_raw)
+    if labels:
+        bad = [u for u, c in ref.items() if c not in labels]
+        if bad:
+            raise ScoringError(f"{ref_emotion}: utterance {bad[0]} has reference emotion "
+                               f"{ref[bad[0]]!r}, not one of --emotions ({' '.join(labels)})")
+    failed = read_failed(hyp_emotion)
+    extra = [u for u in hyp_raw if u not in ref]
+    if extra:
+        raise ScoringError(f"{hyp_emotion}: utterance(s) {_first(extra)} are not in the "
+                           f"reference {ref_emotion}")
+    missing = [u for u in ref if u not in hyp_raw and u not in failed]
+    if missing:
+        raise ScoringError(f"{hyp_emotion}: no hypothesis for utterance(s) {_first(missing)} "
+                           f"of {ref_emotion} (and they are not in the failed list)")
+    hyp = {u: (None if hyp_raw.get(u, NONE_CODE) == NONE_CODE else hyp_raw[u]) for u in ref}
+    scores = {"kind": SER_KIND, "ref_emotion": str(ref_emotion), "hyp_emotion": str(hyp_emotion),
+              "ref_text": None if ref_text is None else str(ref_text),
+              "hyp_text": None if hyp_text is None else str(hyp_text)}
+    scores.update(prediction_metrics(ref, hyp, labels))
+    scores["num_failed"] = sum(1 for u in ref if u in failed)
+    scores["wer"] = scores["cer"] = None
+    if ref_text is not None:
+        w, c = transcript_counts(ref_text, hyp_text, list(ref), failed)
+        scores["wer"], scores["cer"] = wer_dict(w), cer_dict(c)
+    scores["curves"] = None
+    scores["definitions"] = dict(DEFINITIONS)
+    return scores, {u: (ref[u], hyp[u]) for u in ref}
+
+
+# --------------------------------------------------------------------------- outputs
+def _rate(v: Optional[float]) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def kaldi_lines(s: Mapping) -> List[str]:
+    """``%WA`` / ``%UA`` / ``%WER`` / ``%CER`` lines in the style of Kaldi's compute-wer."""
+    k = len(s["acc_per_emotion"])
+    out = [f"%WA {_rate(s['wa'])} [ {s['correct']} / {s['n']} ]",
+           f"%UA {_rate(s['ua'])} [ mean recall over {k} classes ]",
+           f"%macro-F1 {_rate(s['macro_f1'])}"]
+    for key, unit in (("wer", "WER"), ("cer", "CER")):
+        e = s.get(key)
+        if e:
+            c = e["counts"]
+            out.append(f"%{unit} {_rate(e[key])} [ {c['err']} / {c['wrd']}, {c['ins']} ins, "
+                       f"{c['del']} del, {c['sub']} sub ]")
+    return out
+
+
+def render_ser_report(s: Mapping, header: Sequence[str]) -> str:
+    out = list(header)
+    out.append(f"  utterances: {s['n']}")
+    out.append(f"  hypotheses '{NONE_CODE}' (no prediction, counted as errors): {s['num_none']}")
+    out.append(f"  of them failed decodes: {s['num_failed']}")
+    out.append("")
+    out += kaldi_lines(s)
+    out.append("")
+    out.append("Classification report (values in %; macro avg over the classes present in "
+               "the reference)")
+    out.append("")
+    out.append(render_classification_report(_report_of(s), digits=2))
+    out.append("Confusion matrix: rows = reference, columns = hypothesis "
+               f"('{NONE_CODE}' = no prediction)")
+    hdr, rows = tables.confusion_cells(s["confusion"])
+    out.append(tables.text_table(hdr, rows, title="Confusion matrix, counts"))
+    hdr, rows = tables.confusion_cells(s["confusion"], normalise=True)
+    out.append(tables.text_table(hdr, rows, title="Confusion matrix, % of row"))
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def write_predictions(path: PathLike, predictions: Mapping[str, Tuple[str, Optional[str]]]) -> None:
+    write_kaldi_map(path, {u: f"{r} {NONE_CODE if h is None else h}"
+                           for u, (r, h) in predictions.items()})
+
+
+def read_predictions(path: PathLike) -> Dict[str, Tuple[str, Optional[str]]]:
+    out = {}
+    for u, v in read_kaldi_map(path, check_sorted=False).items():
+        parts = v.split()
+        if len(parts) != 2:
+            raise ScoringError(f"{path}: utterance {u}: expected '<utt> <ref> <hyp>', got {v!r}")
+        out[u] = (parts[0], None if parts[1] == NONE_CODE else parts[1])
+    return out
+
+
+def write_ser_outputs(scores: dict, predictions: Mapping, outdir: PathLike, header: Sequence[str],
+                      plot: bool = True) -> None:
+    """scores.json, result.txt, predictions and (with ``plot``) confusion.png."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    write_predictions(outdir / "predictions", predictions)
+    atomic_write_text(outdir / "scores.json", json.dumps(scores, indent=2) + "\n")
+    atomic_write_text(outdir / "result.txt", render_ser_report(scores, header))
+    if plot:
+        plot_confusion(scores["confusion"], outdir / "confusion.png",
+                       title=f"WA {scores['wa']:.1f}%  UA {scores['ua']:.1f}%  ({scores['n']} utts)")
+
+
+# --------------------------------------------------------------------------- CV folds
+def load_ser_scores(score_dir: PathLike) -> dict:
+    p = Path(score_dir) / "scores.json"
+    if not p.is_file():
+        raise ScoringError(f"{p}: no such file (not a score_ser output directory?)")
+    try:
+        s = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ScoringError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
+    if not isinstance(s, dict) or s.get("kind") != SER_KIND:
+        raise ScoringError(f"{p}: not written by score_ser (kind is not {SER_KIND!r})")
+    return s
+
+
+def fold_names(score_dirs: Sequence[Path]) -> List[str]:
+    """``<set>`` for ``.../<set>/score`` directories, else the directory name; paths if ambiguous."""
+    names = [p.parent.name if p.name == "score" else p.name for p in score_dirs]
+    if len(set(names)) != len(names):
+        names = [str(p) for p in score_dirs]
+    return names
+
+
+def _mean_std(values: Sequence[float]) -> Tuple[float, Optional[float]]:
+    """Mean and sample standard deviation (n - 1; None for a single value)."""
+    m = sum(values) / len(values)
+    if len(values) < 2:
+        return m, None
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def _pool_errors(folds: Sequence[Mapping], key: str) -> Optional[WerCounts]:
+    have = [f[key] for f in folds if f.get(key)]
+    if not have:
+        return None
+    if len(have) != len(folds):
+        raise ScoringError(f"{key.upper()} is scored in {len(have)} of {len(folds)} folds; "
+                           "score every fold with or every fold without transcripts")
+    return pool(WerCounts.from_dict(e["counts"], where=key) for e in have)
+
+
+def score_ser_cv(score_dirs: Sequence[PathLike], names: Optional[Sequence[str]] = None
+                 ) -> Tuple[dict, Dict[str, Tuple[str, Optional[str]]]]:
+    """``(scores, pooled predictions)`` over the folds' score_ser directories."""
+    if not score_dirs:
+        raise ScoringError("no fold score directories given")
+    dirs = [Path(d) for d in score_dirs]
+    names = list(names) if names else fold_names(dirs)
+    if len(names) != len(dirs):
+        raise ScoringError(f"{len(names)} fold names for {len(dirs)} score directories")
+    folds = [load_ser_scores(d) for d in dirs]
+    emotions = folds[0]["emotions"]
+    for d, f in zip(dirs, folds):
+        if f["emotions"] != emotions:
+            raise ScoringError(f"{d}: classes {' '.join(f['emotions'])} differ from "
+                               f"{dirs[0]}: {' '.join(emotions)}")
+    pooled: Dict[str, Tuple[str, Optional[str]]] = {}
+    where: Dict[str, Path] = {}
+    for d, f in zip(dirs, folds):
+        preds = read_predictions(d / "predictions")
+        if len(preds) != f["n"]:
+            raise ScoringError(f"{d / 'predictions'}: {len(preds)} utterances but scores.json "
+                               f"says n={f['n']}")
+        for u, p in preds.items():
+            if u in pooled:
+                raise ScoringError(f"utterance {u} is in the predictions of {where[u]} and of {d}: "
+                                   "folds overlap")
+            pooled[u], where[u] = p, d
+    ref = {u: r for u, (r, _) in pooled.items()}
+    hyp = {u: h for u, (_, h) in pooled.items()}
+    scores = {"kind": SER_CV_KIND, "score_dirs": [str(d) for d in dirs], "num_folds": len(dirs)}
+    scores.update(prediction_metrics(ref, hyp, emotions))
+    scores["num_failed"] = sum(f.get("num_failed", 0) for f in folds)
+    w, c = _pool_errors(folds, "wer"), _pool_errors(folds, "cer")
+    scores["wer"] = None if w is None else wer_dict(w)
+    scores["cer"] = None if c is None else cer_dict(c)
+    scores["folds"] = [
+        {"name": n, "dir": str(d), "n": f["n"], "correct": f["correct"], "wa": f["wa"],
+         "ua": f["ua"], "macro_f1": f["macro_f1"],
+         "wer": f["wer"]["wer"] if f.get("wer") else None,
+         "cer": f["cer"]["cer"] if f.get("cer") else None}
+        for n, d, f in zip(names, dirs, folds)]
+    scores["wa_mean"], scores["wa_std"] = _mean_std([f["wa"] for f in folds])
+    scores["ua_mean"], scores["ua_std"] = _mean_std([f["ua"] for f in folds])
+    scores["definitions"] = dict(
+        DEFINITIONS,
+        wa="pooled accuracy = correct predictions of all folds / utterances of all folds (%)",
+        ua="mean per-class recall over the pooled predictions of all folds (%)",
+        wa_std="sample standard deviation (n - 1) of the per-fold WA; ua_std likewise",
+        wer="sum of the folds' word errors / sum of their reference words (%)",
+    )
+    return scores, pooled
+
+
+def fold_table(s: Mapping) -> str:
+    header = ["fold", "n", "correct", "WA", "UA", "macro-F1", "WER", "CER"]
+    rows = [[f["name"], str(f["n"]), str(f["correct"]), _rate(f["wa"]), _rate(f["ua"]),
+             _rate(f["macro_f1"]), _rate(f["wer"]), _rate(f["cer"])] for f in s["folds"]]
+    rows.append(["mean", "", "", _rate(s["wa_mean"]), _rate(s["ua_mean"]), "", "", ""])
+    rows.append(["std", "", "", _rate(s["wa_std"]), _rate(s["ua_std"]), "", "", ""])
+    rows.append(["pooled", str(s["n"]), str(s["correct"]), _rate(s["wa"]), _rate(s["ua"]),
+                 _rate(s["macro_f1"]), _rate((s["wer"] or {}).get("wer")),
+                 _rate((s["cer"] or {}).get("cer"))])
+    return tables.text_table(header, rows, title="Cross-validation folds (values in %)",
+                             separators=[len(s["folds"])])
+
+
+def write_ser_cv_outputs(scores: dict, predictions: Mapping, outdir: PathLike,
+                         plot: bool = True) -> None:
+    header = [f"espnet_ser SER cross-validation report ({scores['num_folds']} folds)"]
+    header += [f"  fold {f['name']}: {f['dir']}" for f in scores["folds"]]
+    header += [f"  WA over folds: mean {_rate(scores['wa_mean'])}, std {_rate(scores['wa_std'])}; "
+               f"UA over folds: mean {_rate(scores['ua_mean'])}, std {_rate(scores['ua_std'])}",
+               "  pooled: every fold's predictions scored together (WA = total correct / "
+               "total utterances)", "", fold_table(scores), "Pooled scores"]
+    write_ser_outputs(scores, predictions, outdir, header, plot=plot)

@@ -1,0 +1,236 @@
+"""Inference with a trained ``SERTask`` model: argmax emotion, class posterior, CTC transcript.
+
+:class:`Speech2Emotion` loads ``exp_dir/config.yaml`` and a model file (safely, through
+``SERTask.build_model_from_file``) and predicts a list of inputs at once; each input is
+whatever the model was trained on: a ``(T, D)`` feature matrix (filterbanks, dumped
+hidden states) or a ``(T,)`` waveform. The transcript is the CTC head's greedy (best
+path) output with the tokens joined, ``<space>`` turned into a space; models without a
+CTC head give ``None``.
+
+A batch of several inputs is zero-padded; every result is checked on its own (an input
+that leaves the encoder no frame, or a non-finite posterior, raises
+:class:`UtteranceError` for that utterance only, see :meth:`Speech2Emotion.predict_many`).
+"""
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+PathLike = Union[str, Path]
+SPACE = "<space>"
+# tokens left out of a transcript (they are never words)
+SKIP_TOKENS = frozenset({"<blank>", "<sos/eos>", "<sos>", "<eos>", "<pad>"})
+
+
+class UtteranceError(RuntimeError):
+    """One utterance cannot be predicted; the others can."""
+
+
+@dataclass
+class EmotionResult:
+    emotion: str  # argmax class code
+    posterior: Dict[str, float]  # class code -> probability, in class order
+    text: Optional[str]  # CTC greedy transcript (None: the model has no CTC head)
+    token_ids: Optional[List[int]] = None
+
+
+def tokens_to_text(ids: Sequence[int], token_list: Sequence[str], blank_id: int = 0) -> str:
+    """Join greedy CTC token ids into a transcript: ``<space>`` is a space, specials dropped."""
+    out = []
+    for i in ids:
+        if i == blank_id:
+            continue
+        if not 0 <= i < len(token_list):
+            raise ValueError(f"token id {i} is outside the token list ({len(token_list)} tokens)")
+        tok = token_list[i]
+        if tok in SKIP_TOKENS:
+            continue
+        out.append(" " if tok == SPACE else tok)
+    return " ".join("".join(out).split())
+
+
+def pad_inputs(arrays: Sequence[np.ndarray]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Zero-pad ``(T,)`` or ``(T, D)`` arrays to a batch ``(B, T_max[, D])`` and their lengths."""
+    ndims = {a.ndim for a in arrays}
+    if len(ndims) != 1:
+        raise ValueError(f"inputs of different ranks in one batch: {sorted(ndims)}")
+    lengths = [a.shape[0] for a in arrays]
+    if arrays[0].ndim == 2 and len({a.shape[1] for a in arrays}) != 1:
+        raise ValueError(f"inputs of different dimensions in one batch: "
+                         f"{sorted({a.shape[1] for a in arrays})}")
+    shape = (len(arrays), max(lengths)) + tuple(arrays[0].shape[1:])
+    batch = np.zeros(shape, dtype=np.float32)
+    for k, a in enumerate(arrays):
+        batch[k, : a.shape[0]] = a
+    return torch.from_numpy(batch), torch.tensor(lengths, dtype=torch.long)
+
+
+def check_input(x) -> np.ndarray:
+    """A model input as float32 ``(T,)`` or ``(T, D)``; raises UtteranceError otherwise."""
+    if isinstance(x, tuple):  # kaldiio gives (rate, samples) for wav data
+        x = x[1]
+    x = np.asarray(x)
+    if x.ndim not in (1, 2):
+        raise UtteranceError(f"expected a (T,) waveform or (T, D) features, got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise UtteranceError("empty input (0 frames)")
+    x = x.astype(np.float32, copy=False)
+    if not np.isfinite(x).all():
+        raise UtteranceError("the input holds NaN or infinite values")
+    return x
+
+
+class Speech2Emotion:
+    """Predict emotion, posterior and (with a CTC head) the transcript of inputs."""
+
+    def __init__(self, model, device: str = "cpu"):
+        if model.emotions is None:
+            raise ValueError("the model has no emotion list (config 'emotions')")
+        self.model = model.eval()
+        self.device = device
+        self.emotions = list(model.emotions)
+        self.token_list = list(model.token_list) if model.token_list is not None else None
+        self.has_ctc = getattr(model, "ctc", None) is not None
+        if self.has_ctc and self.token_list is None:
+            raise ValueError("the model has a CTC head but no token list")
+        self._min_length: Dict[tuple, int] = {}
+
+    @classmethod
+    def from_exp_dir(cls, exp_dir: PathLike, model_file: Optional[PathLike] = None,
+                     device: str = "cpu") -> "Speech2Emotion":
+        from espnet_ser.asr.inference import find_model_file
+        from espnet_ser.tasks.ser import SERTask
+
+        exp_dir = Path(exp_dir)
+        config = exp_dir / "config.yaml"
+        if not config.is_file():
+            raise FileNotFoundError(f"{exp_dir}: no config.yaml (not an experiment directory?)")
+        model_file = Path(model_file) if model_file else find_model_file(exp_dir)
+        if not model_file.is_file():
+            raise FileNotFoundError(f"{model_file}: no such model file")
+        logging.info(f"model file: {model_file}")
+        model, _ = SERTask.build_model_from_file(config, model_file, device)
+        return cls(model, device=device)
+
+    @torch.no_grad()
+    def _gives_output(self, length: int, trailing: tuple) -> bool:
+        x = torch.zeros((1, length) + trailing, device=self.device)
+        try:
+            _, n = self.model.encode(x, torch.tensor([length], device=self.device))
+        except Exception:
+            return False
+        return int(n[0]) > 0
+
+    def min_input_length(self, trailing: tuple = ()) -> int:
+        """The shortest input (frames or samples) the encoder accepts alone, found by bisection.
+
+        In a padded batch ESPnet's encoders do not reject a too-short input (its masks
+        give it frames computed over the padding), so batches check this bound instead.
+        """
+        if trailing not in self._min_length:
+            lo, hi = 1, 1 << 12
+            if self._gives_output(lo, trailing) or not self._gives_output(hi, trailing):
+                self._min_length[trailing] = 1  # nothing to check (or cannot tell)
+            else:
+                while hi - lo > 1:  # lo fails, hi works
+                    mid = (lo + hi) // 2
+                    if self._gives_output(mid, trailing):
+                        hi = mid
+                    else:
+                        lo = mid
+                self._min_length[trailing] = hi
+        return self._min_length[trailing]
+
+    @torch.no_grad()
+    def predict_batch(self, inputs: Sequence[np.ndarray]
+                      ) -> List[Union[EmotionResult, UtteranceError]]:
+        """Results of one padded batch; an utterance-level problem is returned, not raised."""
+        if len(inputs) > 1:
+            need = self.min_input_length(tuple(inputs[0].shape[1:]))
+            short = [k for k, x in enumerate(inputs) if x.shape[0] < need]
+            if short:
+                keep = [k for k in range(len(inputs)) if k not in short]
+                rest = iter(self.predict_batch([inputs[k] for k in keep]) if keep else [])
+                return [UtteranceError(f"input too short: {x.shape[0]} frames, the encoder "
+                                       f"needs at least {need}") if k in short else next(rest)
+                        for k, x in enumerate(inputs)]
+        speech, lengths = pad_inputs(inputs)
+        speech, lengths = speech.to(self.device), lengths.to(self.device)
+        enc, enc_lens = self.model.encode(speech, lengths)
+        logits = self.model.utterance_logits(enc, enc_lens)
+        posterior = torch.softmax(logits.float(), dim=-1).cpu()
+        ids = None
+        if self.has_ctc:
+            from espnet_ser.ser.espnet_model import ctc_greedy
+
+            ids = ctc_greedy(self.model.ctc.log_softmax(enc), enc_lens, self.model.blank_id)
+        out: List[Union[EmotionResult, UtteranceError]] = []
+        for k, x in enumerate(inputs):
+            n_enc = int(enc_lens[k])
+            if n_enc <= 0:
+                out.append(UtteranceError(f"input too short: {x.shape[0]} frames leave the "
+                                          "encoder no output frame"))
+                continue
+            p = posterior[k].tolist()
+            if not all(math.isfinite(v) for v in p):
+                out.append(UtteranceError("non-finite class posterior"))
+                continue
+            best = int(np.argmax(p))
+            text = None
+            if ids is not None:
+                text = tokens_to_text(ids[k], self.token_list, self.model.blank_id)
+            out.append(EmotionResult(emotion=self.emotions[best],
+                                     posterior=dict(zip(self.emotions, p)), text=text,
+                                     token_ids=None if ids is None else ids[k]))
+        return out
+
+    def __call__(self, x: np.ndarray) -> EmotionResult:
+        """The result of one input; raises UtteranceError (or the model's error) on failure."""
+        (r,) = self.predict_batch([check_input(x)])
+        if isinstance(r, Exception):
+            raise r
+        return r
+
+    def predict_many(self, loaders: Sequence[Tuple[str, Callable[[], np.ndarray]]],
+                     batch_size: int = 1, chunk: int = 16
+                     ) -> Dict[str, Union[EmotionResult, Exception]]:
+        """``utt -> result or exception`` for ``(utt, load)`` pairs.
+
+        Inputs are read ``batch_size * chunk`` at a time, sorted by length and batched.
+        When a batch raises, its utterances are predicted one by one so that only the
+        faulty ones fail.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        results: Dict[str, Union[EmotionResult, Exception]] = {}
+        step = batch_size * max(1, chunk)
+        for start in range(0, len(loaders), step):
+            ready: List[Tuple[str, np.ndarray]] = []
+            for utt, load in loaders[start: start + step]:
+                try:
+                    ready.append((utt, check_input(load())))
+                except Exception as e:
+                    results[utt] = e
+            ready.sort(key=lambda t: (t[1].ndim, t[1].shape[0]))
+            for b in range(0, len(ready), batch_size):
+                part = ready[b: b + batch_size]
+                try:
+                    outs = self.predict_batch([x for _, x in part])
+                except Exception as e:
+                    if len(part) == 1:
+                        outs = [e]
+                    else:
+                        outs = []
+                        for _, x in part:
+                            try:
+                                outs += self.predict_batch([x])
+                            except Exception as e1:
+                                outs.append(e1)
+                for (utt, _), r in zip(part, outs):
+                    results[utt] = r
+        return results
