@@ -28,6 +28,18 @@ features from that dump instead of extracting them again::
 Any frontend argument of the config can be overridden on the command line, e.g.
 ``--n_mels 40``.
 
+Dumps for self-supervised encoders (``encoder: ssl``; see
+:mod:`espnet_ser.features.ssl_states`)::
+
+    # waveforms (1-D float32, resampled to 16 kHz), shape lines <utt> <samples>
+    python -m espnet_ser.bin.extract_feats --extractor wave --fs 16000 --resample true \
+        --data_dir data/train --out_dir dump/raw/train --nj 4
+    # hidden states of a frozen encoder (encoder_conf.freeze: all), the layers the
+    # training config needs, float32 (frames, n_layers * hidden)
+    python -m espnet_ser.bin.extract_feats --extractor ssl_states \
+        --train_config conf/train_ser_ssl_frozen.yaml --resample true \
+        --data_dir data/train --out_dir dump/ssl_states/train --nj 4
+
 Audio policy (see :mod:`espnet_ser.features.fbank`): wav.scp commands (``cmd |``) are
 refused unless ``--allow_commands true``; a sample rate other than the config's ``fs``
 is an error unless ``--resample true``; multi-channel audio is an error unless
@@ -53,6 +65,7 @@ from espnet_ser.features.fbank import (
     load_fbank_config,
     merge_parts,
 )
+from espnet_ser.features.ssl_states import make_extractor
 from espnet_ser.utils.cli import setup_logging, str2bool
 
 
@@ -61,7 +74,18 @@ def get_parser() -> argparse.ArgumentParser:
         description="Dump log-mel filterbanks (ESPnet DefaultFrontend) of a data directory",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--config", help="filterbank YAML (conf/fbank.yaml); needed unless --merge")
+    parser.add_argument(
+        "--extractor", choices=["fbank", "wave", "ssl_states"], default="fbank",
+        help="fbank: log-mel filterbanks (--config); wave: the waveform itself (--fs, "
+        "default 16000); ssl_states: hidden states of the frozen SSL encoder of "
+        "--train_config",
+    )
+    parser.add_argument("--config", help="filterbank YAML (conf/fbank.yaml); needed for "
+                        "--extractor fbank unless --merge")
+    parser.add_argument("--train_config", default=None,
+                        help="training YAML whose encoder_conf (encoder: ssl, freeze: all) "
+                        "gives the model and layers to dump (--extractor ssl_states)")
+    parser.add_argument("--device", default="cpu", help="torch device (--extractor ssl_states)")
     parser.add_argument("--data_dir", required=True, help="Kaldi data directory with wav.scp")
     parser.add_argument("--out_dir", required=True, help="dump directory, e.g. dump/fbank/train")
     parser.add_argument("--nj", type=int, default=1, help="number of parts")
@@ -122,8 +146,18 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         parser.error(f"--job must be in 1..{args.nj}, got {args.job}")
     if args.merge and args.job is not None:
         parser.error("--merge and --job exclude each other")
-    if not args.merge and args.config is None and not args.subset_of:
+    extracting = not args.merge and not args.subset_of
+    if extracting and args.extractor == "fbank" and args.config is None:
         parser.error("--config is required to extract features")
+    if extracting and args.extractor == "ssl_states" and args.train_config is None:
+        parser.error("--extractor ssl_states needs --train_config")
+    if args.extractor != "fbank":
+        given = ["--" + k for k in FRONTEND_KEYS if k != "fs" and getattr(args, k) is not None]
+        if args.config is not None:
+            given.insert(0, "--config")
+        if given:
+            parser.error(f"--extractor {args.extractor} takes no filterbank config or "
+                         f"frontend overrides (got {' '.join(given)})")
     if args.channel is not None and args.channel < 0:
         parser.error(f"--channel must be >= 0, got {args.channel}")
     torch.set_num_threads(max(1, args.num_threads))
@@ -137,10 +171,15 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
             merge_parts(args.data_dir, args.out_dir, args.nj, overwrite=args.overwrite,
                         on_error=args.on_error, allow_commands=args.allow_commands)
             return
-        conf = load_fbank_config(args.config)
-        conf.update({k: getattr(args, k) for k in FRONTEND_KEYS if getattr(args, k) is not None})
-        extractor = FbankExtractor(**conf)
-        logging.info(f"frontend: {extractor.frontend}")
+        if args.extractor == "fbank":
+            conf = load_fbank_config(args.config)
+            conf.update({k: getattr(args, k) for k in FRONTEND_KEYS if getattr(args, k) is not None})
+            extractor = FbankExtractor(**conf)
+            logging.info(f"frontend: {extractor.frontend}")
+        else:
+            extractor = make_extractor(args.extractor, fs=args.fs,
+                                       train_config=args.train_config, device=args.device)
+            logging.info(f"extractor {args.extractor}: {extractor.conf}")
         jobs = [args.job] if args.job is not None else list(range(1, args.nj + 1))
         for job in jobs:
             extract_part(

@@ -17,6 +17,10 @@ Dump layout written by :func:`extract_part` and :func:`merge_parts`::
     <out_dir>/split<nj>/fbank.<J>.yaml     the frontend arguments used for part J
     <out_dir>/feats.scp  feats_shape  fbank.yaml  + copies of the data directory files
 
+Other extractors (waveform and SSL hidden-state dumps, :mod:`espnet_ser.features.ssl_states`)
+use the same layout; their ``conf`` (with an ``extractor`` key) is written whole to
+``fbank.yaml`` and 1-D arrays get ``<utt> <samples>`` shape lines.
+
 The scp files hold absolute ark paths so a dump can be read from any working directory
 (ESPnet's own dumps hold paths relative to the recipe directory).
 
@@ -334,7 +338,7 @@ def read_utterance(
     if len(wave) < min_samples:
         raise AudioError(
             f"{prefix}: audio has {len(wave)} samples, fewer than the {min_samples} "
-            f"the filterbank needs ({entry})",
+            f"the feature extractor needs ({entry})",
             reason="too_short",
         )
     return wave, rate
@@ -441,6 +445,12 @@ def _part_is_complete(paths: Mapping[str, Path], utts: Sequence[str], reject: bo
 
 
 def _dump_conf_text(conf: Mapping) -> str:
+    """The dump's config (``fbank.yaml``): frontend arguments of a filterbank extractor;
+    the whole ``conf`` of other extractors (those naming themselves with ``extractor``,
+    e.g. the waveform and SSL hidden-state dumps of :mod:`espnet_ser.features.ssl_states`).
+    """
+    if "extractor" in conf:
+        return yaml.safe_dump(dict(conf), sort_keys=False)
     return yaml.safe_dump({k: conf[k] for k in FRONTEND_KEYS if k in conf}, sort_keys=False)
 
 
@@ -536,7 +546,8 @@ def extract_part(
                     logging.debug(f"{where}: utterance {utt}: resampled {rate} -> {extractor.fs} Hz")
                 feats = extractor(wave)
                 writer(utt, feats)
-                shapes[utt] = f"{feats.shape[0]},{feats.shape[1]}"
+                # ESPnet shape format: <frames>,<dim> (matrices) or <samples> (1-D)
+                shapes[utt] = ",".join(str(d) for d in feats.shape)
                 audio_seconds += len(wave) / extractor.fs
                 if i % log_every == 0 or i == n_total:
                     elapsed = max(time.time() - start, 1e-9)
@@ -706,7 +717,7 @@ def _collect_parts(
             )
         scp.update(part_scp)
         shape.update(part_shape)
-    dims = {v.split(",")[-1] for v in shape.values()}
+    dims = {",".join(v.split(",")[1:]) for v in shape.values()}
     if len(dims) > 1:
         raise FeatureError(f"parts in {out_dir}/split{nj} have different feature dims {dims}")
     return scp, shape, conf_text or "", rejects

@@ -21,6 +21,16 @@ Group norm normalises over the whole (padded) time axis, so for those models a
 padded utterance gives slightly different outputs from the same utterance
 alone. In both cases the padding samples are set to zero and the output frames
 beyond ``olens`` are set to zero.
+
+Dumped hidden states (frozen-encoder speed path): with ``freeze="all"`` the
+hidden states never change, so stage 3 can compute them once
+(``extract_feats.py --extractor ssl_states``, see
+:mod:`espnet_ser.features.ssl_states`) and training reads them instead of
+running the model. ``forward`` takes a 3-D input (B, T_frames, F) as such a
+dump: F = ``len(dumped_layers()) * hidden_size``, the hidden states
+``dumped_layers()`` (hidden-state index order) concatenated along the feature
+axis, and ``ilens`` are frame counts. The output is the same as from the
+waveforms, so one checkpoint decodes both inputs.
 """
 
 import logging
@@ -66,6 +76,9 @@ class SSLEncoder(AbsEncoder):
             ``feat_extract_norm == "layer"``.
         local_files_only: Forwarded to ``from_pretrained`` for hub names
             (local directories are always loaded with ``local_files_only``).
+        init_seed: Seed of the random weights of a ``model_config`` model, drawn
+            apart from the global RNG, so every build of a config gives the same
+            model (the stage-3 hidden-state dump and training agree).
     """
 
     @typechecked
@@ -81,6 +94,7 @@ class SSLEncoder(AbsEncoder):
         apply_spec_augment: bool = False,
         use_attention_mask: Optional[bool] = None,
         local_files_only: bool = False,
+        init_seed: int = 0,
     ):
         super().__init__()
         if (model_name_or_path is None) == (model_config is None):
@@ -95,8 +109,14 @@ class SSLEncoder(AbsEncoder):
 
         if model_name_or_path is not None:
             self.model = _load_pretrained(model_name_or_path, local_files_only)
+            self.model_id = f"model_name_or_path={model_name_or_path}"
         else:
-            self.model = _build_from_config(model_config)
+            # seeded apart from the global RNG: the stage-3 hidden-state dump and the
+            # training run build the same random model
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(init_seed))
+                self.model = _build_from_config(model_config)
+            self.model_id = "model_config=" + _describe_config(model_config)
         _check_model(self.model)
 
         config = self.model.config
@@ -130,6 +150,7 @@ class SSLEncoder(AbsEncoder):
         self.freeze = freeze
         self.freeze_layers = freeze_layers
         self.normalize_waveform = normalize_waveform
+        self.apply_spec_augment = apply_spec_augment
         if use_attention_mask is None:
             use_attention_mask = getattr(config, "feat_extract_norm", None) == "layer"
         self.use_attention_mask = use_attention_mask
@@ -182,23 +203,80 @@ class SSLEncoder(AbsEncoder):
         lines += [f"  layer {i:2d}: {w:.4f}" for i, w in enumerate(weights.tolist())]
         return "\n".join(lines)
 
+    def dumped_layers(self) -> List[int]:
+        """Hidden-state indices (0..N) this encoder needs, in index order.
+
+        ``layer="last"`` -> ``[N]``, ``layer=k`` -> ``[k]``, ``"weighted"`` ->
+        ``[0, ..., N]``. A dump of hidden states for this encoder holds these
+        states concatenated along the feature axis.
+        """
+        if self.layer == "last":
+            return [self.num_layers]
+        if self.layer == "weighted":
+            return list(range(self.num_layers + 1))
+        return [int(self.layer)]
+
+    def dump_dim(self) -> int:
+        """Feature dimension of a hidden-state dump for this encoder."""
+        return len(self.dumped_layers()) * self._output_size
+
     def forward(
         self,
         xs_pad: torch.Tensor,
         ilens: torch.Tensor,
         prev_states: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, None]:
-        """Encode waveforms.
+        """Encode waveforms, or read dumped hidden states.
 
         Args:
-            xs_pad: (B, T_samples) 16 kHz waveforms, zero padded.
-            ilens: (B,) numbers of valid samples.
+            xs_pad: (B, T_samples) 16 kHz waveforms, zero padded; or
+                (B, T_frames, F) dumped hidden states (see ``dumped_layers``).
+            ilens: (B,) numbers of valid samples (waveforms) or frames (dumps).
             prev_states: Unused.
 
         Returns:
             hs (B, T', D), olens (B,), None.
         """
+        if xs_pad.dim() == 3:
+            return self._forward_dumped(xs_pad, ilens)
+        if xs_pad.dim() != 2:
+            raise ValueError(
+                f"SSLEncoder expects (B, T) waveforms or (B, T, F) dumped hidden "
+                f"states, got shape {tuple(xs_pad.shape)}"
+            )
         ilens = ilens.to(xs_pad.device).long()
+        if self.layer == "last":
+            hs, olens = self._run_model(xs_pad, ilens, all_states=False)
+        else:
+            states, olens = self._run_model(xs_pad, ilens, all_states=True)
+            if self.layer == "weighted":
+                hs = self._weighted_sum(torch.stack(states, dim=0))
+            else:
+                hs = states[self.layer]
+        hs = hs.masked_fill(make_pad_mask(olens, hs, 1), 0.0)
+        return hs, olens, None
+
+    def hidden_states(
+        self, xs_pad: torch.Tensor, ilens: torch.Tensor, layers: Sequence[int]
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states ``layers`` of waveforms, as dumped (always under no_grad).
+
+        Returns (B, T', len(layers) * D) (the states concatenated in the order
+        of ``layers``, frames beyond ``olens`` zero) and olens (B,).
+        """
+        ilens = ilens.to(xs_pad.device).long()
+        with torch.no_grad():
+            if list(layers) == [self.num_layers]:
+                hs, olens = self._run_model(xs_pad, ilens, all_states=False)
+                out = hs
+            else:
+                states, olens = self._run_model(xs_pad, ilens, all_states=True)
+                out = torch.cat([states[i] for i in layers], dim=-1)
+        out = out.masked_fill(make_pad_mask(olens, out, 1), 0.0)
+        return out, olens
+
+    def _run_model(self, xs_pad: torch.Tensor, ilens: torch.Tensor, all_states: bool):
+        """Run the model; return last_hidden_state (B, T', D) or the N+1 hidden states."""
         max_len = int(ilens.max())
         dtype = next(self.model.parameters()).dtype
         xs = xs_pad[:, :max_len].to(dtype)
@@ -208,28 +286,67 @@ class SSLEncoder(AbsEncoder):
         xs = xs.masked_fill(~valid, 0.0)
         attention_mask = valid.long() if self.use_attention_mask else None
 
-        need_all = self.layer != "last"
         context = torch.no_grad() if self.freeze == "all" else nullcontext()
         with context:
             out = self.model(
                 xs,
                 attention_mask=attention_mask,
-                output_hidden_states=need_all,
+                output_hidden_states=all_states,
                 return_dict=True,
             )
-        if self.layer == "last":
-            hs = out.last_hidden_state
-        elif self.layer == "weighted":
-            stacked = torch.stack(out.hidden_states, dim=0)
-            weights = torch.softmax(self.layer_weights, dim=0).to(stacked.dtype)
-            hs = (weights[:, None, None, None] * stacked).sum(dim=0)
-        else:
-            hs = out.hidden_states[self.layer]
-
+        hs = out.hidden_states if all_states else out.last_hidden_state
+        n_frames = (hs[0] if all_states else hs).size(1)
         olens = self.model._get_feat_extract_output_lengths(ilens).long()
-        olens = olens.clamp(min=0, max=hs.size(1))
-        hs = hs.masked_fill(make_pad_mask(olens, hs, 1), 0.0)
-        return hs, olens, None
+        olens = olens.clamp(min=0, max=n_frames)
+        return hs, olens
+
+    def _weighted_sum(self, stacked: torch.Tensor) -> torch.Tensor:
+        """Softmax(layer_weights)-weighted sum over the first axis of (N+1, B, T, D)."""
+        weights = torch.softmax(self.layer_weights, dim=0).to(stacked.dtype)
+        return (weights[:, None, None, None] * stacked).sum(dim=0)
+
+    def _forward_dumped(
+        self, xs_pad: torch.Tensor, ilens: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, None]:
+        """Encoder output from dumped hidden states (B, T, len(dumped_layers()) * D)."""
+        if self.freeze != "all":
+            raise ValueError(
+                f"SSLEncoder got dumped hidden states (input of shape "
+                f"{tuple(xs_pad.shape)}) but freeze={self.freeze!r}: only a fully "
+                "frozen encoder (freeze: all) can read dumps, since training the "
+                "model would change its hidden states; train from waveforms "
+                "(extract_feats --extractor wave) or set freeze: all"
+            )
+        if self.apply_spec_augment:
+            raise ValueError(
+                "SSLEncoder got dumped hidden states but apply_spec_augment is "
+                "true: the model's time masking is applied inside the model, "
+                "which is not run on dumps; set apply_spec_augment: false or "
+                "train from waveforms"
+            )
+        layers = self.dumped_layers()
+        hidden = self._output_size
+        expected = len(layers) * hidden
+        got = xs_pad.size(-1)
+        if got != expected:
+            raise ValueError(
+                f"the dumped hidden states do not match this encoder: feature "
+                f"dim {got}, expected {expected} = {len(layers)} layer(s) "
+                f"{layers} x hidden size {hidden} for layer={self.layer!r} of "
+                f"{self.model_id}; dump them again with extract_feats "
+                "--extractor ssl_states --train_config <this training config>"
+            )
+        ilens = ilens.to(xs_pad.device).long()
+        dtype = next(self.model.parameters()).dtype
+        xs = xs_pad[:, : int(ilens.max())].to(dtype)
+        if self.layer == "weighted":
+            b, t, _ = xs.shape
+            stacked = xs.reshape(b, t, len(layers), hidden).permute(2, 0, 1, 3)
+            hs = self._weighted_sum(stacked)
+        else:
+            hs = xs
+        hs = hs.masked_fill(make_pad_mask(ilens, hs, 1), 0.0)
+        return hs, ilens, None
 
 
 def _normalize(xs: torch.Tensor, valid: torch.Tensor, ilens: torch.Tensor):
@@ -278,6 +395,31 @@ def _build_from_config(model_config: Dict):
             fields[key] = tuple(value)
     config = AutoConfig.for_model(model_type, **fields)
     return AutoModel.from_config(config)
+
+
+def _describe_config(model_config: Dict) -> str:
+    """Short identity of a random-model config: type and main sizes."""
+    keys = ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads",
+            "intermediate_size", "feat_extract_norm", "do_stable_layer_norm")
+    return "{" + ", ".join(
+        f"{k}: {model_config[k]}" for k in keys if k in model_config
+    ) + "}"
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """SHA-256 (first 16 hex digits) of a model's parameter and buffer values.
+
+    Names, shapes, dtypes and bytes of the state dict, in order; identifies the
+    weights a hidden-state dump was made with.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, value in model.state_dict().items():
+        value = value.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(value.shape)}:{value.dtype};".encode())
+        h.update(value.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()[:16]
 
 
 def _check_model(model: torch.nn.Module):

@@ -1,0 +1,306 @@
+"""Frozen-encoder speed path: hidden-state dumps (extract_feats --extractor ssl_states)
+read by SSLEncoder instead of running the model."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import yaml
+
+from espnet2.train.collate_fn import CommonCollateFn
+from espnet2.train.dataset import ESPnetDataset
+from espnet_ser.bin.extract_feats import main as extract_main
+from espnet_ser.data.datadir import write_data_dir
+from espnet_ser.features.fbank import FeatureError, extract_part
+from espnet_ser.features.ssl_states import SSLStatesExtractor, load_train_config
+from espnet_ser.ssl.encoder import SSLEncoder, model_fingerprint
+from espnet_ser.tasks.ser import SERTask
+
+TINY = dict(
+    hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+    conv_dim=[16, 16], conv_kernel=[10, 3], conv_stride=[5, 2],
+    num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+)
+MODELS = {
+    # layer-norm feature extractor: attention mask, padding does not matter
+    "layer": dict(TINY, model_type="wav2vec2", feat_extract_norm="layer", conv_bias=True),
+    "stable": dict(TINY, model_type="wav2vec2", feat_extract_norm="layer", conv_bias=True,
+                   do_stable_layer_norm=True),
+    # group norm: no mask, padding changes the outputs, so single utterances only
+    "group": dict(TINY, model_type="wav2vec2", feat_extract_norm="group", conv_bias=False),
+}
+EMOTIONS = ["ang", "hap", "neu", "sad"]
+
+
+def n_frames(n):
+    return ((n - 10) // 5 + 1 - 3) // 2 + 1
+
+
+def make_data(root: Path, lengths, fs=16000) -> Path:
+    fields = {name: {} for name in ("wav.scp", "text", "utt2spk", "utt2emo")}
+    for i, n in enumerate(lengths):
+        utt = f"spk{i % 2}_utt{i:02d}"
+        rng = np.random.default_rng(i)
+        t = np.arange(n) / fs
+        sig = 0.3 * np.sin(2 * np.pi * (150 + 60 * i) * t) + 0.1 * rng.standard_normal(n)
+        path = root / "wav" / f"{utt}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(str(path), sig.astype(np.float32), fs, subtype="FLOAT")
+        fields["wav.scp"][utt] = str(path)
+        fields["text"][utt] = f"hello {i}"
+        fields["utt2spk"][utt] = f"spk{i % 2}"
+        fields["utt2emo"][utt] = EMOTIONS[i % 4]
+    write_data_dir(root / "data", fields)
+    return root / "data"
+
+
+def write_config(path: Path, model="layer", layer="weighted", **enc) -> Path:
+    enc.setdefault("freeze", "all")
+    conf = dict(
+        encoder="ssl", input_size=1, normalize="none", pooling="mean", classifier="linear",
+        emotions=EMOTIONS, seed=0,
+        encoder_conf=dict(model_config=dict(MODELS[model]), layer=layer, **enc),
+    )
+    path.write_text(yaml.safe_dump(conf), encoding="utf-8")
+    return path
+
+
+def build_model(config: Path):
+    """The SERTask model of a training config, built as the trainer builds it."""
+    conf = yaml.safe_load(config.read_text(encoding="utf-8"))
+    parser = SERTask.get_parser()
+    parser.set_defaults(**conf)
+    args = parser.parse_args([])
+    torch.manual_seed(123)  # the random SSL weights do not depend on the global RNG
+    return SERTask.build_model(args).eval()
+
+
+def load_batch(feats_scp: Path, utts):
+    """ESPnet's kaldi_ark loader and CommonCollateFn, as in training."""
+    dataset = ESPnetDataset([(str(feats_scp), "speech", "kaldi_ark")], float_dtype="float32")
+    _, batch = CommonCollateFn(float_pad_value=0.0, int_pad_value=-1)(
+        [(u, dataset[u][1]) for u in utts]
+    )
+    return batch["speech"], batch["speech_lengths"]
+
+
+def dump(kind, data: Path, out: Path, *extra):
+    extract_main(["--extractor", kind, "--data_dir", str(data), "--out_dir", str(out),
+                  "--nj", "2", "--log_level", "WARNING", *extra])
+    return out / "feats.scp"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    data = make_data(root, [3200, 2100, 2650])
+    waves = dump("wave", data, root / "raw")
+    return root, data, waves
+
+
+@pytest.mark.parametrize("model,layer", [
+    ("layer", "last"), ("layer", 1), ("layer", 0), ("layer", "weighted"),
+    ("stable", "last"), ("stable", "weighted"),
+])
+def test_dumped_states_give_the_waveform_output(corpus, tmp_path, model, layer):
+    root, data, wave_scp = corpus
+    config = write_config(tmp_path / "train.yaml", model, layer)
+    states_scp = dump("ssl_states", data, tmp_path / "states", "--train_config", str(config))
+
+    net = build_model(config)
+    enc = net.encoder
+    assert isinstance(enc, SSLEncoder) and enc.use_attention_mask
+    if layer == "weighted":  # non-uniform weights, so the index order matters
+        with torch.no_grad():
+            enc.layer_weights.copy_(torch.tensor([0.7, -1.0, 2.0]))
+
+    conf = yaml.safe_load((tmp_path / "states" / "fbank.yaml").read_text())
+    assert conf["layers"] == enc.dumped_layers()
+    assert conf["dim"] == 32 * len(enc.dumped_layers())
+    assert conf["model_fingerprint"] == model_fingerprint(enc.model)  # same weights
+
+    utts = ["spk0_utt00", "spk1_utt01"]  # 3200 and 2100 samples: padded batch
+    wave, wave_lens = load_batch(wave_scp, utts)
+    states, state_lens = load_batch(states_scp, utts)
+    assert wave.shape == (2, 3200) and wave_lens.tolist() == [3200, 2100]
+    assert states.shape == (2, n_frames(3200), conf["dim"])
+    assert state_lens.tolist() == [n_frames(3200), n_frames(2100)]
+
+    with torch.no_grad():
+        hs_w, olens_w = net.encode(wave, wave_lens)
+        hs_d, olens_d = net.encode(states, state_lens)
+        post_w, _ = net.predict(wave, wave_lens)
+        post_d, _ = net.predict(states, state_lens)
+    assert olens_w.tolist() == olens_d.tolist() == state_lens.tolist()
+    torch.testing.assert_close(hs_d, hs_w, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(post_d, post_w, atol=1e-5, rtol=1e-5)
+    # not trivially equal: the two utterances and the layers differ
+    assert not torch.allclose(hs_w[0, :10], hs_w[1, :10])
+
+
+@pytest.mark.parametrize("layer", ["last", 1, "weighted"])
+def test_group_norm_single_utterance(corpus, tmp_path, layer):
+    root, data, wave_scp = corpus
+    config = write_config(tmp_path / "train.yaml", "group", layer)
+    states_scp = dump("ssl_states", data, tmp_path / "states", "--train_config", str(config))
+    net = build_model(config)
+    assert not net.encoder.use_attention_mask
+    if layer == "weighted":
+        with torch.no_grad():
+            net.encoder.layer_weights.copy_(torch.tensor([-0.5, 1.5, 0.2]))
+    for utt in ("spk0_utt00", "spk0_utt02"):
+        wave, wave_lens = load_batch(wave_scp, [utt])
+        states, state_lens = load_batch(states_scp, [utt])
+        with torch.no_grad():
+            hs_w, olens_w = net.encode(wave, wave_lens)
+            hs_d, olens_d = net.encode(states, state_lens)
+        assert olens_w.tolist() == olens_d.tolist()
+        torch.testing.assert_close(hs_d, hs_w, atol=1e-5, rtol=1e-5)
+
+
+def test_checkpoint_trained_on_dumps_decodes_waveforms(corpus, tmp_path):
+    root, data, wave_scp = corpus
+    config = write_config(tmp_path / "train.yaml", "layer", "weighted")
+    states_scp = dump("ssl_states", data, tmp_path / "states", "--train_config", str(config))
+    utts = ["spk0_utt00", "spk0_utt02", "spk1_utt01"]
+    states, state_lens = load_batch(states_scp, utts)
+    net = build_model(config).train()
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=1.0)
+    for _ in range(3):
+        loss, _, _ = net(states, state_lens, torch.tensor([[0], [2], [1]]), torch.ones(3, dtype=torch.long))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # only the layer weights, pooling and classifier learn; the SSL model is frozen
+    assert not torch.allclose(net.encoder.get_layer_weights(), torch.full((3,), 1 / 3))
+    torch.save(net.state_dict(), tmp_path / "model.pth")
+
+    fresh = build_model(config)
+    fresh.load_state_dict(torch.load(tmp_path / "model.pth", weights_only=True), strict=True)
+    wave, wave_lens = load_batch(wave_scp, utts)
+    with torch.no_grad():
+        post_d, _ = fresh.predict(states, state_lens)
+        post_w, _ = fresh.predict(wave, wave_lens)
+    torch.testing.assert_close(post_w, post_d, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["layer", "stable", "group"])
+def test_layer_matrix_and_index_order(tmp_path, model):
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal(1800).astype(np.float32))
+    expected_layers = {"last": [2], 0: [0], 1: [1], 2: [2], "weighted": [0, 1, 2]}
+    for layer, layers in expected_layers.items():
+        ext = SSLStatesExtractor(
+            dict(model_config=dict(MODELS[model]), layer=layer, freeze="all")
+        )
+        assert ext.encoder.dumped_layers() == layers == ext.conf["layers"]
+        assert ext.conf["dim"] == ext.dim == 32 * len(layers)
+        assert ext.conf["hidden_size"] == 32 and ext.conf["num_hidden_layers"] == 2
+        out = ext(x.numpy())
+        assert out.dtype == np.float32 and out.shape == (n_frames(1800), 32 * len(layers))
+        with torch.no_grad():
+            ref = ext.encoder.model(x[None], output_hidden_states=True)
+        for j, i in enumerate(layers):
+            np.testing.assert_allclose(out[:, 32 * j : 32 * (j + 1)],
+                                       ref.hidden_states[i][0].numpy(), atol=1e-5, rtol=0)
+        if layer == "last":
+            np.testing.assert_allclose(out, ref.last_hidden_state[0].numpy(), atol=1e-5, rtol=0)
+    # the shortest waveform giving one frame
+    assert ext.min_samples == 10 + 2 * 5 == 20
+    assert ext(np.zeros(20, dtype=np.float32)).shape[0] == 1
+
+
+@pytest.mark.parametrize("change,match", [
+    (dict(freeze="feature_encoder"), "freeze is 'feature_encoder'"),
+    (dict(freeze=None), "freeze is 'feature_encoder'"),  # the SSLEncoder default
+    (dict(freeze="none"), "freeze is 'none'"),
+    (dict(apply_spec_augment=True), "apply_spec_augment"),
+])
+def test_non_frozen_config_is_refused(corpus, tmp_path, capsys, change, match):
+    root, data, _ = corpus
+    enc = {k: v for k, v in change.items() if v is not None}
+    config = write_config(tmp_path / "train_x.yaml", "layer", "last", **enc)
+    if change.get("freeze", "") is None:
+        conf = yaml.safe_load(config.read_text())
+        del conf["encoder_conf"]["freeze"]
+        config.write_text(yaml.safe_dump(conf))
+    with pytest.raises(FeatureError, match=match) as e:
+        load_train_config(config)
+    assert "train_x.yaml" in str(e.value)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        dump("ssl_states", data, tmp_path / "states", "--train_config", str(config))
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "train_x.yaml" in err and match in err
+    assert not (tmp_path / "states" / "feats.scp").exists()
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("encoder", "conformer", "encoder: ssl"),
+    ("normalize", "utterance_mvn", "normalize: none"),
+    ("normalize", "__missing__", "normalize: none"),
+    ("specaug", "specaug", "specaug"),
+])
+def test_other_unusable_configs_are_refused(tmp_path, field, value, match):
+    config = write_config(tmp_path / "train_y.yaml")
+    conf = yaml.safe_load(config.read_text())
+    if value == "__missing__":
+        del conf[field]
+    else:
+        conf[field] = value
+    config.write_text(yaml.safe_dump(conf))
+    with pytest.raises(FeatureError, match=match):
+        load_train_config(config)
+
+
+def test_dump_of_other_model_or_layers_is_refused(corpus, tmp_path):
+    root, data, _ = corpus
+    out = tmp_path / "states"
+    dump("ssl_states", data, out, "--train_config", str(write_config(tmp_path / "a.yaml", layer="last")))
+    # "last" and layer 2 need the same hidden state of the same model: the dump is kept
+    dump("ssl_states", data, out, "--train_config", str(write_config(tmp_path / "b.yaml", layer=2)))
+    for other in (
+        dict(layer="weighted"),                  # another layer set
+        dict(layer=1),
+        dict(model="stable", layer="last"),      # another model
+        dict(layer="last", normalize_waveform=True),
+    ):
+        ext = SSLStatesExtractor.from_train_config(write_config(tmp_path / "c.yaml", **other))
+        with pytest.raises(FeatureError, match="another config"):
+            extract_part(data, out, ext, 2, 1)
+    # other weights of the same architecture (another init_seed) are refused too
+    conf = yaml.safe_load((tmp_path / "a.yaml").read_text())
+    conf["encoder_conf"]["init_seed"] = 1
+    (tmp_path / "d.yaml").write_text(yaml.safe_dump(conf))
+    ext = SSLStatesExtractor.from_train_config(tmp_path / "d.yaml")
+    with pytest.raises(FeatureError, match="another config"):
+        extract_part(data, out, ext, 2, 2)
+
+
+def test_mismatched_dump_is_a_clear_error():
+    torch.manual_seed(0)
+    enc = SSLEncoder(model_config=dict(MODELS["layer"]), layer="last", freeze="all")
+    states = torch.randn(2, 7, 96)  # a 'weighted' dump: 3 layers x 32
+    with pytest.raises(ValueError, match=r"do not match this encoder.*dim 96, expected 32") as e:
+        enc(states, torch.tensor([7, 5]))
+    assert "wav2vec2" in str(e.value) and "hidden_size: 32" in str(e.value)
+
+    torch.manual_seed(0)
+    weighted = SSLEncoder(model_config=dict(MODELS["layer"]), layer="weighted", freeze="all")
+    with pytest.raises(ValueError, match="dim 32, expected 96"):
+        weighted(torch.randn(2, 7, 32), torch.tensor([7, 5]))
+    hs, olens, _ = weighted(torch.randn(2, 7, 96), torch.tensor([7, 5]))
+    assert hs.shape == (2, 7, 32) and olens.tolist() == [7, 5] and torch.all(hs[1, 5:] == 0)
+
+    for kwargs, match in (
+        (dict(freeze="feature_encoder"), "freeze='feature_encoder'.*freeze: all"),
+        (dict(freeze="none"), "freeze='none'"),
+        (dict(freeze="all", apply_spec_augment=True), "apply_spec_augment"),
+    ):
+        enc = SSLEncoder(model_config=dict(MODELS["layer"]), layer="last", **kwargs)
+        with pytest.raises(ValueError, match=match):
+            enc(torch.randn(2, 7, 32), torch.tensor([7, 5]))
+    with pytest.raises(ValueError, match=r"\(B, T\) waveforms or \(B, T, F\)"):
+        enc(torch.randn(2, 7, 32, 1), torch.tensor([7, 5]))
