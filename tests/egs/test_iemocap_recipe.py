@@ -209,3 +209,62 @@ def test_pretrained_model_initialises_a_gst_fold(tmp_path):
     assert config["init_param"][0] == "exp/pretrained/model.pth"
     assert config["normalize_conf"]["stats_file"] == "exp/pretrained/feats_stats.npz"
     assert "Loading pretrained params from exp/pretrained/model.pth" in (exp / "train.log").read_text()
+
+
+# --------------------------------------------------------------------------------------
+# run_ser.sh: multi-task SER, leave-one-speaker-out, on the frozen-encoder fast path
+# --------------------------------------------------------------------------------------
+TINY_MTL_FROZEN = """
+encoder: ssl
+encoder_conf:
+    model_config: {model_type: wav2vec2, hidden_size: 16, num_hidden_layers: 2,
+                   num_attention_heads: 2, intermediate_size: 32, conv_dim: [8, 8],
+                   conv_kernel: [10, 3], conv_stride: [5, 2], num_conv_pos_embeddings: 8,
+                   num_conv_pos_embedding_groups: 2, feat_extract_norm: layer}
+    layer: weighted
+    freeze: all
+normalize: null
+pooling: sum
+classifier: linear
+model_conf: {ctc_weight: 0.1}
+batch_type: sorted
+batch_size: 4
+max_epoch: 2
+optim: adamw
+optim_conf: {lr: 0.001}
+best_model_criterion: [[valid, ua, max]]
+keep_nbest_models: 1
+num_workers: 0
+"""
+
+
+def test_loso_multitask_recipe_on_dumped_hidden_states(tmp_path):
+    tree = make_tree(tmp_path / "IEMOCAP_full_release")
+    d = copy_recipe(tmp_path)
+    (d / "conf" / "tiny_mtl.yaml").write_text(TINY_MTL_FROZEN)
+    env = dict(os.environ, ESPNET_SER_ROOT=str(REPO))
+    proc = subprocess.run(
+        ["./run_ser.sh", "--iemocap_root", str(tree), "--folds", "1 2", "--stage", "1",
+         "--stop-stage", "6", "--train_config", "conf/tiny_mtl.yaml", "--feats_type", "ssl_states",
+         "--nj", "2", "--decode_nj", "1"],
+        cwd=d, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    # the encoder ran once over every utterance at stage 3: 3 hidden states x 16 dims
+    dump = d / "dump" / "ssl_states_tiny_mtl"
+    every = read_kaldi_map(dump / "iemocap_all" / "feats.scp")
+    assert kaldiio.load_mat(next(iter(every.values()))).shape[1] == 3 * 16
+    folds = {}
+    for k, spk in ((1, "Ses01F"), (2, "Ses01M")):
+        assert set(read_kaldi_map(d / f"data/loso{k}_test/utt2spk").values()) == {spk}
+        exp = d / "exp" / f"ser_tiny_mtl_loso{k}"
+        config = yaml.safe_load((exp / "config.yaml").read_text())
+        data = {x[1]: x[0] for x in config["train_data_path_and_name_and_type"]}
+        assert data["speech"] == f"dump/ssl_states_tiny_mtl/loso{k}_train/feats.scp"
+        assert data["text"] == f"data/token_char_emonone_loso{k}/loso{k}_train/text"  # CTC targets
+        score = exp / "decode_valid.ua.ave_1best" / f"loso{k}_test" / "score"
+        folds[k] = json.loads((score / "scores.json").read_text())
+        assert folds[k]["wer"] is not None  # the CTC transcript is scored
+    pooled = json.loads((d / "exp/ser_tiny_mtl_loso/score/scores.json").read_text())
+    assert pooled["n"] == folds[1]["n"] + folds[2]["n"]
+    assert pooled["wa"] == pytest.approx((folds[1]["correct"] + folds[2]["correct"]) / pooled["n"])
+    assert "ser_tiny_mtl_loso" in (d / "RESULTS.md").read_text()

@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# Utterance-level speech emotion recognition recipe (SERTask: encoder -> pooling -> classifier,
+# optional auxiliary CTC): the staged pipeline the SER recipes (egs/*/run_ser.sh, egs/ravdess)
+# call. Same stage numbers and conventions as asr_ser.sh:
+#   1. data preparation (local/data.sh) and validation of data/<set>/
+#   2. class ids (emotion_id) and the character inventory of the CTC head -> data/token_char_emonone/
+#   3. model input for every set (nj jobs)                                 -> dump/<feats_type>/<set>/
+#        raw:        16 kHz waveforms (resampled when needed), for encoder: ssl
+#        ssl_states: hidden states of a frozen SSL encoder (freeze: all), computed once from
+#                    the training config's encoder_conf; training reads them (the fast path)
+#        fbank:      log-mel filterbanks + global CMVN, for ESPnet's encoders
+#   4. training with ESPnet's trainer (SERTask)                            -> exp/<ser_exp>/
+#   5. checkpoint averaging + classification (argmax, posteriors, CTC greedy transcript)
+#                                                                          -> exp/<ser_exp>/decode_<tag>/<set>/
+#   6. scoring (WA, UA, classification report, confusion, WER of the CTC transcript,
+#      training curves) + RESULTS.md
+# Cross-validation recipes call this once per fold with --suffix _<fold> --feats_superset <all>.
+# A finished stage leaves a .done marker; re-running it is skipped unless --force true.
+set -euo pipefail
+
+log() {
+    local fname=${BASH_SOURCE[1]##*/}
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+min() { if [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi; }
+SECONDS=0
+
+# begin options
+stage=1                    # first stage to run
+stop_stage=6               # last stage to run
+force=false                # rerun stages that already have a .done marker
+nj=4                       # parallel jobs for feature extraction
+decode_nj=4                # parallel jobs for inference
+ngpu=0                     # GPUs for training (0: CPU)
+num_nodes=1                # nodes for multi-node training (ESPnet's launcher)
+seed=0                     # random seed for training
+train_set=train            # training set name under data/
+valid_set=valid            # validation set name under data/
+test_sets="test"           # sets to classify and score
+emotions="ang hap neu sad" # emotion codes, in class-index order
+feats_type=raw             # raw (16 kHz waves), ssl_states (frozen SSL hidden states) or fbank
+fs=16000                   # sample rate of raw dumps (SSL models are trained at 16 kHz)
+feats_config=              # filterbank config for feats_type fbank (default: <root>/conf/fbank.yaml)
+feats_superset=            # dumped set the other sets are subsets of (extract once, e.g. for folds)
+suffix=                    # appended to the token dir and experiment names (e.g. _loso1)
+exp_tag=                   # appended to the config name in the default experiment name
+train_config=              # training YAML (required for stages 3 with ssl_states, and 4)
+ser_exp=                   # experiment dir (default: exp/ser_<config name><exp_tag><suffix>)
+ser_args=                  # extra options for training, e.g. "--max_epoch 1"
+inference_args=            # extra options for inference
+nbest_avg=1                # number of checkpoints to average (1: the best one)
+avg_metric=valid.ua        # validation metric to pick the checkpoints by
+inference_model=           # model file to classify with (default: the averaged one)
+decode_threads=1           # torch threads per inference job
+inference_ngpu=0           # classify on a GPU (1) or the CPU (0)
+results_notes=             # text file whose content heads RESULTS.md
+allow_commands=false       # run wav.scp entries that are commands ("... |"); refused otherwise
+audio_on_error=fail        # unreadable / truncated / empty audio: fail, or reject (listed in dump/*/<set>/reject_list)
+resample=true              # resample audio at another rate than fs (else an error)
+# end options
+
+help_message="Usage: $0 --train_config <yaml> [options]
+Runs the utterance-level SER recipe; see the option list below."
+
+. ./path.sh
+. ./cmd.sh
+. "${ESPNET_SER_ROOT}/tools/parse_options.sh"
+
+[ $# -eq 0 ] || { log "unexpected argument(s): $*"; echo "${help_message}"; exit 2; }
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ] && [ -z "${train_config}" ]; then
+    log "--train_config is required for stage 4"; echo "${help_message}"; exit 2
+fi
+case ${feats_type} in raw|ssl_states|fbank) ;; *) log "--feats_type: raw, ssl_states or fbank"; exit 2 ;; esac
+if [ "${feats_type}" = ssl_states ] && [ -z "${train_config}" ]; then
+    log "--feats_type ssl_states needs --train_config (its encoder_conf says what to extract)"; exit 2
+fi
+
+py=python3
+[ -n "${feats_config}" ] || feats_config=${ESPNET_SER_ROOT}/conf/fbank.yaml
+token_dir=data/token_char_emonone${suffix}
+conf_name=$(basename "${train_config:-model}" .yaml)
+case ${feats_type} in
+    raw) dump=dump/raw_${fs} ;;
+    fbank) dump=dump/fbank ;;
+    ssl_states) dump=dump/ssl_states_${conf_name} ;;  # the hidden states depend on the config
+esac
+[ -n "${ser_exp}" ] || ser_exp=exp/ser_${conf_name}${exp_tag}${suffix}
+[ -n "${inference_model}" ] || inference_model=${avg_metric}.ave_${nbest_avg}best.pth
+decode_tag=$(basename "${inference_model}" .pth)
+# each set once (a protocol without a validation set may validate on its test set)
+all_sets=$(echo ${train_set} ${valid_set} ${test_sets} | tr ' ' '\n' | awk '!seen[$0]++' | tr '\n' ' ')
+config_value() {  # config_value KEY DEFAULT: a top-level (a.b: nested) value of the training config
+    ${py} -c "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])) or {}
+for k in sys.argv[2].split('.'): c = (c or {}).get(k)
+print(sys.argv[3] if c is None else c)" "${train_config}" "$1" "$2"
+}
+
+run_stage() {  # run_stage N MARKER: true if stage N is selected and not yet done (or --force true)
+    [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ] || return 1
+    if [ -f "$2" ] && ! ${force}; then
+        log "Stage $1: already done ($2 exists); --force true to redo"; return 1
+    fi
+    return 0
+}
+fail() { log "failed; see $1"; exit 1; }
+
+mkdir -p exp/log
+if run_stage 1 data/.stage1.done; then
+    log "Stage 1: data preparation -> data/ (log: exp/log/data.log)"
+    local/data.sh > exp/log/data.log 2>&1 || fail exp/log/data.log
+    ${py} -m espnet_ser.bin.validate_data_dir --emotions "${emotions}" --allow_commands ${allow_commands} \
+        $(for s in ${all_sets}; do echo data/${s}; done) >> exp/log/data.log 2>&1 || fail exp/log/data.log
+    touch data/.stage1.done
+fi
+
+if run_stage 2 "${token_dir}/.done"; then
+    log "Stage 2: class ids and character inventory -> ${token_dir} (log: ${token_dir}/prepare_text.log)"
+    mkdir -p "${token_dir}"
+    ${py} -m espnet_ser.bin.prepare_text --train_set "${train_set}" \
+        --data_dirs $(for s in ${all_sets}; do echo data/${s}; done) --out_dir "${token_dir}" \
+        --emotions "${emotions}" --emo_token_position none --token_type char \
+        > "${token_dir}/prepare_text.log" 2>&1 || fail "${token_dir}/prepare_text.log"
+    touch "${token_dir}/.done"
+fi
+
+case ${feats_type} in
+    raw) _extract_opts="--extractor wave --fs ${fs}" ;;
+    fbank) _extract_opts="--extractor fbank --config ${feats_config}" ;;
+    ssl_states) _extract_opts="--extractor ssl_states --train_config ${train_config} --fs ${fs}" ;;
+esac
+_audio_opts="--allow_commands ${allow_commands} --on_error ${audio_on_error} --resample ${resample}"
+dump_set() {  # dump_set SET: the model input of data/SET (or the subset of the superset's dump)
+    local dset=$1 _nj _logdir=${dump}/$1/log
+    [ ! -f "${dump}/${dset}/.done" ] || ${force} || return 0
+    mkdir -p "${_logdir}"
+    if [ -n "${feats_superset}" ] && [ "${dset}" != "${feats_superset}" ]; then
+        log "Stage 3: ${dump}/${dset} from ${dump}/${feats_superset} (log: ${_logdir}/subset.log)"
+        ${py} -m espnet_ser.bin.extract_feats --subset_of ${dump}/${feats_superset} --data_dir data/${dset} \
+            ${_audio_opts} --out_dir ${dump}/${dset} > "${_logdir}/subset.log" 2>&1 || fail "${_logdir}/subset.log"
+    else
+        _nj=$(min "${nj}" "$(wc -l < data/${dset}/wav.scp)")
+        log "Stage 3: ${feats_type} for ${dset} in ${_nj} jobs (logs: ${_logdir}/extract.*.log)"
+        # shellcheck disable=SC2086
+        ${train_cmd} JOB=1:"${_nj}" "${_logdir}"/extract.JOB.log \
+            ${py} -m espnet_ser.bin.extract_feats ${_extract_opts} --data_dir data/${dset} \
+            --out_dir ${dump}/${dset} ${_audio_opts} --nj "${_nj}" --job JOB || fail "${_logdir}/extract.*.log"
+        ${py} -m espnet_ser.bin.extract_feats --merge --data_dir data/${dset} --out_dir ${dump}/${dset} \
+            ${_audio_opts} --nj "${_nj}" > "${_logdir}/merge.log" 2>&1 || fail "${_logdir}/merge.log"
+    fi
+    touch "${dump}/${dset}/.done"
+}
+
+if run_stage 3 "${dump}/.done.${train_set}"; then
+    for dset in ${feats_superset} ${all_sets}; do
+        dump_set "${dset}"
+    done
+    if [ "${feats_type}" = fbank ]; then
+        log "Stage 3: global CMVN statistics from ${train_set}"
+        ${py} -m espnet_ser.bin.compute_cmvn --feats_scp ${dump}/${train_set}/feats.scp \
+            --out ${dump}/${train_set}/feats_stats.npz > ${dump}/${train_set}/log/cmvn.log 2>&1 || fail ${dump}/${train_set}/log/cmvn.log
+    fi
+    touch "${dump}/.done.${train_set}"
+fi
+
+if run_stage 4 "${ser_exp}/.done"; then
+    mkdir -p "${ser_exp}"
+    log "Stage 4: training ${ser_exp} (log: ${ser_exp}/train.log)"
+    _opts=""
+    for _s in train valid; do
+        _set=${train_set}; [ ${_s} = train ] || _set=${valid_set}
+        _opts+=" --${_s}_data_path_and_name_and_type ${dump}/${_set}/feats.scp,speech,kaldi_ark"
+        _opts+=" --${_s}_data_path_and_name_and_type ${token_dir}/${_set}/emotion_id,emotion,text_int"
+        _opts+=" --${_s}_shape_file ${dump}/${_set}/feats_shape"
+        # the transcript only for the auxiliary CTC task
+        if ${py} -c "import sys; sys.exit(not float(sys.argv[1]) > 0)" "$(config_value model_conf.ctc_weight 0)"; then
+            _opts+=" --${_s}_data_path_and_name_and_type ${token_dir}/${_set}/text,text,text"
+        fi
+    done
+    if [ "${feats_type}" = fbank ]; then
+        _opts+=" --input_size $(${py} -c "import yaml; print(yaml.safe_load(open('${feats_config}'))['n_mels'])")"
+        _opts+=" --normalize global_mvn --normalize_conf stats_file=${dump}/${train_set}/feats_stats.npz"
+    else
+        _opts+=" --input_size 1"  # waveforms or hidden states: the SSL encoder reads them as they are
+    fi
+    if [ "${num_nodes}" -gt 1 ]; then
+        _launch="${py} -m espnet2.bin.launch --cmd '${cuda_cmd} --name ${ser_exp}' --log ${ser_exp}/train.log
+                 --ngpu ${ngpu} --num_nodes ${num_nodes} --init_file_prefix ${ser_exp}/.dist_init_
+                 --multiprocessing_distributed true --"
+    else
+        _launch="${cuda_cmd} --gpu ${ngpu} ${ser_exp}/train.log"
+    fi
+    # shellcheck disable=SC2086
+    eval ${_launch} ${py} -m espnet_ser.bin.ser_train --config "${train_config}" \
+        --emotions ${emotions} --token_list "${token_dir}/tokens.txt" ${_opts} \
+        --resume true --seed "${seed}" --ngpu "${ngpu}" --output_dir "${ser_exp}" ${ser_args} || fail "${ser_exp}/train.log"
+    touch "${ser_exp}/.done"
+fi
+
+if run_stage 5 "${ser_exp}/decode_${decode_tag}/.done"; then
+    log "Stage 5: averaging the ${nbest_avg} best checkpoints by ${avg_metric} (log: ${ser_exp}/average.log)"
+    ${py} -m espnet_ser.bin.average_checkpoints --exp_dir "${ser_exp}" --metric "${avg_metric}" \
+        --nbest "${nbest_avg}" > "${ser_exp}/average.log" 2>&1 || fail "${ser_exp}/average.log"
+    for dset in ${test_sets}; do
+        _dir=${ser_exp}/decode_${decode_tag}/${dset}
+        _nj=$(min "${decode_nj}" "$(wc -l < ${dump}/${dset}/feats.scp)")
+        log "Stage 5: classifying ${dset} in ${_nj} jobs (logs: ${_dir}/log/infer.*.log)"
+        _inf_opts="--exp_dir ${ser_exp} --model_file ${ser_exp}/${inference_model} --speech_scp ${dump}/${dset}/feats.scp --output_dir ${_dir} --nj ${_nj}"
+        if [ "${inference_ngpu}" -gt 0 ]; then _inf_opts+=" --device cuda"; fi
+        # shellcheck disable=SC2086
+        ${decode_cmd} --gpu "${inference_ngpu}" --num-threads "${decode_threads}" JOB=1:"${_nj}" "${_dir}"/log/infer.JOB.log \
+            ${py} -m espnet_ser.bin.ser_inference ${_inf_opts} --job JOB \
+            --num_threads "${decode_threads}" ${inference_args} || fail "${_dir}/log/infer.*.log"
+        # shellcheck disable=SC2086
+        ${py} -m espnet_ser.bin.ser_inference ${_inf_opts} --merge > "${_dir}/log/merge.log" 2>&1 || fail "${_dir}/log/merge.log"
+    done
+    touch "${ser_exp}/decode_${decode_tag}/.done"
+fi
+
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    for dset in ${test_sets}; do
+        _dir=${ser_exp}/decode_${decode_tag}/${dset}
+        log "Stage 6: scoring ${_dir} (log: ${_dir}/score/score.log)"
+        mkdir -p "${_dir}/score"
+        _score_opts=""
+        [ ! -f "${_dir}/text" ] || _score_opts="--ref_text ${token_dir}/${dset}/text --hyp_text ${_dir}/text"
+        # shellcheck disable=SC2086
+        ${py} -m espnet_ser.bin.score_ser --ref_emotion data/${dset}/utt2emo --hyp_emotion ${_dir}/emotion \
+            --emotions "${emotions}" --train_log ${ser_exp}/train.log ${_score_opts} \
+            --outdir ${_dir}/score > ${_dir}/score/score.log 2>&1 || fail ${_dir}/score/score.log
+    done
+    log "Stage 6: writing RESULTS.md"
+    _notes=""
+    [ -z "${results_notes}" ] || _notes="--notes ${results_notes}"
+    # shellcheck disable=SC2086
+    ${py} -m espnet_ser.bin.make_results --recipe_dir . --out RESULTS.md ${_notes} > exp/log/results.log 2>&1 || fail exp/log/results.log
+    for dset in ${test_sets}; do
+        cat "${ser_exp}/decode_${decode_tag}/${dset}/score/result.txt"
+    done
+fi
+
+log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# RAVDESS: eight-emotion SER with a self-supervised encoder and mean pooling (the SSL
+# comparison paper's setup), through ../TEMPLATE/ser.sh.
+#   ./run.sh --ravdess_root /data/RAVDESS                                # wav2vec2-base, random 80:20
+#   ./run.sh --protocol actor --train_config conf/tuning/train_ser_hubert_large.yaml
+# --ravdess_root and --protocol are this script's; every other option goes to
+# ../TEMPLATE/ser.sh (see its --help).
+#   random: the paper's seeded 80:20 split stratified by emotion. It has no validation set
+#           (the paper evaluated on the test split while training); the test split is given to
+#           the trainer only to log curves, and the model of the last epoch is scored, so no
+#           choice is made on the test set.
+#   actor:  speaker-independent: train actors 1-18, validate on 19-20 (best epoch by valid UA),
+#           test on 21-24.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+train_config=conf/train_ser.yaml
+protocol=random
+ravdess_root=
+args=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        --ravdess_root) ravdess_root=$2; shift 2 ;;
+        --protocol) protocol=$2; shift 2 ;;
+        --train_config) train_config=$2; shift 2 ;;
+        --help|-h)
+            echo "Usage: $0 [--ravdess_root DIR] [--protocol random|actor] [options of ../TEMPLATE/ser.sh]"
+            exec ../TEMPLATE/ser.sh --help ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+if [ -n "${ravdess_root}" ]; then
+    [ -d "${ravdess_root}" ] || { echo "run.sh: --ravdess_root ${ravdess_root}: no such directory" >&2; exit 2; }
+    export ravdess_root
+fi
+. ./path.sh
+max_epoch=$(python3 -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['max_epoch'])" "${train_config}")
+case ${protocol} in
+    random) sets=(--train_set random_train --valid_set random_test --test_sets random_test
+                  --inference_model "${max_epoch}epoch.pth") ;;
+    actor) sets=(--train_set actor_train --valid_set actor_valid --test_sets actor_test) ;;
+    *) echo "run.sh: --protocol must be random or actor, got ${protocol}" >&2; exit 2 ;;
+esac
+
+../TEMPLATE/ser.sh \
+    --emotions "neu cal hap sad ang fea dis sur" \
+    --feats_type raw --fs 16000 --resample true --feats_superset ravdess_all \
+    "${sets[@]}" --suffix "_${protocol}" \
+    --train_config "${train_config}" --results_notes local/results_notes.md \
+    "${args[@]}"
