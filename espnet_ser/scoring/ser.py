@@ -383,12 +383,17 @@ def score_ser_cv(score_dirs: Sequence[PathLike], names: Optional[Sequence[str]] 
         for n, d, f in zip(names, dirs, folds)]
     scores["wa_mean"], scores["wa_std"] = _mean_std([f["wa"] for f in folds])
     scores["ua_mean"], scores["ua_std"] = _mean_std([f["ua"] for f in folds])
+    fold_wers = [f["wer"] for f in scores["folds"] if f["wer"] is not None]
+    # the multi-task paper's eq. 5: the mean of the per-fold WERs
+    scores["wer_mean"] = (sum(fold_wers) / len(fold_wers)
+                          if fold_wers and len(fold_wers) == len(folds) else None)
     scores["definitions"] = dict(
         DEFINITIONS,
         wa="pooled accuracy = correct predictions of all folds / utterances of all folds (%)",
         ua="mean per-class recall over the pooled predictions of all folds (%)",
         wa_std="sample standard deviation (n - 1) of the per-fold WA; ua_std likewise",
         wer="sum of the folds' word errors / sum of their reference words (%)",
+        wer_mean="mean of the per-fold WERs (%), None unless every fold has one",
     )
     return scores, pooled
 
@@ -397,7 +402,8 @@ def fold_table(s: Mapping) -> str:
     header = ["fold", "n", "correct", "WA", "UA", "macro-F1", "WER", "CER"]
     rows = [[f["name"], str(f["n"]), str(f["correct"]), _rate(f["wa"]), _rate(f["ua"]),
              _rate(f["macro_f1"]), _rate(f["wer"]), _rate(f["cer"])] for f in s["folds"]]
-    rows.append(["mean", "", "", _rate(s["wa_mean"]), _rate(s["ua_mean"]), "", "", ""])
+    rows.append(["mean", "", "", _rate(s["wa_mean"]), _rate(s["ua_mean"]), "",
+                 _rate(s.get("wer_mean")), ""])
     rows.append(["std", "", "", _rate(s["wa_std"]), _rate(s["ua_std"]), "", "", ""])
     rows.append(["pooled", str(s["n"]), str(s["correct"]), _rate(s["wa"]), _rate(s["ua"]),
                  _rate(s["macro_f1"]), _rate((s["wer"] or {}).get("wer")),

@@ -266,5 +266,5 @@ def test_loso_multitask_recipe_on_dumped_hidden_states(tmp_path):
         assert folds[k]["wer"] is not None  # the CTC transcript is scored
     pooled = json.loads((d / "exp/ser_tiny_mtl_loso/score/scores.json").read_text())
     assert pooled["n"] == folds[1]["n"] + folds[2]["n"]
-    assert pooled["wa"] == pytest.approx((folds[1]["correct"] + folds[2]["correct"]) / pooled["n"])
+    assert pooled["wa"] == pytest.approx(100 * (folds[1]["correct"] + folds[2]["correct"]) / pooled["n"])
     assert "ser_tiny_mtl_loso" in (d / "RESULTS.md").read_text()

@@ -50,6 +50,7 @@ def test_pooled_hand_computed(tmp_path):
     assert [f["wer"] for f in s["folds"]] == pytest.approx([200 / 7, 50.0])
     assert s["wer"]["errors"] == 5 and s["wer"]["ref_words"] == 13
     assert s["wer"]["wer"] == pytest.approx(100 * 5 / 13)
+    assert s["wer_mean"] == pytest.approx((200 / 7 + 50.0) / 2)  # eq. 5 of the multi-task paper
     assert s["num_failed"] == 1 and s["num_none"] == 1
     assert s["confusion"]["matrix"] == [[1, 1, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 1, 1, 1],
                                         [0, 0, 1, 1, 0]]
@@ -57,7 +58,7 @@ def test_pooled_hand_computed(tmp_path):
     rows = [l.replace("|", " ").split() for l in result.splitlines()]
     assert ["fold1", "3", "2", "66.67", "75.00", "66.67", "28.57", "12.00"] in rows
     assert ["fold2", "5", "2", "40.00", "41.67", "45.00", "50.00", "53.85"] in rows
-    assert ["mean", "53.33", "58.33"] in rows
+    assert ["mean", "53.33", "58.33", "39.29"] in rows
     assert ["std", "18.86", "23.57"] in rows
     assert ["pooled", "8", "4", "50.00", "58.33", "55.83", "38.46", "26.32"] in rows
     assert "%WA 50.00 [ 4 / 8 ]" in result
