@@ -13,7 +13,7 @@
 #   5. checkpoint averaging + classification (argmax, posteriors, CTC greedy transcript)
 #                                                                          -> exp/<ser_exp>/decode_<tag>/<set>/
 #   6. scoring (WA, UA, classification report, confusion, WER of the CTC transcript,
-#      training curves) + RESULTS.md
+#      training curves; learned SSL layer weights for layer: weighted) + RESULTS.md
 # Cross-validation recipes call this once per fold with --suffix _<fold> --feats_superset <all>.
 # A finished stage leaves a .done marker; re-running it is skipped unless --force true.
 set -euo pipefail
@@ -228,6 +228,12 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
             --emotions "${emotions}" --train_log ${ser_exp}/train.log ${_score_opts} \
             --outdir ${_dir}/score > ${_dir}/score/score.log 2>&1 || fail ${_dir}/score/score.log
     done
+    if [ "$(config_value encoder_conf.layer last)" = weighted ]; then
+        log "Stage 6: SSL layer weights of ${inference_model} -> ${ser_exp}/layer_weights.{png,json}"
+        ${py} -m espnet_ser.bin.ssl_layer_weights --model_file ${ser_exp}/${inference_model} \
+            --png ${ser_exp}/layer_weights.png --json ${ser_exp}/layer_weights.json \
+            > ${ser_exp}/layer_weights.txt 2>&1 || fail ${ser_exp}/layer_weights.txt
+    fi
     log "Stage 6: writing RESULTS.md"
     _notes=""
     [ -z "${results_notes}" ] || _notes="--notes ${results_notes}"

@@ -115,6 +115,8 @@ def test_random_protocol_scores_the_last_epoch(recipe):
     assert preds == hyp
     assert (score / "confusion.png").stat().st_size > 0 and (score / "curves.png").stat().st_size > 0
     assert "random_test" in (d / "RESULTS.md").read_text()
+    weights = json.loads((exp / "layer_weights.json").read_text())  # layer: weighted, 2 layers
+    assert len(weights) == 3 and sum(weights) == pytest.approx(1.0)
     assert "accuracy" in proc.stdout  # the classification report is printed
 
 
