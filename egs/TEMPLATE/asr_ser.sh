@@ -16,11 +16,6 @@
 # A finished stage leaves a .done marker; re-running it is skipped unless --force true.
 set -euo pipefail
 
-log() {
-    local fname=${BASH_SOURCE[1]##*/}
-    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
-min() { if [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi; }
 SECONDS=0
 
 # begin options
@@ -72,6 +67,7 @@ Runs the joint ASR + SER recipe; see the option list below."
 . ./path.sh
 . ./cmd.sh
 . "${ESPNET_SER_ROOT}/tools/parse_options.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [ $# -eq 0 ] || { log "unexpected argument(s): $*"; echo "${help_message}"; exit 2; }
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ] && [ -z "${train_config}" ]; then
@@ -108,24 +104,9 @@ decode_tag=$(basename "${decode_config:-decode_default}" .yaml)
 [ -n "${inference_model}" ] || inference_model=${avg_metric}.ave_${nbest_avg}best.pth
 all_sets="${train_set} ${valid_set} ${test_sets}"
 
-# run_stage N NAME: true if stage N is selected and not yet done (or --force true).
-run_stage() {
-    [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ] || return 1
-    if [ -f "$2" ] && ! ${force}; then
-        log "Stage $1: already done ($2 exists); --force true to redo"; return 1
-    fi
-    return 0
-}
-# fail LOG: used as "command || fail LOG"; names the log of the failed step.
-fail() { log "failed; see $1"; exit 1; }
-
 mkdir -p exp/log
 if run_stage 1 data/.stage1.done; then
-    log "Stage 1: data preparation -> data/ (log: exp/log/data.log)"
-    local/data.sh > exp/log/data.log 2>&1 || fail exp/log/data.log
-    ${py} -m espnet_ser.bin.validate_data_dir --emotions "${emotions}" --allow_commands ${allow_commands} \
-        $(for s in ${all_sets}; do echo data/${s}; done) >> exp/log/data.log 2>&1 || fail exp/log/data.log
-    touch data/.stage1.done
+    stage1_data
 fi
 
 if run_stage 2 "${token_dir}/.done"; then
@@ -212,15 +193,8 @@ if run_stage 4 "${asr_exp}/.done"; then
             oracle) _style_opts+=" --${_s}_data_path_and_name_and_type ${token_dir}/${_set}/emotion_id,emotion,text_int" ;;
         esac
     done
-    if [ "${num_nodes}" -gt 1 ]; then
-        _launch="${py} -m espnet2.bin.launch --cmd '${cuda_cmd} --name ${asr_exp}' --log ${asr_exp}/train.log
-                 --ngpu ${ngpu} --num_nodes ${num_nodes} --init_file_prefix ${asr_exp}/.dist_init_
-                 --multiprocessing_distributed true --"
-    else
-        _launch="${cuda_cmd} --gpu ${ngpu} ${asr_exp}/train.log"
-    fi
     # shellcheck disable=SC2086
-    eval ${_launch} ${py} -m espnet_ser.bin.asr_ser_train --config "${train_config}" \
+    eval "$(train_launcher ${asr_exp})" ${py} -m espnet_ser.bin.asr_ser_train --config "${train_config}" \
         --use_preprocessor true --token_type "${token_type}" --token_list "${token_dir}/tokens.txt" \
         ${_bpe_opts} --input_size "$(${py} -c "import yaml; print(yaml.safe_load(open('${feats_config}'))['n_mels'])")" \
         --normalize global_mvn --normalize_conf stats_file=${_stats} ${_style_opts} \

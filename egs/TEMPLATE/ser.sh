@@ -18,11 +18,6 @@
 # A finished stage leaves a .done marker; re-running it is skipped unless --force true.
 set -euo pipefail
 
-log() {
-    local fname=${BASH_SOURCE[1]##*/}
-    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
-min() { if [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi; }
 SECONDS=0
 
 # begin options
@@ -65,6 +60,7 @@ Runs the utterance-level SER recipe; see the option list below."
 . ./path.sh
 . ./cmd.sh
 . "${ESPNET_SER_ROOT}/tools/parse_options.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [ $# -eq 0 ] || { log "unexpected argument(s): $*"; echo "${help_message}"; exit 2; }
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ] && [ -z "${train_config}" ]; then
@@ -95,22 +91,9 @@ for k in sys.argv[2].split('.'): c = (c or {}).get(k)
 print(sys.argv[3] if c is None else c)" "${train_config}" "$1" "$2"
 }
 
-run_stage() {  # run_stage N MARKER: true if stage N is selected and not yet done (or --force true)
-    [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ] || return 1
-    if [ -f "$2" ] && ! ${force}; then
-        log "Stage $1: already done ($2 exists); --force true to redo"; return 1
-    fi
-    return 0
-}
-fail() { log "failed; see $1"; exit 1; }
-
 mkdir -p exp/log
 if run_stage 1 data/.stage1.done; then
-    log "Stage 1: data preparation -> data/ (log: exp/log/data.log)"
-    local/data.sh > exp/log/data.log 2>&1 || fail exp/log/data.log
-    ${py} -m espnet_ser.bin.validate_data_dir --emotions "${emotions}" --allow_commands ${allow_commands} \
-        $(for s in ${all_sets}; do echo data/${s}; done) >> exp/log/data.log 2>&1 || fail exp/log/data.log
-    touch data/.stage1.done
+    stage1_data
 fi
 
 if run_stage 2 "${token_dir}/.done"; then
@@ -182,15 +165,8 @@ if run_stage 4 "${ser_exp}/.done"; then
     else
         _opts+=" --input_size 1"  # waveforms or hidden states: the SSL encoder reads them as they are
     fi
-    if [ "${num_nodes}" -gt 1 ]; then
-        _launch="${py} -m espnet2.bin.launch --cmd '${cuda_cmd} --name ${ser_exp}' --log ${ser_exp}/train.log
-                 --ngpu ${ngpu} --num_nodes ${num_nodes} --init_file_prefix ${ser_exp}/.dist_init_
-                 --multiprocessing_distributed true --"
-    else
-        _launch="${cuda_cmd} --gpu ${ngpu} ${ser_exp}/train.log"
-    fi
     # shellcheck disable=SC2086
-    eval ${_launch} ${py} -m espnet_ser.bin.ser_train --config "${train_config}" \
+    eval "$(train_launcher ${ser_exp})" ${py} -m espnet_ser.bin.ser_train --config "${train_config}" \
         --emotions ${emotions} --token_list "${token_dir}/tokens.txt" ${_opts} \
         --resume true --seed "${seed}" --ngpu "${ngpu}" --output_dir "${ser_exp}" ${ser_args} || fail "${ser_exp}/train.log"
     touch "${ser_exp}/.done"

@@ -40,11 +40,11 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-from espnet_ser.data.datadir import atomic_write_text, read_kaldi_map, write_kaldi_map
+from espnet_ser.data.datadir import atomic_write_text, read_kaldi_map
 from espnet_ser.utils.cli import setup_logging
+from espnet_ser.utils.jobs import merge_parts, run_jobs, split_parts, write_part
 
 OUTPUTS = ("text", "utt2emo", "emotion_posterior", "beam_score")
-FAILED = "failed"
 # values written for an utterance that could not be decoded
 FAILED_VALUES = {"text": "", "utt2emo": "none", "emotion_posterior": "", "beam_score": "nan"}
 
@@ -71,10 +71,6 @@ def get_parser() -> argparse.ArgumentParser:
                    "(per job, and over the set with --merge); default: no limit, the "
                    "failures are written to OUTPUT_DIR/failed and counted in the log")
     return p
-
-
-def part_dir(output_dir: Path, nj: int, job: int) -> Path:
-    return output_dir / f"split{nj}" / f"output.{job}"
 
 
 def decode_part(args, utts: List[str], scp: Dict[str, str], out: Path) -> None:
@@ -106,11 +102,7 @@ def decode_part(args, utts: List[str], scp: Dict[str, str], out: Path) -> None:
         if i % max(1, len(utts) // 10) == 0 or i == len(utts):
             rate = i / max(time.time() - start, 1e-9)
             logging.info(f"decoded {i}/{len(utts)} utterances ({rate:.2f} utt/s)")
-    out.mkdir(parents=True, exist_ok=True)
-    write_kaldi_map(out / FAILED, failed)
-    for name in OUTPUTS:
-        write_kaldi_map(out / name, results[name])
-    report_failures(len(failed), len(utts), out / FAILED, args.max_failures)
+    write_part(out, len(utts), results, failed, args.max_failures)
 
 
 def decode_one(args, s2t, rxfile: str, style_source, utt: str):
@@ -125,18 +117,6 @@ def decode_one(args, s2t, rxfile: str, style_source, utt: str):
     if not hyps:
         raise RuntimeError("the beam search returned no hypothesis")
     return hyps[0]
-
-
-def report_failures(num_failed: int, num_utts: int, failed_file: Path, max_failures) -> None:
-    """Log the failure count; raise when it exceeds ``max_failures``."""
-    if num_failed:
-        logging.warning(f"{num_failed} of {num_utts} utterances failed to decode "
-                        f"(empty hypotheses); see {failed_file}")
-    else:
-        logging.info(f"0 of {num_utts} utterances failed to decode")
-    if max_failures is not None and num_failed > max_failures:
-        raise RuntimeError(f"{num_failed} utterances failed to decode, more than "
-                           f"--max_failures {max_failures}; see {failed_file}")
 
 
 def style_inputs(args, name, utts):
@@ -176,52 +156,18 @@ def style_inputs(args, name, utts):
     return gst_feats
 
 
-def merge(args, parts: List[List[str]]) -> None:
-    merged = {name: {} for name in OUTPUTS + (FAILED,)}
-    for job, utts in enumerate(parts, 1):
-        if not utts:
-            continue
-        d = part_dir(args.output_dir, args.nj, job)
-        for name in OUTPUTS + (FAILED,):
-            f = d / name
-            if not f.is_file():
-                raise FileNotFoundError(f"{f}: missing; decoding job {job} of {args.nj} did not finish")
-            m = read_kaldi_map(f, allow_empty_value=True)
-            if name == FAILED:
-                in_job = set(utts)
-                stray = [u for u in m if u not in in_job]
-                if stray:
-                    raise ValueError(f"{f}: utterance {stray[0]} is not in job {job}")
-            elif sorted(m) != sorted(utts):
-                raise ValueError(f"{f}: holds {len(m)} utterances, job {job} had {len(utts)}")
-            merged[name].update(m)
-    for name in OUTPUTS + (FAILED,):
-        write_kaldi_map(args.output_dir / name, merged[name])
-    num_utts, num_failed = len(merged["text"]), len(merged[FAILED])
-    atomic_write_text(args.output_dir / "num_utts", f"{num_utts}\n")
-    logging.info(f"merged {args.nj} parts into {args.output_dir}: {num_utts} utterances, "
-                 f"{num_failed} failed to decode")
-    report_failures(num_failed, num_utts, args.output_dir / FAILED, args.max_failures)
-    if num_utts and num_failed == num_utts:
-        raise RuntimeError(f"no utterance was decoded; see {args.output_dir / FAILED}")
-
-
 def main(cmd=None) -> None:
     args = get_parser().parse_args(cmd)
     setup_logging()
-    from espnet_ser.features.fbank import split_utterances
-
     try:
         scp = read_kaldi_map(args.feats_scp)
-        parts = split_utterances(list(scp), args.nj)
+        parts = split_parts(scp, args.nj)
         if args.merge:
-            merge(args, parts)
+            merge_parts(args.output_dir, args.nj, parts, OUTPUTS, args.max_failures,
+                        job_kind="decoding", done="decoded", failed_note="failed to decode")
             return
-        jobs = [args.job] if args.job is not None else list(range(1, args.nj + 1))
-        for job in jobs:
-            if not 1 <= job <= args.nj:
-                raise ValueError(f"--job {job} is outside 1..{args.nj}")
-            decode_part(args, parts[job - 1], scp, part_dir(args.output_dir, args.nj, job))
+        run_jobs(args.output_dir, args.nj, args.job, parts,
+                 lambda utts, out: decode_part(args, utts, scp, out))
     except (OSError, ValueError, RuntimeError) as e:
         logging.error(str(e))
         sys.exit(1)

@@ -36,13 +36,12 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-from espnet_ser.bin.asr_ser_inference import part_dir, report_failures
-from espnet_ser.data.datadir import atomic_write_text, read_kaldi_map, write_kaldi_map
+from espnet_ser.data.datadir import read_kaldi_map
 from espnet_ser.utils.cli import setup_logging
+from espnet_ser.utils.jobs import merge_parts, run_jobs, split_parts, write_part
 
 OUTPUTS = ("emotion", "posterior")
 TEXT = "text"
-FAILED = "failed"
 FAILED_VALUES = {"emotion": "none", "posterior": "", "text": ""}
 
 
@@ -128,65 +127,26 @@ def predict_part(args, utts: List[str], scp: Dict[str, str], out: Path) -> None:
             results[TEXT][utt] = r.text
     rate = len(utts) / max(time.time() - start, 1e-9)
     logging.info(f"predicted {len(utts)} utterances ({rate:.2f} utt/s)")
-    out.mkdir(parents=True, exist_ok=True)
     if (out / TEXT).exists() and not s2e.has_ctc:
         (out / TEXT).unlink()  # left by an earlier run with another model
-    write_kaldi_map(out / FAILED, failed)
-    for name in names:
-        write_kaldi_map(out / name, results[name])
-    report_failures(len(failed), len(utts), out / FAILED, args.max_failures)
-
-
-def merge(args, parts: List[List[str]]) -> None:
-    dirs = [(job, utts, part_dir(args.output_dir, args.nj, job))
-            for job, utts in enumerate(parts, 1) if utts]
-    with_text = [d / TEXT for _, _, d in dirs if (d / TEXT).is_file()]
-    names = OUTPUTS + ((TEXT,) if with_text else ())
-    merged = {name: {} for name in names + (FAILED,)}
-    for job, utts, d in dirs:
-        for name in names + (FAILED,):
-            f = d / name
-            if not f.is_file():
-                raise FileNotFoundError(f"{f}: missing; prediction job {job} of {args.nj} did not finish")
-            m = read_kaldi_map(f, allow_empty_value=True)
-            if name == FAILED:
-                stray = [u for u in m if u not in set(utts)]
-                if stray:
-                    raise ValueError(f"{f}: utterance {stray[0]} is not in job {job}")
-            elif sorted(m) != sorted(utts):
-                raise ValueError(f"{f}: holds {len(m)} utterances, job {job} had {len(utts)}")
-            merged[name].update(m)
-    for name in names + (FAILED,):
-        write_kaldi_map(args.output_dir / name, merged[name])
-    if not with_text and (args.output_dir / TEXT).exists():
-        (args.output_dir / TEXT).unlink()
-    num_utts, num_failed = len(merged["emotion"]), len(merged[FAILED])
-    atomic_write_text(args.output_dir / "num_utts", f"{num_utts}\n")
-    logging.info(f"merged {args.nj} parts into {args.output_dir}: {num_utts} utterances, "
-                 f"{num_failed} failed")
-    report_failures(num_failed, num_utts, args.output_dir / FAILED, args.max_failures)
-    if num_utts and num_failed == num_utts:
-        raise RuntimeError(f"no utterance was predicted; see {args.output_dir / FAILED}")
+    write_part(out, len(utts), results, failed, args.max_failures)
 
 
 def main(cmd=None) -> None:
     args = get_parser().parse_args(cmd)
     setup_logging()
-    from espnet_ser.features.fbank import split_utterances
-
     try:
         if args.batch_size < 1:
             raise ValueError(f"--batch_size must be >= 1, got {args.batch_size}")
         scp = read_kaldi_map(args.speech_scp, check_sorted=False)
-        parts = split_utterances(list(scp), args.nj)
+        parts = split_parts(scp, args.nj)
         if args.merge:
-            merge(args, parts)
+            merge_parts(args.output_dir, args.nj, parts, OUTPUTS, args.max_failures,
+                        optional=(TEXT,), job_kind="prediction", done="predicted",
+                        failed_note="failed")
             return
-        jobs = [args.job] if args.job is not None else list(range(1, args.nj + 1))
-        for job in jobs:
-            if not 1 <= job <= args.nj:
-                raise ValueError(f"--job {job} is outside 1..{args.nj}")
-            predict_part(args, parts[job - 1], scp, part_dir(args.output_dir, args.nj, job))
+        run_jobs(args.output_dir, args.nj, args.job, parts,
+                 lambda utts, out: predict_part(args, utts, scp, out))
     except (OSError, ValueError, RuntimeError) as e:
         logging.error(str(e))
         sys.exit(1)

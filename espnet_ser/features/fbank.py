@@ -86,6 +86,27 @@ class FeatureError(ValueError):
     """Features cannot be computed, or a dump is incomplete or inconsistent."""
 
 
+def waveform_input(wave, min_samples: int = 0, needed: str = "") -> np.ndarray:
+    """A 1-D waveform as a contiguous float32 array, for an extractor's ``__call__``.
+
+    FeatureError if it is not 1-D or has fewer than ``min_samples`` samples (the message
+    ends with ``needed``, e.g. "at least 400 are needed for n_fft=400").
+    """
+    wave = np.asarray(wave)
+    if wave.ndim != 1:
+        raise FeatureError(f"expected a 1-D waveform, got shape {wave.shape}")
+    if len(wave) < min_samples:
+        raise FeatureError(f"waveform has {len(wave)} samples; {needed}")
+    return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def check_finite(out: np.ndarray, what: str) -> np.ndarray:
+    """``out``; FeatureError "<what> hold NaN or infinite values" if it holds any."""
+    if not np.all(np.isfinite(out)):
+        raise FeatureError(f"{what} hold NaN or infinite values")
+    return out
+
+
 class AudioError(FeatureError):
     """An utterance's audio cannot be used (unreadable, wrong rate, empty, ...).
 
@@ -171,23 +192,16 @@ class FbankExtractor:
 
     def __call__(self, wave: np.ndarray) -> np.ndarray:
         """Return float32 features (frames, n_mels) of a 1-D waveform."""
-        wave = np.asarray(wave)
-        if wave.ndim != 1:
-            raise FeatureError(f"expected a 1-D waveform, got shape {wave.shape}")
-        if len(wave) < self.min_samples:
-            raise FeatureError(
-                f"waveform has {len(wave)} samples; at least {self.min_samples} are "
-                f"needed for n_fft={self.n_fft}"
-            )
-        x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None]
+        wave = waveform_input(
+            wave, self.min_samples, f"at least {self.min_samples} are needed for n_fft={self.n_fft}"
+        )
+        x = torch.from_numpy(wave)[None]
         with torch.no_grad():
             feats, lens = self.frontend(x, torch.tensor([x.shape[1]], dtype=torch.long))
         out = feats[0, : int(lens[0])].cpu().numpy().astype(np.float32, copy=False)
         # LogMel floors the mel energies (at 1e-10) before the log, so silence gives
         # finite values; NaN/inf here would come from the input and is refused.
-        if not np.all(np.isfinite(out)):
-            raise FeatureError("the features hold NaN or infinite values")
-        return out
+        return check_finite(out, "the features")
 
 
 # --------------------------------------------------------------------------------------

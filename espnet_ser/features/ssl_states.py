@@ -53,7 +53,7 @@ import numpy as np
 import torch
 import yaml
 
-from espnet_ser.features.fbank import FeatureError
+from espnet_ser.features.fbank import FeatureError, check_finite, waveform_input
 
 PathLike = Union[str, Path]
 
@@ -71,10 +71,7 @@ class WaveExtractor:
         self.min_samples = 1
 
     def __call__(self, wave: np.ndarray) -> np.ndarray:
-        wave = np.asarray(wave)
-        if wave.ndim != 1:
-            raise FeatureError(f"expected a 1-D waveform, got shape {wave.shape}")
-        return np.ascontiguousarray(wave, dtype=np.float32)
+        return waveform_input(wave)
 
 
 def _plain(value):
@@ -206,15 +203,10 @@ class SSLStatesExtractor:
 
     def __call__(self, wave: np.ndarray) -> np.ndarray:
         """Float32 hidden states (frames, len(layers) * hidden) of a 1-D 16 kHz waveform."""
-        wave = np.asarray(wave)
-        if wave.ndim != 1:
-            raise FeatureError(f"expected a 1-D waveform, got shape {wave.shape}")
-        if len(wave) < self.min_samples:
-            raise FeatureError(
-                f"waveform has {len(wave)} samples; the model needs at least "
-                f"{self.min_samples} for one frame"
-            )
-        x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None].to(self.device)
+        wave = waveform_input(
+            wave, self.min_samples, f"the model needs at least {self.min_samples} for one frame"
+        )
+        x = torch.from_numpy(wave)[None].to(self.device)
         lens = torch.tensor([x.shape[1]], dtype=torch.long, device=self.device)
         # oneDNN (mkldnn) caches convolution kernels per input shape, so with utterances
         # of many lengths the memory grows with the number of utterances; the native
@@ -227,9 +219,7 @@ class SSLStatesExtractor:
                 states, olens = self.encoder.hidden_states(x, lens, self.layers)
         finally:
             torch.backends.mkldnn.enabled = previous
-        out = states[0, : int(olens[0])].float().cpu().numpy()
-        if not np.all(np.isfinite(out)):
-            raise FeatureError("the hidden states hold NaN or infinite values")
+        out = check_finite(states[0, : int(olens[0])].float().cpu().numpy(), "the hidden states")
         return np.ascontiguousarray(out, dtype=np.float32)
 
 

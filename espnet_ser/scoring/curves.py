@@ -13,11 +13,11 @@ twice, e.g. after a resumed run appended to the log, the later line wins), and
 """
 
 import logging
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Union
+
+from espnet_ser.utils.plotting import save_figure
 
 PathLike = Union[str, Path]
 
@@ -113,17 +113,4 @@ def plot_curves(stats: Mapping[int, Mapping[str, Mapping[str, float]]], path: Pa
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    save_figure(fig, path)

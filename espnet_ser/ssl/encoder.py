@@ -43,6 +43,7 @@ from typeguard import typechecked
 
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
+from espnet_ser.utils.plotting import save_figure
 
 SUPPORTED_MODEL_TYPES = ("wav2vec2", "hubert", "wavlm")
 FREEZE_OPTIONS = ("none", "feature_encoder", "all")
@@ -452,7 +453,7 @@ def plot_layer_weights(weights: Union[torch.Tensor, Sequence[float]], path: str)
     ax.set_ylabel("weight")
     ax.set_xlim(-0.5, len(weights) - 0.5)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path, format=None, dpi=None)  # format from the extension of path
 
 
 def published_size_configs() -> Dict[str, Dict]:

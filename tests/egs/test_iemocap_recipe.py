@@ -214,34 +214,12 @@ def test_pretrained_model_initialises_a_gst_fold(tmp_path):
 # --------------------------------------------------------------------------------------
 # run_ser.sh: multi-task SER, leave-one-speaker-out, on the frozen-encoder fast path
 # --------------------------------------------------------------------------------------
-TINY_MTL_FROZEN = """
-encoder: ssl
-encoder_conf:
-    model_config: {model_type: wav2vec2, hidden_size: 16, num_hidden_layers: 2,
-                   num_attention_heads: 2, intermediate_size: 32, conv_dim: [8, 8],
-                   conv_kernel: [10, 3], conv_stride: [5, 2], num_conv_pos_embeddings: 8,
-                   num_conv_pos_embedding_groups: 2, feat_extract_norm: layer}
-    layer: weighted
-    freeze: all
-normalize: null
-pooling: sum
-classifier: linear
-model_conf: {ctc_weight: 0.1}
-batch_type: sorted
-batch_size: 4
-max_epoch: 2
-optim: adamw
-optim_conf: {lr: 0.001}
-best_model_criterion: [[valid, ua, max]]
-keep_nbest_models: 1
-num_workers: 0
-"""
-
-
-def test_loso_multitask_recipe_on_dumped_hidden_states(tmp_path):
+def test_loso_multitask_recipe_on_dumped_hidden_states(tmp_path, recipe_tools):
     tree = make_tree(tmp_path / "IEMOCAP_full_release")
     d = copy_recipe(tmp_path)
-    (d / "conf" / "tiny_mtl.yaml").write_text(TINY_MTL_FROZEN)
+    tiny_ssl_config = recipe_tools[1]
+    (d / "conf" / "tiny_mtl.yaml").write_text(
+        tiny_ssl_config(freeze="all", ctc_weight=0.1, pooling="sum", batch_size=4))
     env = dict(os.environ, ESPNET_SER_ROOT=str(REPO))
     proc = subprocess.run(
         ["./run_ser.sh", "--iemocap_root", str(tree), "--folds", "1 2", "--stage", "1",

@@ -7,7 +7,6 @@ a temporary tree.
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,30 +20,6 @@ from espnet_ser.data.datadir import read_kaldi_map
 
 REPO = Path(__file__).resolve().parents[2]
 EMOTIONS = "neu cal hap sad ang fea dis sur".split()
-
-TINY_SSL = """
-encoder: ssl
-encoder_conf:
-    model_config: {model_type: wav2vec2, hidden_size: 16, num_hidden_layers: 2,
-                   num_attention_heads: 2, intermediate_size: 32, conv_dim: [8, 8],
-                   conv_kernel: [10, 3], conv_stride: [5, 2], num_conv_pos_embeddings: 8,
-                   num_conv_pos_embedding_groups: 2, feat_extract_norm: layer}
-    layer: weighted
-    freeze: feature_encoder
-normalize: null
-pooling: mean
-classifier: linear
-model_conf: {ctc_weight: 0.0}
-batch_type: sorted
-batch_size: 16
-max_epoch: 2
-optim: adamw
-optim_conf: {lr: 0.001}
-best_model_criterion: [[valid, ua, max]]
-keep_nbest_models: 1
-num_workers: 0
-"""
-
 
 def make_tree(base: Path) -> Path:
     """Actor_01 .. Actor_24, one 0.5 s file per emotion (a tone whose pitch is the emotion)."""
@@ -67,15 +42,12 @@ def run(d: Path, *args, timeout=900):
 
 
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory):
+def recipe(tmp_path_factory, recipe_tools):
+    copy_recipe, tiny_ssl_config = recipe_tools
     root = tmp_path_factory.mktemp("ravdess")
     tree = make_tree(root / "RAVDESS")
-    (root / "egs").mkdir()
-    shutil.copytree(REPO / "egs" / "ravdess", root / "egs" / "ravdess",
-                    ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", "RESULTS.md"))
-    (root / "egs" / "TEMPLATE").symlink_to(REPO / "egs" / "TEMPLATE")
-    d = root / "egs" / "ravdess"
-    (d / "conf" / "tiny.yaml").write_text(TINY_SSL)
+    d = copy_recipe("ravdess", root)
+    (d / "conf" / "tiny.yaml").write_text(tiny_ssl_config())
     proc = run(d, "--ravdess_root", str(tree), "--train_config", "conf/tiny.yaml",
                "--nj", "2", "--decode_nj", "1")
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
@@ -129,10 +101,8 @@ def test_actor_protocol_picks_the_epoch_by_validation_ua(recipe):
     assert "actor_test" in (d / "RESULTS.md").read_text()
 
 
-def test_missing_corpus_root_is_named(tmp_path):
-    d = tmp_path / "egs" / "ravdess"
-    shutil.copytree(REPO / "egs" / "ravdess", d, ignore=shutil.ignore_patterns("RESULTS.md"))
-    (tmp_path / "egs" / "TEMPLATE").symlink_to(REPO / "egs" / "TEMPLATE")
+def test_missing_corpus_root_is_named(tmp_path, recipe_tools):
+    d = recipe_tools[0]("ravdess", tmp_path)
     proc = run(d, "--ravdess_root", str(tmp_path / "nowhere"), timeout=60)
     assert proc.returncode != 0 and f"{tmp_path / 'nowhere'}" in proc.stderr + proc.stdout
     assert not (d / "data").exists()
