@@ -8,7 +8,6 @@ decoding, and the cross-fold summary. The recipe is copied to a temporary tree.
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -78,22 +77,19 @@ def make_tree(root: Path, per_session: int = 6) -> Path:
     return root
 
 
-def copy_recipe(root: Path) -> Path:
-    (root / "egs").mkdir()
-    shutil.copytree(REPO / "egs" / "iemocap", root / "egs" / "iemocap",
-                    ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", "RESULTS.md"))
-    (root / "egs" / "TEMPLATE").symlink_to(REPO / "egs" / "TEMPLATE")
-    d = root / "egs" / "iemocap"
+def iemocap_recipe(recipe_tools, root: Path) -> Path:
+    """egs/iemocap copied under root, with a tiny GST config and a small-beam decoding config."""
+    d = recipe_tools[0]("iemocap", root)
     (d / "conf" / "tiny_gst.yaml").write_text(TINY_GST)
     (d / "conf" / "decode_tiny.yaml").write_text("beam_size: 2\nctc_weight: 0.3\nmaxlenratio: 0.5\n")
     return d
 
 
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory):
+def recipe(tmp_path_factory, recipe_tools):
     root = tmp_path_factory.mktemp("iemocap")
     tree = make_tree(root / "IEMOCAP_full_release")
-    d = copy_recipe(root)
+    d = iemocap_recipe(recipe_tools, root)
     env = dict(os.environ, ESPNET_SER_ROOT=str(REPO))
     proc = subprocess.run(
         ["./run.sh", "--iemocap_root", str(tree), "--folds", "1 2", "--stage", "1", "--stop-stage", "6",
@@ -156,8 +152,8 @@ def test_table_across_folds(recipe):
     assert "cv_test" in results and "fold1_test" in results and "fold2_test" in results
 
 
-def test_missing_corpus_fails_in_stage_1_naming_the_path(tmp_path):
-    d = copy_recipe(tmp_path)
+def test_missing_corpus_fails_in_stage_1_naming_the_path(tmp_path, recipe_tools):
+    d = iemocap_recipe(recipe_tools, tmp_path)
     env = dict(os.environ, ESPNET_SER_ROOT=str(REPO))
     proc = subprocess.run(["./run.sh", "--iemocap_root", str(tmp_path / "nowhere"), "--stop-stage", "1"],
                           cwd=d, env=env, capture_output=True, text=True, timeout=300)
@@ -180,11 +176,11 @@ def stock_zoo(root: Path) -> dict:
     return module.make_zoo(root)
 
 
-def test_pretrained_model_initialises_a_gst_fold(tmp_path):
+def test_pretrained_model_initialises_a_gst_fold(tmp_path, recipe_tools):
     """--pretrained_dir: its tokenizer, features, statistics and parameters; GST on top."""
     tree = make_tree(tmp_path / "IEMOCAP_full_release")
     zoo = stock_zoo(tmp_path / "zoo")
-    d = copy_recipe(tmp_path)
+    d = iemocap_recipe(recipe_tools, tmp_path)
     (d / "conf" / "tiny_pt.yaml").write_text(TINY_PT)
     env = dict(os.environ, ESPNET_SER_ROOT=str(REPO))
     py = str(REPO / "tools" / "venv" / "bin" / "python")
@@ -216,7 +212,7 @@ def test_pretrained_model_initialises_a_gst_fold(tmp_path):
 # --------------------------------------------------------------------------------------
 def test_loso_multitask_recipe_on_dumped_hidden_states(tmp_path, recipe_tools):
     tree = make_tree(tmp_path / "IEMOCAP_full_release")
-    d = copy_recipe(tmp_path)
+    d = iemocap_recipe(recipe_tools, tmp_path)
     tiny_ssl_config = recipe_tools[1]
     (d / "conf" / "tiny_mtl.yaml").write_text(
         tiny_ssl_config(freeze="all", ctc_weight=0.1, pooling="sum", batch_size=4))

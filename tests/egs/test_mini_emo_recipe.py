@@ -6,7 +6,6 @@ TEMPLATE pipeline), so the test never writes into the repository.
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -41,13 +40,9 @@ keep_nbest_models: 2
 
 
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory):
+def recipe(tmp_path_factory, recipe_tools):
     root = tmp_path_factory.mktemp("recipe")
-    (root / "egs").mkdir()
-    shutil.copytree(REPO / "egs" / "mini_emo", root / "egs" / "mini_emo",
-                    ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", "RESULTS.md"))
-    (root / "egs" / "TEMPLATE").symlink_to(REPO / "egs" / "TEMPLATE")
-    d = root / "egs" / "mini_emo"
+    d = recipe_tools[0]("mini_emo", root)
     (d / "conf" / "tiny.yaml").write_text(TINY_CONFIG)
     (d / "conf" / "decode_tiny.yaml").write_text("beam_size: 2\nctc_weight: 0.3\nmaxlenratio: 0.5\n")
     env = dict(os.environ, ESPNET_SER_ROOT=str(REPO),
