@@ -34,6 +34,7 @@ valid_set=valid            # validation set name under data/
 test_sets="test"           # sets to classify and score
 emotions="ang hap neu sad" # emotion codes, in class-index order
 feats_type=raw             # raw (16 kHz waves), ssl_states (frozen SSL hidden states) or fbank
+compress_states=false      # ssl_states: Kaldi compressed matrices (8 bits a value, 1/4 the disk; lossy)
 fs=16000                   # sample rate of raw dumps (SSL models are trained at 16 kHz)
 feats_config=              # filterbank config for feats_type fbank (default: <root>/conf/fbank.yaml)
 feats_superset=            # dumped set the other sets are subsets of (extract once, e.g. for folds)
@@ -67,6 +68,7 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ] && [ -z "${train_config}" ]
     log "--train_config is required for stage 4"; echo "${help_message}"; exit 2
 fi
 case ${feats_type} in raw|ssl_states|fbank) ;; *) log "--feats_type: raw, ssl_states or fbank"; exit 2 ;; esac
+case ${compress_states} in true|false) ;; *) log "--compress_states: true or false"; exit 2 ;; esac
 if [ "${feats_type}" = ssl_states ] && [ -z "${train_config}" ]; then
     log "--feats_type ssl_states needs --train_config (its encoder_conf says what to extract)"; exit 2
 fi
@@ -78,7 +80,8 @@ conf_name=$(basename "${train_config:-model}" .yaml)
 case ${feats_type} in
     raw) dump=dump/raw_${fs} ;;
     fbank) dump=dump/fbank ;;
-    ssl_states) dump=dump/ssl_states_${conf_name} ;;  # the hidden states depend on the config
+    ssl_states) dump=dump/ssl_states_${conf_name}  # the hidden states depend on the config
+                if ${compress_states}; then dump+=_compressed; fi ;;
 esac
 [ -n "${ser_exp}" ] || ser_exp=exp/ser_${conf_name}${exp_tag}${suffix}
 [ -n "${inference_model}" ] || inference_model=${avg_metric}.ave_${nbest_avg}best.pth
@@ -109,7 +112,8 @@ fi
 case ${feats_type} in
     raw) _extract_opts="--extractor wave --fs ${fs}" ;;
     fbank) _extract_opts="--extractor fbank --config ${feats_config}" ;;
-    ssl_states) _extract_opts="--extractor ssl_states --train_config ${train_config} --fs ${fs}" ;;
+    ssl_states) _extract_opts="--extractor ssl_states --train_config ${train_config} --fs ${fs}"
+                _extract_opts+=" --compress ${compress_states}" ;;
 esac
 _audio_opts="--allow_commands ${allow_commands} --on_error ${audio_on_error} --resample ${resample}"
 dump_set() {  # dump_set SET: the model input of data/SET (or the subset of the superset's dump)

@@ -20,6 +20,7 @@ Usage::
 
     python -m espnet_ser.bin.benchmark_ssl_dump                       # default model
     python -m espnet_ser.bin.benchmark_ssl_dump --model_config wav2vec2-base --num_utts 8
+    python -m espnet_ser.bin.benchmark_ssl_dump --compress             # Kaldi compressed dump
     python -m espnet_ser.bin.benchmark_ssl_dump --model_config '{"model_type": "hubert", ...}'
 
 ``--model_config`` takes a JSON object (``SSLEncoder(model_config=...)``) or the name
@@ -84,6 +85,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num_threads", type=int, default=2, help="torch threads")
     parser.add_argument("--skip_memory", action="store_true", help="skip (b)")
+    parser.add_argument("--compress", action="store_true",
+                        help="dump Kaldi compressed hidden states (extract_feats --compress true)")
     parser.add_argument("--work_dir", default=None,
                         help="where to write data and dumps (default: a new temp dir, "
                         "removed at the end)")
@@ -174,7 +177,7 @@ EXTRACT_SNIPPET = textwrap.dedent("""
 """)
 
 
-def extract_in_subprocess(config: Path, data: Path, out: Path, threads: int):
+def extract_in_subprocess(config: Path, data: Path, out: Path, threads: int, compress: bool):
     """Run hidden-state extraction in a fresh process; return (base KiB, peak KiB, s).
 
     base: peak RSS after imports and building the model once; peak: at the end; s: the
@@ -182,7 +185,7 @@ def extract_in_subprocess(config: Path, data: Path, out: Path, threads: int):
     """
     cmd = ["--extractor", "ssl_states", "--train_config", str(config), "--data_dir",
            str(data), "--out_dir", str(out), "--nj", "1", "--num_threads", str(threads),
-           "--log_level", "WARNING"]
+           "--log_level", "WARNING", "--compress", str(compress).lower()]
     code = EXTRACT_SNIPPET.format(threads=threads, config=str(config), cmd=cmd)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=dict(os.environ, PYTHONWARNINGS="ignore"))
@@ -270,10 +273,11 @@ def main(cmd=None) -> None:
         extract_main(["--extractor", "wave", "--data_dir", str(work / "small"), "--out_dir",
                       str(work / "dump_raw"), "--log_level", "WARNING"])
         base_n, peak_n, took_n = extract_in_subprocess(
-            config, work / "small", work / "dump_states", args.num_threads)
+            config, work / "small", work / "dump_states", args.num_threads, args.compress)
         states_conf = yaml.safe_load((work / "dump_states" / "fbank.yaml").read_text())
         size = sum(p.stat().st_size for p in (work / "dump_states" / "split1").glob("*.ark"))
-        print(f"hidden-state dump: layers {states_conf['layers']}, dim {states_conf['dim']}, "
+        print(f"hidden-state dump{' (Kaldi compressed)' if args.compress else ''}: "
+              f"layers {states_conf['layers']}, dim {states_conf['dim']}, "
               f"{size / 2**20:.1f} MiB for N utterances; extraction took {took_n:.1f} s")
 
         # (a) one epoch from waveforms vs from dumped states, same batches
@@ -311,7 +315,8 @@ def main(cmd=None) -> None:
             print(f"(b)   N={n:4d}: {base_n / 1024:7.1f} MiB -> {peak_n / 1024:7.1f} MiB "
                   f"({took_n:.1f} s)")
             base_4n, peak_4n, took_4n = extract_in_subprocess(
-                config, work / "all" / "data", work / "dump_states_4n", args.num_threads)
+                config, work / "all" / "data", work / "dump_states_4n", args.num_threads,
+                args.compress)
             print(f"(b)  4N={4 * n:4d}: {base_4n / 1024:7.1f} MiB -> {peak_4n / 1024:7.1f} MiB "
                   f"({took_4n:.1f} s)")
             print(f"(b) peak ratio 4N/N: {peak_4n / peak_n:.3f}")

@@ -117,6 +117,11 @@ def get_parser() -> argparse.ArgumentParser:
         help="faulty audio: stop (fail) or leave the utterance out and list it in "
         "out_dir/reject_list (reject)",
     )
+    parser.add_argument(
+        "--compress", type=str2bool, default=False,
+        help="--extractor ssl_states: write Kaldi compressed matrices (as copy-feats "
+        "--compress true: 8 bits a value, about 1/4 of the size, lossy)",
+    )
     parser.add_argument("--num_threads", type=int, default=1, help="torch threads per job")
     parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
@@ -158,6 +163,8 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         if given:
             parser.error(f"--extractor {args.extractor} takes no filterbank config or "
                          f"frontend overrides (got {' '.join(given)})")
+    if args.compress and args.extractor != "ssl_states":
+        parser.error(f"--compress true is for --extractor ssl_states, not {args.extractor}")
     if args.channel is not None and args.channel < 0:
         parser.error(f"--channel must be >= 0, got {args.channel}")
     torch.set_num_threads(max(1, args.num_threads))
@@ -178,7 +185,8 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
             logging.info(f"frontend: {extractor.frontend}")
         else:
             extractor = make_extractor(args.extractor, fs=args.fs,
-                                       train_config=args.train_config, device=args.device)
+                                       train_config=args.train_config, device=args.device,
+                                       compress=args.compress)
             logging.info(f"extractor {args.extractor}: {extractor.conf}")
         jobs = [args.job] if args.job is not None else list(range(1, args.nj + 1))
         for job in jobs:

@@ -542,7 +542,10 @@ def extract_part(
     audio_seconds = 0.0
     logging.info(f"{tag}: extracting {n_total} utterances to {paths['ark']}")
     try:
-        with kaldiio.WriteHelper(f"ark,scp:{tmp['ark']},{tmp['scp']}") as writer:
+        # extractors may ask for Kaldi compressed matrices (SSLStatesExtractor(compress=True))
+        compression = getattr(extractor, "compression_method", None)
+        with kaldiio.WriteHelper(f"ark,scp:{tmp['ark']},{tmp['scp']}",
+                                 compression_method=compression) as writer:
             for i, (utt, entry, where) in enumerate(todo, 1):
                 try:
                     wave, rate = read_utterance(

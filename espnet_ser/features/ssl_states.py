@@ -37,6 +37,9 @@ Two extractors for the dump machinery of :mod:`espnet_ser.features.fbank`
       normalize_waveform: false
       use_attention_mask: false
 
+  With ``--compress true`` the matrices are Kaldi compressed (8 bits a value, about a
+  quarter of the size; lossy) and the config gains ``compress: kaldi_speech_feature``.
+
   ``extract_part`` refuses to add to a dump made with another config (another model,
   other weights, another layer set, ...) unless ``--overwrite true``, and the merge
   refuses parts made with different configs.
@@ -56,6 +59,8 @@ import yaml
 from espnet_ser.features.fbank import FeatureError, check_finite, waveform_input
 
 PathLike = Union[str, Path]
+# kaldiio's number for Kaldi's kSpeechFeature compression (copy-feats --compress true)
+KALDI_SPEECH_FEATURE = 1
 
 SSL_FS = 16000
 
@@ -141,6 +146,12 @@ class SSLStatesExtractor:
         where: Name of the config, for error messages.
         disable_mkldnn: Run CPU convolutions without oneDNN, whose per-shape kernel
             cache makes memory grow with the number of distinct utterance lengths.
+        compress: Write Kaldi compressed matrices (kaldiio ``compression_method`` 1,
+            the ``kSpeechFeature`` method of Kaldi's ``copy-feats --compress true``:
+            8 bits a value, quantised per column between its percentiles), about a
+            quarter of the float32 size. Lossy; recorded as ``compress:
+            kaldi_speech_feature`` in the dump config. Readers (kaldiio, ESPnet's
+            ``kaldi_ark`` loader) decompress to float32 on load.
     """
 
     def __init__(
@@ -149,6 +160,7 @@ class SSLStatesExtractor:
         device: str = "cpu",
         where: str = "encoder_conf",
         disable_mkldnn: bool = True,
+        compress: bool = False,
     ):
         from espnet_ser.ssl.encoder import SSLEncoder, model_fingerprint
 
@@ -187,14 +199,20 @@ class SSLStatesExtractor:
             normalize_waveform=bool(encoder.normalize_waveform),
             use_attention_mask=bool(encoder.use_attention_mask),
         )
+        # kaldiio compression method for extract_part; None writes float32 matrices
+        self.compression_method = KALDI_SPEECH_FEATURE if compress else None
+        if compress:
+            conf["compress"] = "kaldi_speech_feature"
         self.conf = conf
         self.min_samples = _min_samples(model)
 
     @classmethod
-    def from_train_config(cls, path: PathLike, device: str = "cpu") -> "SSLStatesExtractor":
+    def from_train_config(
+        cls, path: PathLike, device: str = "cpu", compress: bool = False
+    ) -> "SSLStatesExtractor":
         conf = load_train_config(path)
         return cls(
-            conf.get("encoder_conf") or {}, device=device, where=str(path),
+            conf.get("encoder_conf") or {}, device=device, where=str(path), compress=compress,
         )
 
     @property
@@ -238,14 +256,18 @@ def make_extractor(
     fs: Optional[int] = None,
     train_config: Optional[PathLike] = None,
     device: str = "cpu",
+    compress: bool = False,
 ):
-    """``wave`` -> :class:`WaveExtractor`; ``ssl_states`` -> :class:`SSLStatesExtractor`."""
+    """``wave`` -> :class:`WaveExtractor`; ``ssl_states`` -> :class:`SSLStatesExtractor`
+    (``compress``: Kaldi compressed matrices, hidden states only)."""
     if kind == "wave":
+        if compress:
+            raise FeatureError("compression is for hidden-state dumps (--extractor ssl_states)")
         return WaveExtractor(fs if fs is not None else SSL_FS)
     if kind == "ssl_states":
         if train_config is None:
             raise FeatureError("--extractor ssl_states needs --train_config")
         if fs is not None and int(fs) != SSL_FS:
             raise FeatureError(f"SSL models take {SSL_FS} Hz audio; --fs {fs} given")
-        return SSLStatesExtractor.from_train_config(train_config, device=device)
+        return SSLStatesExtractor.from_train_config(train_config, device=device, compress=compress)
     raise FeatureError(f"unknown extractor {kind!r}")

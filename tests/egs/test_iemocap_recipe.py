@@ -220,11 +220,14 @@ def test_loso_multitask_recipe_on_dumped_hidden_states(tmp_path, recipe_tools):
     proc = subprocess.run(
         ["./run_ser.sh", "--iemocap_root", str(tree), "--folds", "1 2", "--stage", "1",
          "--stop-stage", "6", "--train_config", "conf/tiny_mtl.yaml", "--feats_type", "ssl_states",
-         "--nj", "2", "--decode_nj", "1"],
+         "--compress_states", "true", "--nj", "2", "--decode_nj", "1"],
         cwd=d, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
-    # the encoder ran once over every utterance at stage 3: 3 hidden states x 16 dims
-    dump = d / "dump" / "ssl_states_tiny_mtl"
+    # the encoder ran once over every utterance at stage 3: 3 hidden states x 16 dims,
+    # stored as Kaldi compressed matrices
+    dump = d / "dump" / "ssl_states_tiny_mtl_compressed"
+    assert yaml.safe_load((dump / "iemocap_all" / "fbank.yaml").read_text())["compress"] == \
+        "kaldi_speech_feature"
     every = read_kaldi_map(dump / "iemocap_all" / "feats.scp")
     assert kaldiio.load_mat(next(iter(every.values()))).shape[1] == 3 * 16
     folds = {}
@@ -233,7 +236,7 @@ def test_loso_multitask_recipe_on_dumped_hidden_states(tmp_path, recipe_tools):
         exp = d / "exp" / f"ser_tiny_mtl_loso{k}"
         config = yaml.safe_load((exp / "config.yaml").read_text())
         data = {x[1]: x[0] for x in config["train_data_path_and_name_and_type"]}
-        assert data["speech"] == f"dump/ssl_states_tiny_mtl/loso{k}_train/feats.scp"
+        assert data["speech"] == f"dump/ssl_states_tiny_mtl_compressed/loso{k}_train/feats.scp"
         assert data["text"] == f"data/token_char_emonone_loso{k}/loso{k}_train/text"  # CTC targets
         score = exp / "decode_valid.ua.ave_1best" / f"loso{k}_test" / "score"
         folds[k] = json.loads((score / "scores.json").read_text())

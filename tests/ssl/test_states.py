@@ -304,3 +304,56 @@ def test_mismatched_dump_is_a_clear_error():
             enc(torch.randn(2, 7, 32), torch.tensor([7, 5]))
     with pytest.raises(ValueError, match=r"\(B, T\) waveforms or \(B, T, F\)"):
         enc(torch.randn(2, 7, 32, 1), torch.tensor([7, 5]))
+
+
+def test_compressed_dump_is_a_quarter_the_size_and_close(corpus, tmp_path):
+    """--compress true: Kaldi kSpeechFeature matrices, read back through ESPnet's loader."""
+    root, data, wave_scp = corpus
+    config = write_config(tmp_path / "train.yaml", "layer", "weighted")
+    plain_scp = dump("ssl_states", data, tmp_path / "plain", "--train_config", str(config))
+    packed_scp = dump("ssl_states", data, tmp_path / "packed", "--train_config", str(config),
+                      "--compress", "true")
+    plain_conf = yaml.safe_load((tmp_path / "plain" / "fbank.yaml").read_text())
+    packed_conf = yaml.safe_load((tmp_path / "packed" / "fbank.yaml").read_text())
+    assert "compress" not in plain_conf and packed_conf.pop("compress") == "kaldi_speech_feature"
+    assert packed_conf == plain_conf
+    assert (tmp_path / "plain" / "feats_shape").read_text() == \
+        (tmp_path / "packed" / "feats_shape").read_text()
+
+    def ark_bytes(d):
+        return sum(p.stat().st_size for p in d.rglob("*.ark"))
+    ratio = ark_bytes(tmp_path / "plain") / ark_bytes(tmp_path / "packed")
+    assert 3.0 < ratio < 4.1, ratio
+
+    utts = ["spk0_utt00", "spk1_utt01", "spk0_utt02"]
+    plain, plain_lens = load_batch(plain_scp, utts)
+    packed, packed_lens = load_batch(packed_scp, utts)
+    assert packed.dtype == torch.float32 and packed.shape == plain.shape
+    assert packed_lens.tolist() == plain_lens.tolist()
+    assert not torch.equal(packed, plain)  # lossy
+    for i, n in enumerate(plain_lens.tolist()):
+        a, b = plain[i, :n], packed[i, :n]
+        col_range = a.max(dim=0).values - a.min(dim=0).values
+        # 8-bit codes between per-column percentiles: errors within 1 % of the column's range
+        assert bool(((a - b).abs() <= 0.01 * col_range + 1e-6).all())
+
+    net = build_model(config)
+    with torch.no_grad():
+        post_plain, _ = net.predict(plain, plain_lens)
+        post_packed, _ = net.predict(packed, packed_lens)
+    torch.testing.assert_close(post_packed, post_plain, atol=2e-2, rtol=0)
+
+
+def test_compression_is_part_of_the_dump_config(corpus, tmp_path, capsys):
+    root, data, wave_scp = corpus
+    config = write_config(tmp_path / "train.yaml", "layer", "last")
+    dump("ssl_states", data, tmp_path / "states", "--train_config", str(config))
+    with pytest.raises(SystemExit) as e:  # adding compressed parts to a float32 dump
+        dump("ssl_states", data, tmp_path / "states", "--train_config", str(config),
+             "--compress", "true")
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert "another config" in err and str(tmp_path / "states") in err
+    with pytest.raises(SystemExit) as e:
+        dump("wave", data, tmp_path / "raw", "--compress", "true")
+    assert e.value.code == 2
