@@ -153,6 +153,10 @@ class FbankExtractor:
     samples soundfile returns, i.e. in [-1, 1) for PCM files, as ESPnet loads them).
     """
 
+    # kaldiio compression method of the dump (None: float32 matrices); see
+    # SSLStatesExtractor(compress=True)
+    compression_method = None
+
     def __init__(self, **conf):
         from espnet2.asr.frontend.default import DefaultFrontend
 
@@ -501,6 +505,8 @@ def extract_part(
     ``channel``). With ``on_error="reject"`` an utterance whose audio is faulty
     (:class:`AudioError` with a ``reason``) is left out and listed as ``<utt> <reason>``
     in ``split<nj>/reject.<job>``; with ``"fail"`` (default) it stops the job.
+    Matrices are written as float32, or Kaldi compressed when the extractor's
+    ``compression_method`` (a kaldiio method number) is set.
 
     A finished part (its scp and shape file list exactly its utterances, made with the
     same config) is kept unless ``overwrite``; a part made with another config is an
@@ -542,10 +548,8 @@ def extract_part(
     audio_seconds = 0.0
     logging.info(f"{tag}: extracting {n_total} utterances to {paths['ark']}")
     try:
-        # extractors may ask for Kaldi compressed matrices (SSLStatesExtractor(compress=True))
-        compression = getattr(extractor, "compression_method", None)
         with kaldiio.WriteHelper(f"ark,scp:{tmp['ark']},{tmp['scp']}",
-                                 compression_method=compression) as writer:
+                                 compression_method=extractor.compression_method) as writer:
             for i, (utt, entry, where) in enumerate(todo, 1):
                 try:
                     wave, rate = read_utterance(

@@ -68,6 +68,8 @@ SSL_FS = 16000
 class WaveExtractor:
     """Extractor writing the (resampled) mono waveform as a 1-D float32 vector."""
 
+    compression_method = None  # waveforms are written as they are
+
     def __init__(self, fs: int = SSL_FS):
         if int(fs) <= 0:
             raise FeatureError(f"fs must be positive, got {fs}")
