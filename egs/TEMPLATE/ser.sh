@@ -157,11 +157,17 @@ if run_stage 4 "${ser_exp}/.done"; then
         _set=${train_set}; [ ${_s} = train ] || _set=${valid_set}
         _opts+=" --${_s}_data_path_and_name_and_type ${dump}/${_set}/feats.scp,speech,kaldi_ark"
         _opts+=" --${_s}_data_path_and_name_and_type ${token_dir}/${_set}/emotion_id,emotion,text_int"
-        _opts+=" --${_s}_shape_file ${dump}/${_set}/feats_shape"
-        # the transcript only for the auxiliary CTC task
+        _shape=${dump}/${_set}/feats_shape
+        # the transcript only for the auxiliary CTC task, which leaves out utterances with no
+        # target token (data/<set>/utt2empty_text) and pairs too short for CTC (logged)
         if ${py} -c "import sys; sys.exit(not float(sys.argv[1]) > 0)" "$(config_value model_conf.ctc_weight 0)"; then
             _opts+=" --${_s}_data_path_and_name_and_type ${token_dir}/${_set}/text,text,text"
+            ${py} -m espnet_ser.bin.filter_utts --feats_shape ${_shape} --text_shape ${token_dir}/${_set}/text_shape \
+                --out_dir ${ser_exp}/shape/${_set} --subsampling 1 --set_role ${_s} \
+                > ${ser_exp}/filter_${_s}.log 2>&1 || fail ${ser_exp}/filter_${_s}.log
+            _shape=${ser_exp}/shape/${_set}/feats_shape
         fi
+        _opts+=" --${_s}_shape_file ${_shape}"
     done
     if [ "${feats_type}" = fbank ]; then
         _opts+=" --input_size $(${py} -c "import yaml; print(yaml.safe_load(open('${feats_config}'))['n_mels'])")"

@@ -3,13 +3,22 @@
 # 10-fold leave-one-speaker-out protocol of the multi-task paper, through ../TEMPLATE/ser.sh.
 #   ./run_ser.sh --iemocap_root /data/IEMOCAP_full_release          # alpha 0.1, all ten folds
 #   ./run_ser.sh --train_config conf/tuning/train_ser_w2v2_base_mtl_alpha0.yaml --folds "1 2"
-# Fold k tests on speaker k in the order Ses01F Ses01M ... Ses05M, validates on the other
-# speaker of the same session and trains on the remaining eight (data/loso{k}_*; see
-# espnet_ser.data.iemocap). Stage 1 runs once; stages 2-6 run per fold. Stage 6 then pools
-# the ten folds: accuracy = correct predictions of all folds / all utterances (the paper's
-# eq. 4), UA of the pooled predictions, and the WER of the CTC transcript per fold and its
-# mean over folds (eq. 5), in exp/ser_<config>_loso/score/ and RESULTS.md.
-# --iemocap_root and --folds are this script's; every other option goes to ../TEMPLATE/ser.sh.
+# Fold k tests on speaker k in the order Ses01F Ses01M ... Ses05M. --loso_valid says how
+# the model is chosen (sets written by stage 1, see espnet_ser.data.iemocap):
+#   partner (default): valid = the other speaker of the same session, train = the remaining
+#            eight (data/loso{k}_*); the checkpoint is chosen by valid UA (--nbest_avg).
+#   none:    the multi-task paper's protocol (local/run_ser_paper.sh): train = all nine other
+#            speakers (data/losonv{k}_*), no epoch chosen on held-out data: the model of the
+#            last epoch (ESPnet's latest.pth) is scored. The trainer gets the test speaker as
+#            its validation set only to log curves.
+#   random:  valid = a seeded emotion-stratified 10 % of the nine other speakers, train = the
+#            rest (data/losorv{k}_*); valid shares speakers with train.
+# Stage 1 runs once; stages 2-6 run per fold. Stage 6 then pools the ten folds: accuracy =
+# correct predictions of all folds / all utterances (the paper's eq. 4), UA of the pooled
+# predictions, and the WER of the CTC transcript per fold and its mean over folds (eq. 5),
+# in exp/ser_<config>_<loso|losonv|losorv>/score/ and RESULTS.md.
+# --iemocap_root, --folds and --loso_valid are this script's; every other option goes to
+# ../TEMPLATE/ser.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,25 +27,38 @@ folds="1 2 3 4 5 6 7 8 9 10"
 iemocap_root=
 stop_stage=6
 emotions="ang hap neu sad"
+loso_valid=partner
 args=()
 while [ $# -gt 0 ]; do
     case $1 in
         --iemocap_root) iemocap_root=$2; shift 2 ;;
         --folds) folds=$2; shift 2 ;;
+        --loso_valid) loso_valid=$2; shift 2 ;;
         --train_config) train_config=$2; shift 2 ;;
         --stop-stage|--stop_stage) stop_stage=$2; args+=("$1" "$2"); shift 2 ;;
         --help|-h)
-            echo "Usage: $0 [--iemocap_root DIR] [--folds \"1 ... 10\"] [options of ../TEMPLATE/ser.sh]"
+            echo "Usage: $0 [--iemocap_root DIR] [--folds \"1 ... 10\"] [--loso_valid partner|none|random] [options of ../TEMPLATE/ser.sh]"
             exec ../TEMPLATE/ser.sh --help ;;
         *) args+=("$1"); shift ;;
     esac
 done
 if [ -n "${iemocap_root}" ]; then export iemocap_root; fi
+case ${loso_valid} in  # set-name prefix of each protocol (espnet_ser.data.iemocap.LOSO_SET_PREFIX)
+    partner) prefix=loso ;;
+    random) prefix=losorv ;;
+    none) prefix=losonv ;;
+    *) echo "run_ser.sh: --loso_valid must be partner, none or random, got ${loso_valid}" >&2; exit 2 ;;
+esac
 
 for k in ${folds}; do
+    if [ "${loso_valid}" = none ]; then
+        sets=(--valid_set ${prefix}${k}_test --inference_model latest.pth)
+    else
+        sets=(--valid_set ${prefix}${k}_valid)
+    fi
     ../TEMPLATE/ser.sh \
-        --train_set loso${k}_train --valid_set loso${k}_valid --test_sets "loso${k}_test" \
-        --suffix _loso${k} --feats_superset iemocap_all --feats_type raw \
+        --train_set ${prefix}${k}_train "${sets[@]}" --test_sets "${prefix}${k}_test" \
+        --suffix _${prefix}${k} --feats_superset iemocap_all --feats_type raw \
         --emotions "${emotions}" --train_config "${train_config}" \
         --results_notes local/results_notes.md \
         "${args[@]}"
@@ -45,11 +67,11 @@ done
 if [ "${stop_stage}" -ge 6 ]; then
     . ./path.sh
     name=ser_$(basename "${train_config}" .yaml)
-    out=exp/${name}_loso/score
+    out=exp/${name}_${prefix}/score
     mkdir -p "${out}"
     echo "$(date '+%Y-%m-%dT%H:%M:%S') (run_ser.sh) Stage 6: pooling folds ${folds} (log: ${out}/score_cv.log)"
     python3 -m espnet_ser.bin.score_ser_cv --outdir "${out}" \
-        --score_dirs $(for k in ${folds}; do ls -d exp/${name}_loso${k}/decode_*/loso${k}_test/score; done) \
+        --score_dirs $(for k in ${folds}; do ls -d exp/${name}_${prefix}${k}/decode_*/${prefix}${k}_test/score; done) \
         > "${out}/score_cv.log" 2>&1 || { echo "failed; see ${out}/score_cv.log"; exit 1; }
     python3 -m espnet_ser.bin.make_results --recipe_dir . --out RESULTS.md --notes local/results_notes.md \
         >> "${out}/score_cv.log" 2>&1 || { echo "failed; see ${out}/score_cv.log"; exit 1; }

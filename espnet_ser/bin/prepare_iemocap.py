@@ -3,16 +3,22 @@ and ten leave-one-speaker-out folds.
 
     python -m espnet_ser.bin.prepare_iemocap --iemocap_root /corpora/IEMOCAP_full_release \\
         --out_dir data [--emotions "ang hap neu sad"] [--merge_exc_into_hap true] \\
-        [--protocols session,loso] [--loso_valid partner|random] \\
+        [--protocols session,loso] [--loso_valid partner,random,none] \\
         [--loso_valid_fraction 0.1] [--loso_seed 0]
 
 writes ``data/iemocap_all``, ``data/fold{1..5}_{train,valid,test}`` (protocol
 ``session``: test = Session k, valid = Session k mod 5 + 1, train = the other three) and
-``data/loso{1..10}_{train,valid,test}`` (protocol ``loso``: test = speaker k of Ses01F
-Ses01M ... Ses05F Ses05M; valid = the session partner of the test speaker and train = the
-other 8 speakers, or with ``--loso_valid random`` valid = a seeded emotion-stratified 10 %
-of the other nine speakers' utterances and train = the rest), each with wav.scp (absolute
-paths), text, utt2spk, spk2utt, utt2emo and utt2dim (arousal valence dominance).
+the ten leave-one-speaker-out folds (protocol ``loso``: test = speaker k of Ses01F
+Ses01M ... Ses05F Ses05M) of each ``--loso_valid`` mode: ``data/losonv{k}_{train,test}``
+(``none``: train = the nine other speakers, no validation set),
+``data/loso{k}_{train,valid,test}`` (``partner``: valid = the session partner of the test
+speaker, train = the other 8 speakers) and ``data/losorv{k}_{train,valid,test}``
+(``random``: valid = a seeded emotion-stratified 10 % of the other nine speakers'
+utterances, train = the rest). Each set has wav.scp (absolute paths), text, utt2spk,
+spk2utt, utt2emo and utt2dim (arousal valence dominance); ``iemocap_all`` and the LOSO
+sets keep the utterances with no words in the transcript (empty ``text`` line, listed in
+``utt2empty_text``). The log gives the utterances each protocol keeps and warns when the
+4-class total differs from the full release's 5,531.
 Exits 1 with ``ERROR: <file>:<line>: ...`` on a bad corpus tree.
 """
 
@@ -33,6 +39,15 @@ from espnet_ser.data.iemocap import (
 from espnet_ser.utils.cli import setup_logging, str2bool
 
 
+def _modes(value: str):
+    modes = value.replace(",", " ").split()
+    bad = [m for m in modes if m not in LOSO_VALID_MODES]
+    if bad or not modes:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: choose from {','.join(LOSO_VALID_MODES)} (comma-separated)")
+    return modes
+
+
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Prepare IEMOCAP Kaldi data directories (5 session folds, 10 speaker folds)",
@@ -49,11 +64,14 @@ def get_parser() -> argparse.ArgumentParser:
                    help="read every wav header and require 16 kHz mono")
     p.add_argument("--protocols", default=",".join(PROTOCOLS),
                    help="comma-separated folds to write besides iemocap_all: session "
-                        "(fold{1..5}_*), loso (loso{1..10}_*)")
-    p.add_argument("--loso_valid", choices=LOSO_VALID_MODES, default="partner",
-                   help="LOSO validation set: partner = the test speaker's session partner "
-                        "(8 training speakers); random = seeded emotion-stratified "
-                        "--loso_valid_fraction of the other nine speakers' utterances")
+                        "(fold{1..5}_*), loso (the ten speaker folds of each --loso_valid protocol)")
+    p.add_argument("--loso_valid", type=_modes, default=",".join(LOSO_VALID_MODES),
+                   help="comma-separated LOSO validation protocols to write: none = no "
+                        "validation set, train on the nine other speakers (losonv{k}_*); "
+                        "partner = the test speaker's session partner, 8 training speakers "
+                        "(loso{k}_*); random = seeded emotion-stratified "
+                        "--loso_valid_fraction of the other nine speakers' utterances "
+                        "(losorv{k}_*)")
     p.add_argument("--loso_valid_fraction", type=float, default=DEFAULT_LOSO_VALID_FRACTION,
                    help="share of each emotion held out for valid with --loso_valid random")
     p.add_argument("--loso_seed", type=int, default=DEFAULT_LOSO_SEED,

@@ -2,9 +2,9 @@
 
     python -m espnet_ser.bin.prepare_ravdess \\
         --ravdess_root /corpora/Audio_Speech_Actors_01-24 --out_dir data \\
-        [--seed 777] [--test_fraction 0.2]
+        [--seed 101] [--test_fraction 0.2]
 
-writes ``data/ravdess_all``, ``data/random_{train,test}`` (stratified by emotion,
+writes ``data/ravdess_all``, ``data/random_{train,test}`` (scikit-learn's split stratified by emotion,
 seeded) and ``data/actor_{train,valid,test}`` (actors 1-18, 19-20, 21-24), each with
 wav.scp (absolute paths of the original 48 kHz files; resample to 16 kHz at feature
 extraction with ``--resample true``), text, utt2spk, spk2utt, utt2emo and utt2gender.

@@ -10,7 +10,14 @@ A data directory holds one file per field, one utterance per line, keys sorted i
     utt2emo   <utt> <emotion code>
 
 plus optional per-utterance files such as ``utt2dim`` (arousal valence dominance) or
-``utt2personality``. Every check fails loudly with the file, line and utterance it is
+``utt2personality``.
+
+A transcript may be empty only where the directory says so: ``utt2empty_text``
+(EMPTY_TEXT_FILE) lists ``<utt> <why>`` (e.g. the corpus transcript ``[LAUGHTER]``) for
+the utterances whose ``text`` line is intentionally empty, such as emotion samples with
+no words in sets for utterance-level SER. The validator and :func:`read_kaldi_map`
+accept an empty transcript of a listed utterance and refuse every other one; a recipe
+that needs the words (joint ASR + SER, a CTC head) leaves such utterances out. Every check fails loudly with the file, line and utterance it is
 about, unlike Kaldi's ``validate_data_dir.sh`` which only warns for some of them.
 """
 
@@ -26,6 +33,8 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, U
 PathLike = Union[str, Path]
 
 REQUIRED_FILES = ("wav.scp", "text", "utt2spk", "utt2emo")
+# <utt> <why>: the utterances whose transcript in ``text`` may be empty (a subset).
+EMPTY_TEXT_FILE = "utt2empty_text"
 # Per-utterance files that, when present, must cover exactly the same utterances.
 OPTIONAL_UTT_FILES = ("utt2dim", "utt2personality", "utt2gender", "utt2listener", "utt2fold")
 
@@ -61,6 +70,14 @@ def emotion_of_token(token: str) -> Optional[str]:
     return m.group(1) if m and m.group(1) not in RESERVED_CODES else None
 
 
+def empty_text_utts(data_dir: PathLike) -> Dict[str, str]:
+    """``{utt: why}`` from ``data_dir/utt2empty_text``, or ``{}`` when there is none."""
+    path = Path(data_dir) / EMPTY_TEXT_FILE
+    if not path.is_file():
+        return {}
+    return read_kaldi_map(path, check_sorted=False)
+
+
 def read_kaldi_map(
     path: PathLike,
     allow_empty_value: bool = False,
@@ -69,11 +86,13 @@ def read_kaldi_map(
     """Read ``<key> <value...>`` lines into an ordered dict.
 
     Raises DataDirError naming the file and line for an empty value, a duplicate
-    key, or a key out of C order (when ``check_sorted``).
+    key, or a key out of C order (when ``check_sorted``). In a data directory's
+    ``text``, the utterances listed in ``utt2empty_text`` may have an empty value.
     """
     path = Path(path)
     if not path.is_file():
         raise DataDirError(f"{path}: no such file")
+    may_be_empty = empty_text_utts(path.parent) if path.name == "text" else {}
     out: Dict[str, str] = {}
     prev = None
     with path.open("rb") as f:
@@ -88,7 +107,7 @@ def read_kaldi_map(
             parts = line.split(maxsplit=1)
             key = parts[0]
             value = parts[1].strip() if len(parts) > 1 else ""
-            if not value and not allow_empty_value:
+            if not value and not allow_empty_value and key not in may_be_empty:
                 raise DataDirError(f"{path}:{lineno}: utterance {key} has an empty value")
             if key in out:
                 raise DataDirError(f"{path}:{lineno}: duplicate id {key}")
@@ -351,7 +370,7 @@ def validate_data_dir(
     files exist; lines are UTF-8 and well formed; ids are usable (no ``/``, ``..``,
     white space, control characters); every file is sorted and free of duplicates; all
     per-utterance files (REQUIRED_FILES, OPTIONAL_UTT_FILES) cover the same utterances;
-    no empty transcript; emotion labels are in ``emotions`` (when given); ``spk2utt``
+    no empty transcript unless ``utt2empty_text`` lists the utterance; emotion labels are in ``emotions`` (when given); ``spk2utt``
     is the inverse of ``utt2spk``; wav.scp holds no command (``... |``) unless
     ``allow_commands``; with ``check_audio_exists`` every wav.scp path exists. Commands
     are never run. Returns the number of utterances.
@@ -379,9 +398,12 @@ def validate_data_dir(
                     f"{first} but not in {name}"
                 )
     if "text" in maps:
+        may_be_empty = _read_checked(d / EMPTY_TEXT_FILE, problems, allow_empty_value=False) \
+            if (d / EMPTY_TEXT_FILE).is_file() else {}
         for utt, (lineno, txt) in maps["text"].items():
-            if not txt.strip():
-                problems.append(f"{d / 'text'}:{lineno}: utterance {_show(utt)} has an empty transcript")
+            if not txt.strip() and utt not in may_be_empty:
+                problems.append(f"{d / 'text'}:{lineno}: utterance {_show(utt)} has an empty transcript"
+                                + (f" (not listed in {EMPTY_TEXT_FILE})" if may_be_empty else ""))
     if "utt2emo" in maps and emotions is not None:
         allowed = set(emotions)
         for utt, (lineno, emo) in maps["utt2emo"].items():
@@ -456,7 +478,7 @@ def fix_data_dir(
 
     Keeps the utterances present in every per-utterance file; drops those with a
     malformed line, a duplicate id with different values, an invalid utterance or
-    speaker id, an empty transcript, an emotion outside ``emotions`` (when given) or a
+    speaker id, an empty transcript (unless listed in ``utt2empty_text``), an emotion outside ``emotions`` (when given) or a
     wav.scp command (unless ``allow_commands``). Normalises white space, sorts,
     rebuilds ``spk2utt``, copies the originals to ``.backup/<YYYYmmdd-HHMMSS>/``,
     replaces each file atomically and validates the result. Raises DataDirError,
@@ -503,8 +525,9 @@ def fix_data_dir(
     for name in present:
         for utt in sorted(union - tables[name].keys()):
             reasons.setdefault(utt, f"not in {name}")
+    may_be_empty = empty_text_utts(d)
     for utt, txt in tables["text"].items():
-        if not txt.strip():
+        if not txt.strip() and utt not in may_be_empty:
             reasons.setdefault(utt, "empty transcript")
     if emotions is not None:
         allowed = set(emotions)
@@ -527,6 +550,8 @@ def fix_data_dir(
     texts = {name: "".join(f"{u} {tables[name][u]}\n" for u in kept) for name in present}
     spk2utt = spk2utt_from_utt2spk({u: tables["utt2spk"][u] for u in kept})
     texts["spk2utt"] = "".join(f"{s} {spk2utt[s]}\n" for s in sorted(spk2utt))
+    if may_be_empty:
+        texts[EMPTY_TEXT_FILE] = "".join(f"{u} {may_be_empty[u]}\n" for u in kept if u in may_be_empty)
     names = list(texts)
     untouched = sorted(
         p.name for p in d.iterdir() if p.is_file() and p.name not in texts and not p.name.startswith(".")

@@ -9,6 +9,9 @@ reason in ``filtered``. An utterance is filtered when
 
 * it has no text shape (``no_text``) or no feature shape (``no_features``, e.g. its
   audio was rejected at feature extraction);
+* its target has no token (``empty_text``: an utterance whose transcript has no words,
+  kept in a data directory for utterance-level SER through ``utt2empty_text``, gives a
+  transcript head nothing to learn);
 * it has fewer than ``min_frames`` feature frames (``too_short``) or more than
   ``max_frames`` (``too_long``);
 * after the encoder's convolutional subsampling it has fewer frames than target
@@ -96,7 +99,9 @@ def filter_reasons(
             reasons[utt] = "no_features (not in the feature shape file)"
             continue
         frames, tokens = feats_shape[utt], text_shape[utt]
-        if min_frames is not None and frames < min_frames:
+        if tokens == 0:
+            reasons[utt] = "empty_text (no target token)"
+        elif min_frames is not None and frames < min_frames:
             reasons[utt] = f"too_short ({frames} frames < min_frames {min_frames})"
         elif max_frames is not None and frames > max_frames:
             reasons[utt] = f"too_long ({frames} frames > max_frames {max_frames})"

@@ -27,32 +27,49 @@ Output sets (``protocols``, both by default; ``iemocap_all`` is always written):
 * ``session`` protocol: ``fold{k}_{train,valid,test}`` for k = 1..5 (test = Session k,
   valid = Session k mod 5 + 1, train = the other three sessions).
 * ``loso`` protocol (leave one speaker out, 10 folds, as in the multi-task SER papers):
-  ``loso{k}_{train,valid,test}`` for k = 1..10, where speaker k is the k-th of
-  ``Ses01F Ses01M Ses02F Ses02M ... Ses05F Ses05M`` (SPEAKERS). test = every kept
-  utterance of speaker k. The validation set (``loso_valid``):
+  fold k tests on speaker k, the k-th of ``Ses01F Ses01M Ses02F Ses02M ... Ses05F
+  Ses05M`` (SPEAKERS): test = every kept utterance of speaker k. Three ways of
+  validating (``loso_valid``, all three written by default), each with its own set
+  names (LOSO_SET_PREFIX) so that they never overwrite each other:
 
-  - ``partner`` (default): the other speaker of the same session (Ses01F <-> Ses01M),
-    train = the remaining 8 speakers. This follows the session protocol, whose
+  - ``none``, ``losonv{k}_{train,test}``: the multi-task paper's protocol. train = all
+    nine other speakers; there is no validation set and no epoch is chosen on held-out
+    data: the recipe scores the model of the last epoch (and gives ESPnet's trainer the
+    test speaker as its validation set only to draw the training curves).
+  - ``partner``, ``loso{k}_{train,valid,test}``: valid = the other speaker of the same
+    session (Ses01F <-> Ses01M), train = the remaining 8 speakers. This follows the session protocol, whose
     validation set is also held out at the speaker (there: session) level: valid and
     test are both speaker-disjoint from train, and since the partner shares the test
     speaker's dialogs, train is even session-disjoint from valid and test (the same
     conversation never lands on both sides). Choosing e.g. the "next" speaker instead
     would put the partner of the validation speaker, i.e. the other half of its
     dialogs, into train.
-  - ``random``: a seeded, emotion-stratified ``loso_valid_fraction`` (10 %) of the
-    utterances of the other nine speakers; train = the rest of those nine speakers.
-    Valid then shares speakers (and dialogs) with train, so early stopping on it is
-    optimistic; use it only to match papers that did this.
+  - ``random``, ``losorv{k}_{train,valid,test}``: valid = a seeded, emotion-stratified
+    ``loso_valid_fraction`` (10 %) of the utterances of the other nine speakers (the
+    toolkit's scikit-learn split, :mod:`espnet_ser.data.split`); train = the rest of
+    those nine speakers. Valid then shares speakers (and dialogs) with train, so early
+    stopping on it is optimistic; use it only to match papers that did this.
 
   Labels and the exc -> hap merge are those of every other set (the sets are cut from
   the same utterance list). Every speaker must keep at least one utterance, else
   IemocapError names the missing speaker(s).
+
+Utterances whose transcript has no words once the non-lexical tags are removed (e.g.
+``[LAUGHTER]`` alone) are valid emotion samples. ``iemocap_all`` and the ``loso`` sets
+(utterance-level SER) keep them with an empty ``text`` line, listed in ``utt2empty_text``
+with their corpus transcript (the data directory's declaration that this empty transcript
+is intended, see :mod:`espnet_ser.data.datadir`); a recipe with a CTC head leaves them out
+of its training (``espnet_ser.data.filter``: no target tokens). The ``session`` sets (joint
+ASR + SER, where the transcript is the target) leave them out.
+
+With the default emotions (``ang hap neu sad``, exc merged into hap) the number of kept
+utterances is checked against FOUR_CLASS_TOTAL, the 5,531 of the full release: a
+warning names the difference.
 """
 
 import logging
 import math
 import os
-import random
 import re
 import shutil
 import tempfile
@@ -60,7 +77,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from espnet_ser.data.datadir import DataDirError, PathLike, emotion_token, install_sets, write_data_dir
+from espnet_ser.data.datadir import (
+    EMPTY_TEXT_FILE,
+    DataDirError,
+    PathLike,
+    emotion_token,
+    install_sets,
+    write_data_dir,
+)
+from espnet_ser.data.split import SplitError
+from espnet_ser.data.split import stratified_split as _stratified_split
 
 CORPUS_DIR_NAME = "IEMOCAP_full_release"
 NUM_SESSIONS = 5
@@ -69,11 +95,15 @@ SAMPLE_RATE = 16000
 KNOWN_LABELS = ("neu", "hap", "exc", "sad", "ang", "fru", "fea", "sur", "dis", "oth", "xxx")
 DEFAULT_EMOTIONS = ("ang", "hap", "neu", "sad")
 SET_FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2emo", "utt2dim")
+# The 4-class set of the full release (neu hap+exc sad ang).
+FOUR_CLASS_TOTAL = 5531
 # Leave-one-speaker-out fold k tests SPEAKERS[k - 1].
 SPEAKERS = tuple(f"Ses{n:02d}{g}" for n in range(1, NUM_SESSIONS + 1) for g in "FM")
 NUM_LOSO_FOLDS = len(SPEAKERS)
 PROTOCOLS = ("session", "loso")
-LOSO_VALID_MODES = ("partner", "random")
+LOSO_VALID_MODES = ("partner", "random", "none")
+# Set names of each LOSO validation mode: {prefix}{k}_train, ..._valid, ..._test.
+LOSO_SET_PREFIX = {"partner": "loso", "random": "losorv", "none": "losonv"}
 DEFAULT_LOSO_VALID_FRACTION = 0.1
 DEFAULT_LOSO_SEED = 0
 
@@ -251,8 +281,9 @@ class _Utt(NamedTuple):
     corpus_id: str
     label: str  # after merging
     vad: Tuple[float, float, float]
-    text: str
+    text: str  # "" when the transcript has no words (e.g. "[LAUGHTER]")
     wav: Path
+    raw_text: str = ""  # the corpus transcript
 
 
 def _check_audio(wav: Path) -> None:
@@ -281,7 +312,7 @@ def collect_utterances(root: Path, emotions: Sequence[str], merge_exc: bool = Tr
         "kept_per_label": Counter(),
         "dropped_per_label": Counter(),
         "merged_exc_into_hap": 0,
-        "dropped_empty_text": 0,
+        "empty_text": 0,
     }
     empty_ids: List[str] = []
     for n in range(1, NUM_SESSIONS + 1):
@@ -336,23 +367,22 @@ def collect_utterances(root: Path, emotions: Sequence[str], merge_exc: bool = Tr
                     )
                 text = normalize_transcript(texts[c.utt])
                 if not text:
-                    counts["dropped_empty_text"] += 1
+                    counts["empty_text"] += 1
                     empty_ids.append(c.utt)
-                    continue
                 wav = wav_root / dialog / f"{c.utt}.wav"
                 if not wav.is_file():
                     raise IemocapError(f"{wav}: no such file (utterance {c.utt} labelled at "
                                        f"{emo_file}:{c.lineno})")
                 if check_audio:
                     _check_audio(wav)
-                kept.append(_Utt(n, c.utt, label, c.vad, text, wav))
+                kept.append(_Utt(n, c.utt, label, c.vad, text, wav, texts[c.utt]))
                 per_label[label] += 1
         counts["kept_per_session"][sess.name] = {e: per_label[e] for e in sorted(keep_labels)}
         counts["kept_per_label"].update(per_label)
         logging.info("%s: kept %d (%s)", sess.name, sum(per_label.values()),
                      ", ".join(f"{e} {per_label[e]}" for e in sorted(keep_labels)))
     if empty_ids:
-        logging.debug("dropped (no words left in the transcript): %s", " ".join(empty_ids))
+        logging.debug("no words left in the transcript: %s", " ".join(empty_ids))
     counts["kept_per_label"] = {e: counts["kept_per_label"][e] for e in sorted(keep_labels)}
     counts["dropped_per_label"] = dict(sorted(counts["dropped_per_label"].items()))
     return kept, counts
@@ -399,57 +429,78 @@ def check_protocols(protocols: Sequence[str]) -> List[str]:
     return [p for p in PROTOCOLS if p in protocols]
 
 
-def set_names(protocols: Sequence[str] = PROTOCOLS) -> List[str]:
+def check_loso_valid(modes) -> List[str]:
+    """``--loso_valid``: one mode or a sequence of them; returned in LOSO_VALID_MODES order."""
+    modes = [modes] if isinstance(modes, str) else list(modes)
+    if not modes:
+        raise IemocapError(f"--loso_valid is empty (choose from {','.join(LOSO_VALID_MODES)})")
+    for m in modes:
+        if m not in LOSO_VALID_MODES:
+            raise IemocapError(f"--loso_valid: unknown mode {m!r} "
+                               f"(known: {' '.join(LOSO_VALID_MODES)})")
+    if len(set(modes)) != len(modes):
+        raise IemocapError(f"--loso_valid lists a mode twice: {','.join(modes)}")
+    return [m for m in LOSO_VALID_MODES if m in modes]
+
+
+def loso_set_names(mode: str) -> List[str]:
+    """Set names of LOSO validation ``mode``, fold by fold (``none`` has no valid set)."""
+    prefix = LOSO_SET_PREFIX[check_loso_valid(mode)[0]]
+    parts = ("train", "test") if mode == "none" else ("train", "valid", "test")
+    return [f"{prefix}{k}_{s}" for k in range(1, NUM_LOSO_FOLDS + 1) for s in parts]
+
+
+def set_names(protocols: Sequence[str] = PROTOCOLS,
+              loso_valid: Sequence[str] = LOSO_VALID_MODES) -> List[str]:
     """Names of the sets written for ``protocols``, in the order they are installed."""
     names = ["iemocap_all"]
     if "session" in protocols:
         names += [f"fold{k}_{s}" for k in range(1, NUM_SESSIONS + 1)
                   for s in ("train", "valid", "test")]
     if "loso" in protocols:
-        names += [f"loso{k}_{s}" for k in range(1, NUM_LOSO_FOLDS + 1)
-                  for s in ("train", "valid", "test")]
+        for mode in check_loso_valid(loso_valid):
+            names += loso_set_names(mode)
     return names
 
 
 def stratified_split(utts: Sequence[_Utt], fraction: float,
-                     seed_key: str) -> Tuple[List[_Utt], List[_Utt]]:
-    """Split ``utts`` into (rest, held out) with about ``fraction`` of each emotion held out.
+                     seed: int) -> Tuple[List[_Utt], List[_Utt]]:
+    """Split ``utts`` into (rest, held out), ``fraction`` held out, stratified by emotion.
 
-    Per emotion, ``round(fraction * n)`` utterances are held out, at least 1 when the
-    emotion has 2 or more (so no emotion is missing from a small validation set), never
-    all of them. The choice is a shuffle of the utterances sorted by Kaldi id with
-    ``random.Random(f"{seed_key}-{emotion}")``: deterministic across runs, machines and
-    Python hash seeds. Both lists keep the input order.
+    The toolkit's stratified split (:func:`espnet_ser.data.split.stratified_split`,
+    scikit-learn's ``train_test_split(..., stratify=emotions, random_state=seed)``)
+    over the utterances sorted by Kaldi id; both lists are in that order. It holds out
+    ``ceil(fraction * n)`` utterances, as scikit-learn counts a fraction, but at least one
+    per emotion (so that no emotion is missing from a small validation set). An emotion
+    with fewer than 2 utterances raises IemocapError naming it and its count.
     """
-    by_label: Dict[str, List[_Utt]] = {}
-    for u in utts:
-        by_label.setdefault(u.label, []).append(u)
-    held = set()
-    for label in sorted(by_label):
-        group = sorted(by_label[label], key=lambda u: kaldi_utt_id(u.corpus_id))
-        n = len(group)
-        take = min(n - 1, max(1, round(fraction * n))) if n >= 2 else 0
-        random.Random(f"{seed_key}-{label}").shuffle(group)
-        held.update(u.corpus_id for u in group[:take])
-    return ([u for u in utts if u.corpus_id not in held],
-            [u for u in utts if u.corpus_id in held])
+    ordered = sorted(utts, key=lambda u: kaldi_utt_id(u.corpus_id))
+    labels = [u.label for u in ordered]
+    n_held = max(math.ceil(fraction * len(ordered)), len(set(labels)))
+    try:
+        return _stratified_split(ordered, labels, n_held, seed,
+                                 what="leave-one-speaker-out random validation set")
+    except SplitError as e:
+        raise IemocapError(str(e)) from e
 
 
 def loso_plan(utts: Sequence[_Utt], valid_mode: str = "partner",
               valid_fraction: float = DEFAULT_LOSO_VALID_FRACTION,
               seed: int = DEFAULT_LOSO_SEED) -> Dict[str, List[_Utt]]:
-    """``{"loso{k}_{train,valid,test}": utterances}`` for k = 1..10.
+    """``{set name: utterances}`` of LOSO validation mode ``valid_mode``, k = 1..10.
 
-    test = every utterance of SPEAKERS[k - 1]. ``valid_mode`` ``partner``: valid = every
-    utterance of the session partner, train = the other 8 speakers (speaker- and
-    session-disjoint from valid and test). ``random``: valid = an emotion-stratified
-    ``valid_fraction`` of the other nine speakers' utterances (see stratified_split;
-    seeded by ``seed`` and the fold), train = the rest of them. Raises IemocapError
-    naming every speaker with no utterance.
+    test = every utterance of SPEAKERS[k - 1]. ``none`` (``losonv{k}_{train,test}``):
+    train = the nine other speakers, no validation set. ``partner``
+    (``loso{k}_{train,valid,test}``): valid = every utterance of the session partner,
+    train = the other 8 speakers (speaker- and session-disjoint from valid and test).
+    ``random`` (``losorv{k}_*``): valid = an emotion-stratified ``valid_fraction`` of the
+    other nine speakers' utterances (see stratified_split; seeded by ``seed``), train =
+    the rest of them. Raises IemocapError naming every speaker with no utterance.
     """
-    if valid_mode not in LOSO_VALID_MODES:
-        raise IemocapError(f"--loso_valid: unknown mode {valid_mode!r} "
-                           f"(known: {' '.join(LOSO_VALID_MODES)})")
+    valid_mode = check_loso_valid(valid_mode)
+    if len(valid_mode) != 1:
+        raise IemocapError(f"loso_plan: one --loso_valid mode at a time, got {valid_mode}")
+    valid_mode = valid_mode[0]
     if valid_mode == "random" and not (0.0 < valid_fraction < 1.0):
         raise IemocapError(f"--loso_valid_fraction {valid_fraction}: expected 0 < f < 1")
     by_speaker: Dict[str, List[_Utt]] = {s: [] for s in SPEAKERS}
@@ -462,20 +513,21 @@ def loso_plan(utts: Sequence[_Utt], valid_mode: str = "partner",
             f"(LOSO fold(s) {' '.join(str(SPEAKERS.index(s) + 1) for s in missing)}); "
             "check the tree and --emotions, or pass --protocols session"
         )
+    prefix = LOSO_SET_PREFIX[valid_mode]
     plan: Dict[str, List[_Utt]] = {}
     for k in range(1, NUM_LOSO_FOLDS + 1):
         spk = loso_speakers(k)
-        plan[f"loso{k}_test"] = list(by_speaker[spk["test"][0]])
-        if valid_mode == "partner":
-            plan[f"loso{k}_train"] = [u for s in spk["train"] for u in by_speaker[s]]
-            plan[f"loso{k}_valid"] = list(by_speaker[spk["valid"][0]])
+        name = f"{prefix}{k}"
+        plan[f"{name}_test"] = list(by_speaker[spk["test"][0]])
+        others = [u for s in SPEAKERS if s != spk["test"][0] for u in by_speaker[s]]
+        if valid_mode == "none":
+            plan[f"{name}_train"] = others
+        elif valid_mode == "partner":
+            plan[f"{name}_train"] = [u for s in spk["train"] for u in by_speaker[s]]
+            plan[f"{name}_valid"] = list(by_speaker[spk["valid"][0]])
         else:
-            pool = [u for s in SPEAKERS if s != spk["test"][0] for u in by_speaker[s]]
-            train, valid = stratified_split(pool, valid_fraction, f"iemocap-loso{k}-{seed}")
-            if not valid:
-                raise IemocapError(f"loso{k}_valid: --loso_valid_fraction {valid_fraction} "
-                                   f"selects no utterance of the {len(pool)} training ones")
-            plan[f"loso{k}_train"], plan[f"loso{k}_valid"] = train, valid
+            train, valid = stratified_split(others, valid_fraction, seed)
+            plan[f"{name}_train"], plan[f"{name}_valid"] = train, valid
     return plan
 
 
@@ -489,23 +541,44 @@ def _fields(utts: Sequence[_Utt]) -> Dict[str, Dict[str, str]]:
         f["utt2emo"][utt] = u.label
         v, a, d = u.vad
         f["utt2dim"][utt] = f"{a:.4f} {v:.4f} {d:.4f}"  # arousal valence dominance
+    empty = {kaldi_utt_id(u.corpus_id): " ".join(u.raw_text.split()) or "-"
+             for u in utts if not u.text}
+    if empty:
+        f[EMPTY_TEXT_FILE] = empty
     return f
+
+
+def check_four_class_total(num_utts: int, emotions: Sequence[str], merge_exc: bool) -> Optional[str]:
+    """The warning to give when the default 4-class set does not hold FOUR_CLASS_TOTAL.
+
+    None for other label sets, or when the count matches.
+    """
+    if sorted(emotions) != sorted(DEFAULT_EMOTIONS) or not merge_exc:
+        return None
+    if num_utts == FOUR_CLASS_TOTAL:
+        return None
+    diff = num_utts - FOUR_CLASS_TOTAL
+    return (f"the 4-class set (ang hap+exc neu sad) holds {num_utts} utterances, "
+            f"{abs(diff)} {'more' if diff > 0 else 'fewer'} than the {FOUR_CLASS_TOTAL} of the "
+            f"full release ({diff:+d}): a partial or modified tree, or labels read differently")
 
 
 def prepare_iemocap(root: PathLike, out_dir: PathLike,
                     emotions: Sequence[str] = DEFAULT_EMOTIONS, merge_exc: bool = True,
                     check_audio: bool = False, protocols: Sequence[str] = PROTOCOLS,
-                    loso_valid: str = "partner",
+                    loso_valid: Sequence[str] = LOSO_VALID_MODES,
                     loso_valid_fraction: float = DEFAULT_LOSO_VALID_FRACTION,
                     loso_seed: int = DEFAULT_LOSO_SEED) -> Dict:
     """Write ``out_dir/iemocap_all`` and the sets of ``protocols`` (default both).
 
-    ``session``: ``fold{1..5}_{train,valid,test}``. ``loso``:
-    ``loso{1..10}_{train,valid,test}``, test = speaker k of SPEAKERS; the validation set
-    is the session partner of the test speaker (``loso_valid="partner"``, 8 training
-    speakers, speaker-independent like the session protocol's validation session) or an
-    emotion-stratified ``loso_valid_fraction`` of the other nine speakers' utterances
-    drawn with ``loso_seed`` (``"random"``); see loso_plan and the module docstring.
+    ``session``: ``fold{1..5}_{train,valid,test}`` (utterances with no words in the
+    transcript left out). ``loso``: the sets of every LOSO validation mode in
+    ``loso_valid`` (default all three: ``losonv{k}_*`` for ``none``, ``loso{k}_*`` for
+    ``partner``, ``losorv{k}_*`` for ``random`` drawn with ``loso_valid_fraction`` and
+    ``loso_seed``); see loso_plan and the module docstring.
+
+    Logs how many utterances each protocol keeps, and warns when the default 4-class
+    set does not hold the full release's 5,531 (check_four_class_total).
 
     Every set is written and validated in a temporary directory next to ``out_dir`` and
     moved into place only when all succeeded; sets of the same name are replaced,
@@ -514,9 +587,7 @@ def prepare_iemocap(root: PathLike, out_dir: PathLike,
     """
     emotions = check_emotions(emotions, merge_exc)
     protocols = check_protocols(protocols)
-    if loso_valid not in LOSO_VALID_MODES:
-        raise IemocapError(f"--loso_valid: unknown mode {loso_valid!r} "
-                           f"(known: {' '.join(LOSO_VALID_MODES)})")
+    loso_valid = check_loso_valid(loso_valid)
     if not (0.0 < loso_valid_fraction < 1.0):
         raise IemocapError(f"--loso_valid_fraction {loso_valid_fraction}: expected 0 < f < 1")
     root = check_root(root)
@@ -534,20 +605,40 @@ def prepare_iemocap(root: PathLike, out_dir: PathLike,
         logging.info("exc merged into hap: %d", counts["merged_exc_into_hap"])
     logging.info("dropped by label: %s", ", ".join(
         f"{e} {n}" for e, n in counts["dropped_per_label"].items()) or "none")
-    logging.info("dropped with no words in the transcript: %d", counts["dropped_empty_text"])
+    logging.info("with no words in the transcript: %d (kept for utterance-level SER, "
+                 "listed in %s)", counts["empty_text"], EMPTY_TEXT_FILE)
+    warning = check_four_class_total(len(utts), emotions, merge_exc)
+    if warning:
+        logging.warning(warning)
+    counts["four_class_check"] = warning or "ok"
 
-    by_session = {n: [u for u in utts if u.session == n] for n in range(1, NUM_SESSIONS + 1)}
+    with_words = [u for u in utts if u.text]
+    by_session = {n: [u for u in with_words if u.session == n]
+                  for n in range(1, NUM_SESSIONS + 1)}
     plan = {"iemocap_all": utts}
+    counts["protocols"] = {}
     if "session" in protocols:
         for k in range(1, NUM_SESSIONS + 1):
             for s, sessions in fold_sessions(k).items():
                 plan[f"fold{k}_{s}"] = [u for n in sessions for u in by_session[n]]
+        counts["protocols"]["session"] = len(with_words)
+        logging.info("session protocol (joint ASR + SER): %d utterances in the 5 test folds "
+                     "(%d with no words in the transcript left out)", len(with_words),
+                     len(utts) - len(with_words))
     if "loso" in protocols:
-        logging.info("leave-one-speaker-out validation set: %s", loso_valid if
-                     loso_valid == "partner" else
-                     f"random ({loso_valid_fraction:g} per emotion, seed {loso_seed})")
-        plan.update(loso_plan(utts, loso_valid, loso_valid_fraction, loso_seed))
-    names = set_names(protocols)
+        for mode in loso_valid:
+            plan.update(loso_plan(utts, mode, loso_valid_fraction, loso_seed))
+            prefix = LOSO_SET_PREFIX[mode]
+            tested = sum(len(plan[f"{prefix}{k}_test"]) for k in range(1, NUM_LOSO_FOLDS + 1))
+            counts["protocols"][f"loso_{mode}"] = tested
+            how = {"none": "train = the 9 other speakers, no validation set",
+                   "partner": "valid = the session partner, train = the other 8 speakers",
+                   "random": f"valid = {loso_valid_fraction:g} of the 9 other speakers' "
+                             f"utterances per emotion (seed {loso_seed})"}[mode]
+            logging.info("leave-one-speaker-out, --loso_valid %s (%s*_; %s): %d utterances in "
+                         "the 10 test folds (%d with no words in the transcript)", mode, prefix,
+                         how, tested, len(utts) - len(with_words))
+    names = set_names(protocols, loso_valid)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.iemocap.", dir=str(out_dir.parent)))
     created_out = False

@@ -291,3 +291,29 @@ def test_wav_scp_commands_are_refused_and_never_run(tmp_path, capsys, template):
     assert e.value.code == 1 and msg in capsys.readouterr().err
     validate_bin.main([str(d), "--allow_commands", "true"])
     assert not marker.exists()
+
+
+def test_empty_transcript_only_where_listed(tmp_path):
+    from espnet_ser.data.datadir import EMPTY_TEXT_FILE, fix_data_dir
+
+    fields = {"wav.scp": {"u1": "/a.wav", "u2": "/b.wav", "u3": "/c.wav"},
+              "text": {"u1": "hello", "u2": "", "u3": ""},
+              "utt2spk": {"u1": "s", "u2": "s", "u3": "s"},
+              "utt2emo": {"u1": "ang", "u2": "neu", "u3": "sad"}}
+    d = tmp_path / "d"
+    with pytest.raises(DataDirError, match=r"text:2: utterance u2 has an empty transcript"):
+        write_data_dir(d, fields)
+    fields[EMPTY_TEXT_FILE] = {"u2": "[LAUGHTER]"}
+    with pytest.raises(DataDirError) as e:
+        write_data_dir(d, fields)
+    assert str(e.value) == (f"{d / 'text'}:3: utterance u3 has an empty transcript "
+                            f"(not listed in {EMPTY_TEXT_FILE})")
+    fields[EMPTY_TEXT_FILE]["u3"] = "-"
+    assert write_data_dir(d, fields) == 3
+    assert read_kaldi_map(d / "text") == {"u1": "hello", "u2": "", "u3": ""}
+    (d / EMPTY_TEXT_FILE).write_text("u2 [LAUGHTER]\n")
+    with pytest.raises(DataDirError, match=r"text:3: utterance u3 has an empty value"):
+        read_kaldi_map(d / "text")
+    report = fix_data_dir(d)  # keeps the listed one, drops the other
+    assert report.dropped == {"empty transcript": ["u3"]}
+    assert read_kaldi_map(d / "text") == {"u1": "hello", "u2": ""}

@@ -133,3 +133,8 @@ def test_bad_arguments_and_files(tmp_path, shapes):
         filter_utts.main(["--feats_shape", str(feats), "--text_shape", str(text),
                           "--out_dir", str(tmp_path / "o"), "--subsampling", "3"])
     assert exc.value.code == 2
+
+
+def test_no_target_token_is_filtered():
+    reasons = filter_reasons({"a": 100, "b": 100}, {"a": 0, "b": 3}, subsampling=1)
+    assert reasons == {"a": "empty_text (no target token)"}

@@ -24,6 +24,8 @@ from espnet_ser.data.iemocap import (
 
 EMOS = ["ang", "hap", "neu", "sad"]
 SET_FILES = ["spk2utt", "text", "utt2dim", "utt2emo", "utt2spk", "wav.scp"]
+# Ses02M_script01_1_M002 (neu) says "[LAUGHTER] [GARBAGE]": no words, a valid emotion sample.
+NO_WORDS = "Ses02M-Ses02M_script01_1_M002"
 # Label of Ses0<n>M_script01_1_F002, dropped in every session.
 OTHER_LABEL = {1: "sur", 2: "fea", 3: "dis", 4: "oth", 5: "xxx"}
 APPLEDOUBLE = (b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \x00\x02\n"
@@ -121,10 +123,11 @@ def make_tree(base: Path) -> Path:
     return root
 
 
-def kept_ids(n):
-    """Kaldi ids of the kept utterances of session n."""
+def kept_ids(n, no_words=False):
+    """Kaldi ids of the kept utterances of session n (with words; ``no_words``: all)."""
     s = f"Ses0{n}"
-    return {
+    extra = {NO_WORDS} if no_words and n == 2 else set()
+    return extra | {
         f"{s}F-{s}F_impro01_F000", f"{s}M-{s}F_impro01_M000",
         f"{s}F-{s}F_impro01_F001", f"{s}M-{s}F_impro01_M001",
         f"{s}F-{s}M_script01_1_F000", f"{s}M-{s}M_script01_1_M000",
@@ -215,18 +218,24 @@ def test_fold_sessions():
 
 def test_counts(prepared):
     _, counts = prepared
-    assert counts["num_utts"] == 40
-    assert counts["kept_per_label"] == {"ang": 10, "hap": 10, "neu": 10, "sad": 10}
+    assert counts["num_utts"] == 41
+    assert counts["kept_per_label"] == {"ang": 10, "hap": 10, "neu": 11, "sad": 10}
     assert counts["merged_exc_into_hap"] == 5
     assert counts["dropped_per_label"] == {"dis": 1, "fea": 1, "fru": 5, "oth": 1,
                                            "sur": 1, "xxx": 6}
-    assert counts["dropped_empty_text"] == 1
+    assert counts["empty_text"] == 1
     assert counts["consensus_lines"] == 56
-    assert counts["kept_per_session"]["Session2"] == {"ang": 2, "hap": 2, "neu": 2, "sad": 2}
+    assert counts["kept_per_session"]["Session2"] == {"ang": 2, "hap": 2, "neu": 3, "sad": 2}
+    # the joint ASR + SER folds leave the utterance with no words out, the SER folds keep it
+    assert counts["protocols"] == {"session": 40, "loso_partner": 41, "loso_random": 41,
+                                   "loso_none": 41}
     assert counts["sets"]["fold3_train"]["num_utts"] == 24
     assert counts["sets"]["fold3_train"]["num_speakers"] == 6
-    assert counts["sets"]["loso1_train"]["num_utts"] == 32
+    assert counts["sets"]["fold1_valid"]["num_utts"] == 8
+    assert counts["sets"]["loso1_train"]["num_utts"] == 33
     assert counts["sets"]["loso1_train"]["num_speakers"] == 8
+    assert counts["sets"]["losonv1_train"]["num_utts"] == 37
+    assert counts["sets"]["losonv1_train"]["num_speakers"] == 9
     assert counts["sets"]["loso7_test"] == {"num_utts": 4, "num_speakers": 1, "per_emotion":
                                             {"ang": 1, "hap": 1, "neu": 1, "sad": 1}}
 
@@ -235,13 +244,16 @@ def test_written_sets_and_folds(prepared):
     out, _ = prepared
     names = ["iemocap_all"] + [f"fold{k}_{s}" for k in range(1, 6)
                                for s in ("train", "valid", "test")]
-    loso = [f"loso{k}_{s}" for k in range(1, 11) for s in ("train", "valid", "test")]
+    loso = [f"{p}{k}_{s}" for p in ("loso", "losorv") for k in range(1, 11)
+            for s in ("train", "valid", "test")]
+    loso += [f"losonv{k}_{s}" for k in range(1, 11) for s in ("train", "test")]
     assert sorted(p.name for p in out.iterdir()) == sorted(names + loso)
     everything = set().union(*(kept_ids(n) for n in range(1, 6)))
     for name in names:
-        assert sorted(p.name for p in (out / name).iterdir()) == SET_FILES
+        extra = [datadir.EMPTY_TEXT_FILE] if name == "iemocap_all" else []
+        assert sorted(p.name for p in (out / name).iterdir()) == sorted(SET_FILES + extra)
         assert validate_data_dir(out / name, emotions=EMOS, check_audio_exists=True) > 0
-    assert set(read_kaldi_map(out / "iemocap_all" / "utt2emo")) == everything
+    assert set(read_kaldi_map(out / "iemocap_all" / "utt2emo")) == everything | {NO_WORDS}
     for k in range(1, 6):
         sets = {s: set(read_kaldi_map(out / f"fold{k}_{s}" / "utt2emo"))
                 for s in ("train", "valid", "test")}
@@ -293,8 +305,12 @@ def test_labels_text_speakers_wavs_dims(prepared, tree):
     assert os.path.isabs(wav)
     assert Path(wav) == tree / "Session3" / "sentences" / "wav" / "Ses03F_impro01" / \
         "Ses03F_impro01_M000.wav"
-    # Dropped: other labels and the tag-only transcript.
-    assert not any(k.endswith(("_F002", "_M002")) for k in d["utt2emo"])
+    # Dropped: other labels. Kept with an empty transcript, and listed as such: the
+    # utterance with no words.
+    assert [k for k in d["utt2emo"] if k.endswith(("_F002", "_M002"))] == [NO_WORDS]
+    assert d["text"][NO_WORDS] == "" and d["utt2emo"][NO_WORDS] == "neu"
+    assert read_kaldi_map(out / "iemocap_all" / datadir.EMPTY_TEXT_FILE) == {
+        NO_WORDS: "[LAUGHTER] [GARBAGE]"}
 
 
 def test_decoys_and_junk_never_read(tree, tmp_path, monkeypatch):
@@ -317,11 +333,17 @@ def test_counts_are_logged(tree, tmp_path, caplog):
     caplog.set_level("DEBUG")
     prepare_iemocap(tree, tmp_path / "data")
     log = caplog.text
-    assert "Session2: kept 8 (ang 2, hap 2, neu 2, sad 2)" in log
-    assert "kept 40 utterances: ang 10, hap 10, neu 10, sad 10" in log
+    assert "Session2: kept 9 (ang 2, hap 2, neu 3, sad 2)" in log
+    assert "kept 41 utterances: ang 10, hap 10, neu 11, sad 10" in log
     assert "exc merged into hap: 5" in log
     assert "dropped by label: dis 1, fea 1, fru 5, oth 1, sur 1, xxx 6" in log
-    assert "dropped with no words in the transcript: 1" in log
+    assert "with no words in the transcript: 1 (kept for utterance-level SER" in log
+    assert ("session protocol (joint ASR + SER): 40 utterances in the 5 test folds (1 with no "
+            "words in the transcript left out)") in log
+    assert ("--loso_valid none (losonv*_; train = the 9 other speakers, no validation set): "
+            "41 utterances in the 10 test folds") in log
+    assert ("the 4-class set (ang hap+exc neu sad) holds 41 utterances, 5490 fewer than the "
+            "5531 of the full release (-5490)") in log
     assert "Ses02M_script01_1_M002" in log  # the ids, at debug level
     assert "fold1_test: 8 utterances, 2 speakers (ang 2, hap 2, neu 2, sad 2)" in log
 
@@ -329,7 +351,7 @@ def test_counts_are_logged(tree, tmp_path, caplog):
 def test_no_merge_keeps_exc(tree, tmp_path):
     counts = prepare_iemocap(tree, tmp_path / "data", emotions=["ang", "exc", "hap", "neu", "sad"],
                              merge_exc=False)
-    assert counts["kept_per_label"] == {"ang": 10, "exc": 5, "hap": 5, "neu": 10, "sad": 10}
+    assert counts["kept_per_label"] == {"ang": 10, "exc": 5, "hap": 5, "neu": 11, "sad": 10}
     emo = read_kaldi_map(tmp_path / "data" / "iemocap_all" / "utt2emo")
     assert emo["Ses03M-Ses03F_impro01_M000"] == "exc"
     counts = prepare_iemocap(tree, tmp_path / "d2", merge_exc=False)
@@ -350,7 +372,7 @@ def test_bad_emotions(tree, tmp_path, emotions, merge, msg):
 
 def test_check_audio(tmp_path):
     root = make_tree(tmp_path)
-    assert prepare_iemocap(root, tmp_path / "ok", check_audio=True)["num_utts"] == 40
+    assert prepare_iemocap(root, tmp_path / "ok", check_audio=True)["num_utts"] == 41
     wav = root / "Session4" / "sentences" / "wav" / "Ses04F_impro01" / "Ses04F_impro01_F001.wav"
     write_wav(wav, fs=8000)
     prepare_iemocap(root, tmp_path / "unchecked")  # headers are not read by default
@@ -375,11 +397,17 @@ SPLITS = ("train", "valid", "test")
 
 def speaker_ids(spk):
     """Kaldi ids of the kept utterances of speaker ``Ses0<n><g>``."""
-    return {u for u in kept_ids(int(spk[4])) if u.startswith(spk + "-")}
+    return {u for u in kept_ids(int(spk[4]), no_words=True) if u.startswith(spk + "-")}
 
 
-def loso_sets(out, k):
-    return {s: read_kaldi_map(out / f"loso{k}_{s}" / "utt2spk") for s in SPLITS}
+def loso_sets(out, k, prefix="loso", splits=None):
+    return {s: read_kaldi_map(out / f"{prefix}{k}_{s}" / "utt2spk") for s in splits or SPLITS}
+
+
+def set_files(d):
+    """The files a set must have: SET_FILES, plus the no-words listing where it holds one."""
+    has = NO_WORDS in read_kaldi_map(d / "utt2spk")
+    return sorted(SET_FILES + ([datadir.EMPTY_TEXT_FILE] if has else []))
 
 
 def test_loso_speakers_and_partner():
@@ -395,8 +423,13 @@ def test_loso_speakers_and_partner():
     assert iemocap.loso_speakers(6)["valid"] == ["Ses03F"]
     with pytest.raises(IemocapError, match="LOSO fold 11"):
         iemocap.loso_speakers(11)
-    assert iemocap.set_names(["loso"]) == ["iemocap_all"] + [
+    assert iemocap.set_names(["loso"], ["partner"]) == ["iemocap_all"] + [
         f"loso{k}_{s}" for k in range(1, 11) for s in SPLITS]
+    assert iemocap.set_names(["loso"], "none") == ["iemocap_all"] + [
+        f"losonv{k}_{s}" for k in range(1, 11) for s in ("train", "test")]
+    assert iemocap.set_names(["loso"]) == iemocap.set_names(["loso"], ["partner"]) + [
+        f"losorv{k}_{s}" for k in range(1, 11) for s in SPLITS] + \
+        iemocap.set_names(["loso"], ["none"])[1:]
     assert iemocap.set_names()[:16] == iemocap.set_names(["session"])
 
 
@@ -421,7 +454,7 @@ def test_loso_partner_folds(prepared):
         assert not {u[:5] for u in keys[0]} & {spk[:5]}
         for s in SPLITS:
             d = out / f"loso{k}_{s}"
-            assert sorted(p.name for p in d.iterdir()) == SET_FILES
+            assert sorted(p.name for p in d.iterdir()) == set_files(d)
             assert validate_data_dir(d, emotions=EMOS, check_audio_exists=True) == len(sets[s])
             # labels (exc merged into hap) and dims are those of iemocap_all
             assert read_kaldi_map(d / "utt2emo") == {u: all_emo[u] for u in sets[s]}
@@ -430,40 +463,81 @@ def test_loso_partner_folds(prepared):
     assert list(read_kaldi_map(out / "loso10_test" / "spk2utt")) == ["Ses05M"]
 
 
-def test_stratified_split_fraction(tmp_path):
-    utts = [iemocap._Utt(1, f"Ses01F_impro01_F{i:03d}", label, (1.0, 2.0, 3.0), "x",
-                         tmp_path / "x.wav")
-            for label, n in (("ang", 100), ("hap", 35), ("neu", 1), ("sad", 2)) for i in range(n)]
+def test_stratified_split_is_the_shared_sklearn_split(tmp_path):
+    from sklearn.model_selection import train_test_split
+
+    utts = [iemocap._Utt(1, "", label, (1.0, 2.0, 3.0), "x", tmp_path / "x.wav")
+            for label, n in (("ang", 100), ("hap", 35), ("neu", 3), ("sad", 2)) for i in range(n)]
     utts = [u._replace(corpus_id=f"Ses01F_impro01_F{i:03d}") for i, u in enumerate(utts)]
-    rest, held = iemocap.stratified_split(utts, 0.1, "k")
-    assert Counter(u.label for u in held) == {"ang": 10, "hap": 4, "sad": 1}
-    assert len(rest) + len(held) == len(utts) and not {u.corpus_id for u in rest} & {
-        u.corpus_id for u in held}
-    assert [u for u in utts if u in held] == held  # input order kept
-    assert iemocap.stratified_split(utts, 0.1, "k") == (rest, held)  # deterministic
-    assert iemocap.stratified_split(utts, 0.1, "other")[1] != held
+    rest, held = iemocap.stratified_split(utts[::-1], 0.1, 5)
+    kept_idx, held_idx = train_test_split(list(range(len(utts))), test_size=0.1,
+                                          stratify=[u.label for u in utts], random_state=5)
+    assert held == [utts[i] for i in sorted(held_idx)]  # Kaldi order, whatever the input order
+    assert rest == [utts[i] for i in sorted(kept_idx)]
+    assert len(held) == 14 and Counter(u.label for u in held)["ang"] == 10
+    assert iemocap.stratified_split(utts, 0.1, 6)[1] != held
+    with pytest.raises(IemocapError, match=r"random validation set: cannot stratify: class "
+                                           r"'fea' has only 1 item"):
+        iemocap.stratified_split(utts + [utts[0]._replace(corpus_id="Ses01F_impro01_F999",
+                                                           label="fea")], 0.1, 0)
+
+
+def test_loso_none_trains_on_nine_speakers(prepared):
+    out, _ = prepared
+    everything = set(read_kaldi_map(out / "iemocap_all" / "utt2emo"))
+    for k, spk in enumerate(SPEAKER_ORDER, 1):
+        sets = loso_sets(out, k, "losonv", ("train", "test"))
+        assert not (out / f"losonv{k}_valid").exists()
+        assert set(sets["test"]) == speaker_ids(spk)
+        assert set(sets["train"].values()) == set(SPEAKER_ORDER) - {spk}
+        assert set(sets["train"]) == everything - set(sets["test"])
+        for s in ("train", "test"):
+            d = out / f"losonv{k}_{s}"
+            assert sorted(p.name for p in d.iterdir()) == set_files(d)
+            validate_data_dir(d, emotions=EMOS, check_audio_exists=True)
+        # the same test speaker as the other protocols
+        assert read_kaldi_map(out / f"losonv{k}_test" / "utt2emo") == \
+            read_kaldi_map(out / f"loso{k}_test" / "utt2emo")
+    # the utterance with no words trains every fold but Ses02M's, where it is tested
+    assert NO_WORDS in read_kaldi_map(out / "losonv1_train" / "text")
+    assert read_kaldi_map(out / "losonv4_test" / "text")[NO_WORDS] == ""
+    assert read_kaldi_map(out / "losonv4_test" / datadir.EMPTY_TEXT_FILE) == {
+        NO_WORDS: "[LAUGHTER] [GARBAGE]"}
+
+
+def test_four_class_total_check():
+    assert iemocap.FOUR_CLASS_TOTAL == 5531
+    assert iemocap.check_four_class_total(5531, ["neu", "hap", "sad", "ang"], True) is None
+    assert iemocap.check_four_class_total(5529, iemocap.DEFAULT_EMOTIONS, True) == (
+        "the 4-class set (ang hap+exc neu sad) holds 5529 utterances, 2 fewer than the 5531 "
+        "of the full release (-2): a partial or modified tree, or labels read differently")
+    assert "1 more than the 5531" in iemocap.check_four_class_total(5532, EMOS, True)
+    # another label set is not the 4-class set
+    assert iemocap.check_four_class_total(10, ["ang", "neu"], True) is None
+    assert iemocap.check_four_class_total(10, EMOS, False) is None
 
 
 def test_loso_random_valid(tree, tmp_path):
     out = tmp_path / "data"
     counts = prepare_iemocap(tree, out, protocols=["loso"], loso_valid="random", loso_seed=3)
-    assert sorted(p.name for p in out.iterdir()) == sorted(iemocap.set_names(["loso"]))
+    assert sorted(p.name for p in out.iterdir()) == sorted(iemocap.set_names(["loso"], "random"))
     everything = set(read_kaldi_map(out / "iemocap_all" / "utt2emo"))
     valids = []
     for k, spk in enumerate(SPEAKER_ORDER, 1):
-        sets = loso_sets(out, k)
+        sets = loso_sets(out, k, "losorv")
         assert set(sets["test"]) == speaker_ids(spk)
         keys = [set(sets[s]) for s in SPLITS]
         assert not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
         assert keys[0] | keys[1] | keys[2] == everything
         assert spk not in set(sets["train"].values()) | set(sets["valid"].values())
         assert set(sets["train"].values()) == set(SPEAKER_ORDER) - {spk}
-        # 9 utterances per emotion in the pool: round(0.9) = 1 of each goes to valid
-        emo = read_kaldi_map(out / f"loso{k}_valid" / "utt2emo")
+        # 36 or 37 utterances in the pool: scikit-learn holds out ceil(3.6) = 4 or
+        # ceil(3.7) = 4, one of each emotion
+        emo = read_kaldi_map(out / f"losorv{k}_valid" / "utt2emo")
         assert sorted(emo.values()) == EMOS
-        assert counts["sets"][f"loso{k}_train"]["num_utts"] == 32
+        assert counts["sets"][f"losorv{k}_train"]["num_utts"] == 41 - len(keys[2]) - 4
         for s in SPLITS:
-            validate_data_dir(out / f"loso{k}_{s}", emotions=EMOS, check_audio_exists=True)
+            validate_data_dir(out / f"losorv{k}_{s}", emotions=EMOS, check_audio_exists=True)
         valids.append(keys[1])
     # same seed: same files; another seed: another draw
     again = prepare_iemocap(tree, tmp_path / "again", protocols=["loso"], loso_valid="random",
@@ -472,7 +546,7 @@ def test_loso_random_valid(tree, tmp_path):
     assert snapshot(tmp_path / "again") == snapshot(out)
     prepare_iemocap(tree, tmp_path / "seed4", protocols=["loso"], loso_valid="random",
                     loso_seed=4)
-    assert [set(read_kaldi_map(tmp_path / "seed4" / f"loso{k}_valid" / "utt2emo"))
+    assert [set(read_kaldi_map(tmp_path / "seed4" / f"losorv{k}_valid" / "utt2emo"))
             for k in range(1, 11)] != valids
 
 
@@ -508,7 +582,7 @@ def test_loso_missing_speaker(tmp_path):
     assert list(work.iterdir()) == []
     # the session protocol alone still works
     counts = prepare_iemocap(root, work / "data", protocols=["session"])
-    assert counts["num_utts"] == 36
+    assert counts["num_utts"] == 37
     with pytest.raises(SystemExit) as e:
         prepare_bin.main(["--iemocap_root", str(root), "--out_dir", str(work / "d2")])
     assert "ERROR: leave-one-speaker-out: no kept utterance of speaker(s) Ses03M" in e.value.code
@@ -687,14 +761,18 @@ def test_cli_protocols(tree, tmp_path):
     out = tmp_path / "data"
     prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(out),
                       "--protocols", "loso", "--loso_valid", "random", "--loso_seed", "3"])
-    assert sorted(p.name for p in out.iterdir()) == sorted(iemocap.set_names(["loso"]))
+    assert sorted(p.name for p in out.iterdir()) == sorted(iemocap.set_names(["loso"], "random"))
     ref = tmp_path / "ref"
     prepare_iemocap(tree, ref, protocols=["loso"], loso_valid="random", loso_seed=3)
     assert snapshot(out) == snapshot(ref)
     prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(tmp_path / "both"),
                       "--protocols", "session,loso"])
     assert sorted(p.name for p in (tmp_path / "both").iterdir()) == sorted(iemocap.set_names())
-    assert len(iemocap.set_names()) == 1 + 15 + 30
+    assert len(iemocap.set_names()) == 1 + 15 + 30 + 30 + 20
+    prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(tmp_path / "two"),
+                      "--protocols", "loso", "--loso_valid", "none,partner"])
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
+        iemocap.set_names(["loso"], ["partner", "none"]))
     with pytest.raises(SystemExit) as e:
         prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(tmp_path / "x"),
                           "--protocols", "session,speaker"])

@@ -175,10 +175,12 @@ def test_random_split_is_stratified(prepared):
     test = read_kaldi_map(out / "random_test" / "utt2emo")
     assert not set(train) & set(test)
     assert sorted(set(train) | set(test)) == sorted(read_kaldi_map(out / "ravdess_all" / "utt2emo"))
-    # 24 per emotion: floor(0.2 * 24 + 0.5) = 5 in test
-    assert Counter(test.values()) == {e: 5 for e in EMOTIONS}
-    assert Counter(train.values()) == {e: 19 for e in EMOTIONS}
-    assert counts["sets"]["random_test"]["per_emotion"] == {e: 5 for e in EMOTIONS}
+    # 24 per emotion, 192 files: scikit-learn holds out ceil(0.2 * 192) = 39, 4.8 per
+    # emotion: 4 each, and 7 of the 8 emotions get a fifth
+    per = Counter(test.values())
+    assert len(test) == 39 and sorted(per.values()) == [4] + [5] * 7
+    assert {e: per[e] + n for e, n in Counter(train.values()).items()} == {e: 24 for e in EMOTIONS}
+    assert counts["sets"]["random_test"]["per_emotion"] == {e: per[e] for e in EMOTIONS}
 
 
 def test_random_split_seed(prepared, tree, tmp_path):
@@ -191,31 +193,43 @@ def test_random_split_seed(prepared, tree, tmp_path):
             assert (tmp_path / "same" / name / f).read_bytes() == (out / name / f).read_bytes()
     other = read_kaldi_map(tmp_path / "other" / "random_test" / "utt2emo")
     assert set(other) != set(test777)
-    assert Counter(other.values()) == {e: 5 for e in EMOTIONS}
+    assert len(other) == 39 and sorted(Counter(other.values()).values()) == [4] + [5] * 7
 
 
 def test_random_split_rule():
+    from sklearn.model_selection import train_test_split
+
     utts = full_corpus_utts()
     assert len(utts) == ravdess.EXPECTED_FILES
-    train, test = random_split(utts, seed=777, test_fraction=0.2)
+    assert Counter(u.info.emotion for u in utts) == {"neu": 96, **{e: 192 for e in EMOTIONS[1:]}}
+    train, test = random_split(utts)  # the default seed and fraction 0.2
     per = Counter(u.info.emotion for u in test)
-    # neutral: 96 -> 19.2 -> 19; others: 192 -> 38.4 -> 38
-    assert per == {"neu": 19, **{e: 38 for e in EMOTIONS[1:]}}
-    assert len(train) + len(test) == 1440 and len(test) == 19 + 7 * 38
-    # the documented rule, spelled out
-    rng = np.random.default_rng(777)
-    expected = set()
-    for e in EMOTIONS:
-        ids = sorted(u.utt for u in utts if u.info.emotion == e)
-        order = rng.permutation(len(ids))
-        expected |= {ids[i] for i in order[:int(np.floor(0.2 * len(ids) + 0.5))]}
-    assert {u.utt for u in test} == expected
-    assert [u.utt for u in test] == sorted(expected)
-    # independent of input order; rounding is half up (5 * 0.5 = 2.5 -> 3)
-    assert random_split(utts[::-1], 777, 0.2) == (train, test)
+    # the paper's 1,152 / 288, with calm, fearful and surprised 39 test files each
+    assert (len(train), len(test)) == (1152, 288)
+    assert per == {"neu": 19, "cal": 39, "fea": 39, "sur": 39, "hap": 38, "sad": 38,
+                   "ang": 38, "dis": 38}
+    # exactly scikit-learn's split of the Kaldi-sorted files, each part in that order
+    ordered = sorted(utts, key=lambda u: u.utt)
+    kept, held = train_test_split(ordered, test_size=0.2, random_state=ravdess.DEFAULT_SEED,
+                                  stratify=[u.info.emotion for u in ordered])
+    assert test == sorted(held, key=lambda u: u.utt) and train == sorted(kept, key=lambda u: u.utt)
+    # independent of input order; another seed, another draw of the same sizes
+    assert random_split(utts[::-1]) == (train, test)
+    other = random_split(utts, seed=777)[1]
+    assert len(other) == 288 and {u.utt for u in other} != {u.utt for u in test}
     few = [u for u in utts if u.info.actor == 1 and u.info.emotion in ("neu", "ang")][:9]
     _, t = random_split(few, 1, 0.5)
-    assert Counter(u.info.emotion for u in t) == {"neu": 2, "ang": 3}
+    assert len(t) == 5 and set(Counter(u.info.emotion for u in t).values()) <= {2, 3}
+
+
+def test_random_split_class_too_small():
+    actor1 = [u for u in full_corpus_utts() if u.info.actor == 1]
+    utts = [u for u in actor1 if u.info.emotion != "hap"] + \
+        [u for u in actor1 if u.info.emotion == "hap"][:1]
+    assert Counter(u.info.emotion for u in utts)["hap"] == 1
+    with pytest.raises(RavdessError, match=r"RAVDESS random split: cannot stratify: class "
+                                           r"'hap' has only 1 item"):
+        random_split(utts)
 
 
 def test_actor_split(prepared):
@@ -236,8 +250,7 @@ def test_counts_logged(tree, tmp_path, caplog):
     assert f"skipping {tree / 'README.txt'} (not a .wav file)" in text
     assert f"skipping {tree / 'Actor_01' / 'notes.md'} (not a .wav file)" in text
     assert "found 192 speech files; the full corpus has 1440" in text
-    assert (f"{tmp_path / 'data' / 'random_test'}: 40 utterances, 19 speakers "
-            "(neu 5, cal 5, hap 5, sad 5, ang 5, fea 5, dis 5, sur 5)") in text
+    assert f"{tmp_path / 'data' / 'random_test'}: 39 utterances, " in text
     assert f"{tmp_path / 'data' / 'actor_valid'}: 16 utterances, 2 speakers" in text
 
 
@@ -349,8 +362,8 @@ def test_failed_install_restores(tree, tmp_path, monkeypatch):
 
 def test_cli(tree, tmp_path, prepared):
     out = tmp_path / "data"
-    prepare_bin.main(["--ravdess_root", str(tree), "--out_dir", str(out)])
-    for f in SET_FILES:  # default seed 777
+    prepare_bin.main(["--ravdess_root", str(tree), "--out_dir", str(out), "--seed", "777"])
+    for f in SET_FILES:
         assert (out / "random_test" / f).read_bytes() == \
             (prepared[0] / "random_test" / f).read_bytes()
     prepare_bin.main(["--ravdess_root", str(tree), "--out_dir", str(out),

@@ -47,8 +47,11 @@ keep_nbest_models: 1
 """
 
 
-def make_tree(root: Path, per_session: int = 6) -> Path:
-    """IEMOCAP_full_release/Session{1..5} with consensus labels, transcripts and 16 kHz wavs."""
+def make_tree(root: Path, per_session: int = 6, no_words: bool = False) -> Path:
+    """IEMOCAP_full_release/Session{1..5} with consensus labels, transcripts and 16 kHz wavs.
+
+    ``no_words``: Ses01M also says a neutral "[LAUGHTER]" (an utterance with no words).
+    """
     rng = np.random.default_rng(0)
     for n in range(1, 6):
         ses = root / f"Session{n}"
@@ -61,8 +64,11 @@ def make_tree(root: Path, per_session: int = 6) -> Path:
             label = EMOS[(i + n) % len(EMOS)]
             emo_lines += [f"[{i}.0000 - {i + 1}.5000]\t{utt}\t{label}\t[2.5000, 3.0000, 3.5000]",
                           f"C-E2:\t{label.title()};\t()", ""]
-            words = " ".join(rng.choice(WORDS, size=4))
-            tr_lines.append(f"{utt} [{i:03d}.0000-{i + 1:03d}.5000]: {words.capitalize()}. [LAUGHTER]")
+            words = " ".join(rng.choice(WORDS, size=4)).capitalize() + "."
+            if no_words and n == 1 and i == 1:
+                label, words = "neu", ""
+                emo_lines[-3] = f"[{i}.0000 - {i + 1}.5000]\t{utt}\t{label}\t[2.5000, 3.0000, 3.5000]"
+            tr_lines.append(f"{utt} [{i:03d}.0000-{i + 1:03d}.5000]: {words} [LAUGHTER]")
             t = np.arange(int(16000 * rng.uniform(1.2, 1.8))) / 16000
             wave = 0.2 * np.sin(2 * np.pi * (120 + 40 * i) * t) + 0.02 * rng.standard_normal(len(t))
             wav = ses / "sentences" / "wav" / dialog / f"{utt}.wav"
@@ -166,14 +172,52 @@ def test_missing_corpus_fails_in_stage_1_naming_the_path(tmp_path, recipe_tools)
 TINY_PT = TINY_GST.replace("num_blocks: 2,\n", "num_blocks: 2, activation_type: swish,\n")
 
 
-def stock_zoo(root: Path) -> dict:
-    """A small stock ESPnet model in the model-zoo layout (built by the pretrained tests)."""
+def zoo_builder():
+    """The pretrained tests' module: builds a small stock ESPnet model (model-zoo layout)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("zoo_builder", REPO / "tests/asr/test_pretrained.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.make_zoo(root)
+    return module
+
+
+def stock_zoo(root: Path, rel_pos_type: str = "legacy") -> dict:
+    """A small stock ESPnet model; by default with ESPnet's legacy relative positional
+    encoding (no rel_pos_type in its config), as the GigaSpeech conformer."""
+    return zoo_builder().make_zoo(root, rel_pos_type)
+
+
+def starting_encoder_outputs(recipe: Path, exp: Path, pre: Path, zoo: dict):
+    """Encoder outputs of the stock model and of the model stage 4 trained from.
+
+    The latter is built from the experiment's config.yaml (what ESPnet's trainer built)
+    and initialised from its init_param entries by ESPnet's own loader, on the dumped
+    features of a pseudo-random wave, with a random style (the style FFN starts at zero).
+    """
+    import argparse
+    import contextlib
+
+    import torch
+    from espnet2.torch_utils.load_pretrained_model import load_pretrained_model
+
+    from espnet_ser.features.fbank import FbankExtractor
+    from espnet_ser.tasks.asr_ser import ASRSERTask
+
+    builder = zoo_builder()
+    wave = builder.wave(20000, seed=5)
+    feats = torch.from_numpy(FbankExtractor.from_yaml(pre / "feats_config.yaml")(wave))[None]
+    with contextlib.chdir(recipe):
+        config = yaml.safe_load((exp / "config.yaml").read_text())
+        model = ASRSERTask.build_model(argparse.Namespace(**config))
+        for p in config["init_param"]:
+            load_pretrained_model(p, model, ignore_init_mismatch=False)
+    model.eval()
+    style = torch.randn(1, model.encoder.style_dim)
+    with torch.no_grad():
+        start, _ = model.encode(feats, torch.tensor([feats.size(1)]), style=style)
+        stock, _ = builder.stock_model(zoo).encode(torch.from_numpy(wave)[None], torch.tensor([wave.size]))
+    return stock, start
 
 
 def test_pretrained_model_initialises_a_gst_fold(tmp_path, recipe_tools):
@@ -205,13 +249,23 @@ def test_pretrained_model_initialises_a_gst_fold(tmp_path, recipe_tools):
     assert config["init_param"][0] == "exp/pretrained/model.pth"
     assert config["normalize_conf"]["stats_file"] == "exp/pretrained/feats_stats.npz"
     assert "Loading pretrained params from exp/pretrained/model.pth" in (exp / "train.log").read_text()
+    # the model training started from computes exactly what the stock model computes: the
+    # pretrained legacy relative positions, not the training config's rel_pos_type: latest
+    stock, start = starting_encoder_outputs(d, exp, pre, zoo)
+    assert (stock - start).abs().max().item() == 0.0
+    assert config["encoder"] == "gst_conformer" and config["encoder_conf"]["cond_layers"] == [1]
+    assert config["encoder_conf"]["rel_pos_type"] == "legacy"
+    log = (exp / "pretrained_config.log").read_text()
+    assert 'encoder_conf.rel_pos_type: "latest" in conf/tiny_pt.yaml -> "legacy"' in log
 
 
 # --------------------------------------------------------------------------------------
 # run_ser.sh: multi-task SER, leave-one-speaker-out, on the frozen-encoder fast path
 # --------------------------------------------------------------------------------------
 def test_loso_multitask_recipe_on_dumped_hidden_states(tmp_path, recipe_tools):
-    tree = make_tree(tmp_path / "IEMOCAP_full_release")
+    """--loso_valid none: nine training speakers, the last epoch scored; an utterance with
+    no words is tested and left out of the CTC training."""
+    tree = make_tree(tmp_path / "IEMOCAP_full_release", no_words=True)
     d = iemocap_recipe(recipe_tools, tmp_path)
     tiny_ssl_config = recipe_tools[1]
     (d / "conf" / "tiny_mtl.yaml").write_text(
@@ -220,6 +274,7 @@ def test_loso_multitask_recipe_on_dumped_hidden_states(tmp_path, recipe_tools):
     proc = subprocess.run(
         ["./run_ser.sh", "--iemocap_root", str(tree), "--folds", "1 2", "--stage", "1",
          "--stop-stage", "6", "--train_config", "conf/tiny_mtl.yaml", "--feats_type", "ssl_states",
+         "--loso_valid", "none",
          "--compress_states", "true", "--nj", "2", "--decode_nj", "1"],
         cwd=d, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
@@ -230,18 +285,34 @@ def test_loso_multitask_recipe_on_dumped_hidden_states(tmp_path, recipe_tools):
         "kaldi_speech_feature"
     every = read_kaldi_map(dump / "iemocap_all" / "feats.scp")
     assert kaldiio.load_mat(next(iter(every.values()))).shape[1] == 3 * 16
+    no_words = "Ses01M-Ses01F_impro01_M001"
+    assert read_kaldi_map(d / "data/iemocap_all/utt2empty_text") == {no_words: "[LAUGHTER]"}
     folds = {}
     for k, spk in ((1, "Ses01F"), (2, "Ses01M")):
-        assert set(read_kaldi_map(d / f"data/loso{k}_test/utt2spk").values()) == {spk}
-        exp = d / "exp" / f"ser_tiny_mtl_loso{k}"
+        assert set(read_kaldi_map(d / f"data/losonv{k}_test/utt2spk").values()) == {spk}
+        train_spk = set(read_kaldi_map(d / f"data/losonv{k}_train/utt2spk").values())
+        assert len(train_spk) == 9 and spk not in train_spk
+        exp = d / "exp" / f"ser_tiny_mtl_losonv{k}"
         config = yaml.safe_load((exp / "config.yaml").read_text())
         data = {x[1]: x[0] for x in config["train_data_path_and_name_and_type"]}
-        assert data["speech"] == f"dump/ssl_states_tiny_mtl_compressed/loso{k}_train/feats.scp"
-        assert data["text"] == f"data/token_char_emonone_loso{k}/loso{k}_train/text"  # CTC targets
-        score = exp / "decode_valid.ua.ave_1best" / f"loso{k}_test" / "score"
+        assert data["speech"] == f"dump/ssl_states_tiny_mtl_compressed/losonv{k}_train/feats.scp"
+        assert data["text"] == f"data/token_char_emonone_losonv{k}/losonv{k}_train/text"  # CTC targets
+        # the trainer validates on the test speaker only for its curves
+        valid = {x[1]: x[0] for x in config["valid_data_path_and_name_and_type"]}
+        assert valid["speech"] == f"dump/ssl_states_tiny_mtl_compressed/losonv{k}_test/feats.scp"
+        # the model of the last epoch is scored
+        assert os.readlink(exp / "latest.pth") == f"{config['max_epoch']}epoch.pth"
+        score = exp / "decode_latest" / f"losonv{k}_test" / "score"
         folds[k] = json.loads((score / "scores.json").read_text())
         assert folds[k]["wer"] is not None  # the CTC transcript is scored
-    pooled = json.loads((d / "exp/ser_tiny_mtl_loso/score/scores.json").read_text())
+    # the utterance with no words: out of fold 1's CTC training, tested (and scored) in fold 2
+    shapes = read_kaldi_map(d / "exp/ser_tiny_mtl_losonv1/shape/losonv1_train/feats_shape")
+    assert no_words not in shapes and len(shapes) == len(
+        read_kaldi_map(d / "data/losonv1_train/utt2spk")) - 1
+    assert read_kaldi_map(d / "exp/ser_tiny_mtl_losonv1/shape/losonv1_train/filtered") == {
+        no_words: "empty_text (no target token)"}
+    assert no_words in read_kaldi_map(d / "exp/ser_tiny_mtl_losonv2/decode_latest/losonv2_test/emotion")
+    pooled = json.loads((d / "exp/ser_tiny_mtl_losonv/score/scores.json").read_text())
     assert pooled["n"] == folds[1]["n"] + folds[2]["n"]
     assert pooled["wa"] == pytest.approx(100 * (folds[1]["correct"] + folds[2]["correct"]) / pooled["n"])
-    assert "ser_tiny_mtl_loso" in (d / "RESULTS.md").read_text()
+    assert "ser_tiny_mtl_losonv" in (d / "RESULTS.md").read_text()
