@@ -11,20 +11,34 @@
 #           choice is made on the test set.
 #   actor:  speaker-independent: train actors 1-18, validate on 19-20 (best epoch by valid UA),
 #           test on 21-24.
+# --paper_steps S (a multiple of 100): the checkpoint of step S of the paper's run (1,300 /
+#   800 / 500 / 600 for wav2vec2-base / XLS-R 300M / XLS-R 1B / HuBERT-large). Trains
+#   "epochs" of 100 updates (--num_iters_per_epoch 100 x accum_grad mini-batches) for S/100
+#   epochs under the learning-rate schedule of the paper's whole run (scheduler_conf
+#   total_steps=1440: 10 epochs x 144 updates) and scores <S/100>epoch.pth, in
+#   exp/ser_<config>_steps<S>_<protocol>. The settings come from
+#   `python -m espnet_ser.bin.ravdess_settings` (see its --help).
+#   ./run.sh --paper_steps 1300 --stage 4
 set -euo pipefail
 cd "$(dirname "$0")"
 
 train_config=conf/train_ser.yaml
 protocol=random
 ravdess_root=
+paper_steps=
+ser_args=
+exp_tag=
 args=()
 while [ $# -gt 0 ]; do
     case $1 in
         --ravdess_root) ravdess_root=$2; shift 2 ;;
         --protocol) protocol=$2; shift 2 ;;
         --train_config) train_config=$2; shift 2 ;;
+        --paper_steps) paper_steps=$2; shift 2 ;;
+        --ser_args) ser_args=$2; shift 2 ;;
+        --exp_tag) exp_tag=$2; shift 2 ;;
         --help|-h)
-            echo "Usage: $0 [--ravdess_root DIR] [--protocol random|actor] [options of ../TEMPLATE/ser.sh]"
+            echo "Usage: $0 [--ravdess_root DIR] [--protocol random|actor] [--paper_steps S] [options of ../TEMPLATE/ser.sh]"
             exec ../TEMPLATE/ser.sh --help ;;
         *) args+=("$1"); shift ;;
     esac
@@ -34,17 +48,20 @@ if [ -n "${ravdess_root}" ]; then
     export ravdess_root
 fi
 . ./path.sh
-max_epoch=$(python3 -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['max_epoch'])" "${train_config}")
 case ${protocol} in
-    random) sets=(--train_set random_train --valid_set random_test --test_sets random_test
-                  --inference_model "${max_epoch}epoch.pth") ;;
+    random) sets=(--train_set random_train --valid_set random_test --test_sets random_test) ;;
     actor) sets=(--train_set actor_train --valid_set actor_valid --test_sets actor_test) ;;
     *) echo "run.sh: --protocol must be random or actor, got ${protocol}" >&2; exit 2 ;;
 esac
+# the scored model, --paper_steps' training options, the user's --ser_args / --exp_tag
+_settings=$(python3 -m espnet_ser.bin.ravdess_settings --train_config "${train_config}" \
+    --protocol "${protocol}" ${paper_steps:+--paper_steps "${paper_steps}"} \
+    --ser_args="${ser_args}" --exp_tag="${exp_tag}") || exit 2
+mapfile -t settings < <(printf '%s' "${_settings}")  # one argument a line
 
 ../TEMPLATE/ser.sh \
     --emotions "neu cal hap sad ang fea dis sur" \
     --feats_type raw --fs 16000 --resample true --feats_superset ravdess_all \
-    "${sets[@]}" --suffix "_${protocol}" \
+    "${sets[@]}" "${settings[@]}" --suffix "_${protocol}" \
     --train_config "${train_config}" --results_notes local/results_notes.md \
     "${args[@]}"

@@ -28,6 +28,7 @@ from espnet_ser.asr.encoder.gst_conformer_encoder import GSTConformerEncoder
 from espnet_ser.asr.espnet_model import ESPnetASRSERModel
 from espnet_ser.asr.gst import GSTEncoder
 from espnet_ser.asr.style import AbsStyleEncoder, OracleEmotionStyle
+from espnet_ser.train.scheduler import register_schedulers
 from espnet_ser.train.trainer import ASRSERTrainer
 
 
@@ -51,6 +52,8 @@ decoder_choices = espnet_asr.decoder_choices
 preprocessor_choices = espnet_asr.preprocessor_choices
 model_choices = _merged(espnet_asr.model_choices, default="asr_ser", asr_ser=ESPnetASRSERModel)
 encoder_choices = _merged(espnet_asr.encoder_choices, gst_conformer=GSTConformerEncoder)
+# ESPnet's schedulers plus warmuplinearlr (linear warm-up and decay to 0 at the last update)
+register_schedulers()
 # Where the style of a style-conditioned encoder comes from (none: no conditioning).
 style_encoder_choices = ClassChoices(
     name="style_encoder",

@@ -35,6 +35,7 @@ from espnet2.utils.types import int_or_none, str2bool, str_or_none  # noqa: E402
 from espnet_ser.ser.espnet_model import ESPnetSERModel
 from espnet_ser.ssl.encoder import SSLEncoder  # noqa: E402
 from espnet_ser.ser.heads import classifier_choices, pooling_choices  # noqa: E402
+from espnet_ser.train.scheduler import register_schedulers  # noqa: E402
 from espnet_ser.train.trainer import ASRSERTrainer  # noqa: E402
 
 
@@ -54,6 +55,8 @@ specaug_choices = _copy(espnet_asr.specaug_choices)
 normalize_choices = _copy(espnet_asr.normalize_choices)
 # ESPnet's encoders plus self-supervised speech models over raw waveforms (encoder: ssl)
 encoder_choices = _copy(espnet_asr.encoder_choices, ssl=SSLEncoder)
+# ESPnet's schedulers plus warmuplinearlr (linear warm-up and decay to 0 at the last update)
+register_schedulers()
 model_choices = ClassChoices(
     name="model",
     classes=dict(ser=ESPnetSERModel),

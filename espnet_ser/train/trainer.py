@@ -22,6 +22,12 @@ It keeps :class:`espnet2.train.trainer.Trainer`'s loop and files and adds:
   ``nonfinite_skipped``: the fraction of updates skipped in the epoch), and raises
   :class:`NonFiniteTrainingError` after ``--max_nonfinite_steps`` consecutive skipped
   updates (0: never).
+- **Schedules of the run's length.** A ``warmuplinearlr`` scheduler
+  (:class:`espnet_ser.train.scheduler.WarmupLinearLR`) is given the run's number of
+  updates (:func:`espnet_ser.train.scheduler.updates_per_epoch` of the training iterator
+  factory x ``max_epoch``) before the first update, and the line
+  ``warmuplinearlr: N updates (U per epoch x E epochs), warm-up W`` is logged. A skipped
+  (non-finite) update does not advance the schedule.
 
 The skip detection uses only per-instance hooks: a forward hook on the model, a step
 post-hook on each optimizer (``Optimizer.register_step_post_hook``) and a wrapper of each
@@ -46,6 +52,7 @@ from espnet2.train.reporter import SubReporter, aggregate
 from espnet2.train.trainer import Trainer, TrainerOptions
 from espnet2.utils.build_dataclass import build_dataclass
 
+from espnet_ser.train.scheduler import ScheduleLengthError, WarmupLinearLR, updates_per_epoch
 from espnet_ser.utils.checkpoints import atomic_symlink, atomic_torch_save
 
 DEFAULT_MAX_NONFINITE_STEPS = 100
@@ -270,22 +277,80 @@ class NonFiniteGuard:
 # --------------------------------------------------------------------------------------
 # Unweighted accuracy over a whole validation epoch
 # --------------------------------------------------------------------------------------
+def pooled_ratio(reporter: SubReporter, numerator: str, denominator: str) -> Optional[float]:
+    """Ratio of the epoch averages of two per-batch fractions: a ratio of totals.
+
+    A model reports counts divided by its batch size; the reporter averages them over the
+    epoch weighted by batch size, i.e. ``total / N``, so the ratio of two such averages is
+    the ratio of the totals over the whole set (not a mean of per-batch ratios). None
+    when either was not reported or the denominator's total is zero.
+    """
+    if numerator not in reporter.stats or denominator not in reporter.stats:
+        return None
+    total = aggregate(reporter.stats[denominator])
+    if not total > 0:
+        return None
+    return float(aggregate(reporter.stats[numerator]) / total)
+
+
 def unweighted_accuracy(reporter: SubReporter) -> Optional[float]:
     """Mean per-class recall from the epoch's ``cnt_<class>`` / ``hit_<class>`` stats.
 
     A model reports, per batch, the fraction of the batch in each class and the fraction
     correctly classified in it, weighted by the batch size; their epoch averages are
-    ``count_c / N`` and ``correct_c / N``, whose ratio is the recall of class c. Classes
-    absent from the set are left out of the mean. None when no such stats were reported.
+    ``count_c / N`` and ``correct_c / N``, whose ratio is the recall of class c
+    (:func:`pooled_ratio`). Classes absent from the set are left out of the mean. None
+    when no such stats were reported.
     """
     recalls = []
-    for key, values in reporter.stats.items():
-        if not key.startswith("hit_") or f"cnt_{key[4:]}" not in reporter.stats:
-            continue
-        count = aggregate(reporter.stats[f"cnt_{key[4:]}"])
-        if count > 0:
-            recalls.append(aggregate(values) / count)
+    for key in reporter.stats:
+        if key.startswith("hit_"):
+            recall = pooled_ratio(reporter, key, f"cnt_{key[4:]}")
+            if recall is not None:
+                recalls.append(recall)
     return float(sum(recalls) / len(recalls)) if recalls else None
+
+
+def pooled_error_rates(reporter: SubReporter) -> Dict[str, float]:
+    """``{name: errors / reference units}`` over the epoch from ``err_<name>`` / ``ref_<name>``.
+
+    E.g. ``cer_ctc`` and ``wer_ctc`` of :meth:`espnet_ser.ser.espnet_model.ESPnetSERModel.
+    ctc_error_stats`: the error rate over the whole validation set (:func:`pooled_ratio`),
+    which an average of per-batch rates is not.
+    """
+    rates = {}
+    for key in reporter.stats:
+        if key.startswith("err_"):
+            rate = pooled_ratio(reporter, key, f"ref_{key[4:]}")
+            if rate is not None:
+                rates[key[4:]] = rate
+    return rates
+
+
+# --------------------------------------------------------------------------------------
+# Schedules stated as a fraction of the run
+# --------------------------------------------------------------------------------------
+def set_schedule_lengths(schedulers, train_iter_factory, trainer_options) -> List[str]:
+    """Give every ``warmuplinearlr`` scheduler the run's number of updates; log and return it.
+
+    The count is per process (see :func:`espnet_ser.train.scheduler.updates_per_epoch`).
+    Raises :class:`espnet_ser.train.scheduler.ScheduleLengthError` when the iterator's
+    length is not known in advance and the scheduler has no ``total_steps``.
+    """
+    lines = []
+    for scheduler in schedulers:
+        if not isinstance(scheduler, WarmupLinearLR):
+            continue
+        try:
+            per_epoch = updates_per_epoch(train_iter_factory, trainer_options.accum_grad)
+        except ScheduleLengthError:
+            if scheduler.total_steps is None:
+                raise
+            per_epoch = None
+        line = scheduler.set_run_length(per_epoch, trainer_options.max_epoch)
+        logging.info(line)
+        lines.append(line)
+    return lines
 
 
 # --------------------------------------------------------------------------------------
@@ -320,7 +385,9 @@ class ASRSERTrainer(Trainer):
     @classmethod
     def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
             plot_attention_iter_factory, trainer_options, distributed_option) -> None:
-        """``Trainer.run`` with atomic saves, resume recovery and one non-finite guard."""
+        """``Trainer.run`` with atomic saves, resume recovery, one non-finite guard and the
+        run's length given to ``warmuplinearlr`` schedulers."""
+        set_schedule_lengths(schedulers, train_iter_factory, trainer_options)
         output_dir = Path(trainer_options.output_dir)
         is_writer = not distributed_option.distributed or distributed_option.dist_rank == 0
         if trainer_options.resume and is_writer:
@@ -348,16 +415,21 @@ class ASRSERTrainer(Trainer):
 
     @classmethod
     def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
-        """ESPnet's validation, plus ``ua`` (unweighted accuracy over the whole set).
+        """ESPnet's validation, plus the stats pooled over the whole set.
 
-        ``ua`` can then be used as ``--best_model_criterion valid ua max`` and
+        ``ua`` (unweighted accuracy, :func:`unweighted_accuracy`) and, from a CTC head,
+        ``cer_ctc`` / ``wer_ctc`` (:func:`pooled_error_rates`). Each can be used as
+        ``--best_model_criterion valid ua max`` (``valid wer_ctc min``) and
         ``--early_stopping_criterion valid ua max``.
         """
         super().validate_one_epoch(model=model, iterator=iterator, reporter=reporter,
                                    options=options, distributed_option=distributed_option)
+        pooled = pooled_error_rates(reporter)
         ua = unweighted_accuracy(reporter)
         if ua is not None:
-            reporter.register({"ua": ua})
+            pooled["ua"] = ua
+        if pooled:
+            reporter.register(pooled)
             reporter.next()
 
     @classmethod

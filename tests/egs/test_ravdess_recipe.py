@@ -16,6 +16,7 @@ import pytest
 import soundfile
 import yaml
 
+from espnet_ser.bin.ravdess_settings import SettingsError, recipe_options
 from espnet_ser.data.datadir import read_kaldi_map
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,7 +69,7 @@ def test_waveforms_resampled_once_and_shared(recipe):
     for dset in ("random_train", "random_test", "actor_train", "actor_test"):
         scp = read_kaldi_map(d / "dump/raw_16000" / dset / "feats.scp")
         assert scp and all(every[k] == v for k, v in scp.items())
-    assert len(read_kaldi_map(d / "dump/raw_16000/random_test/feats.scp")) == 40  # 5 per emotion
+    assert len(read_kaldi_map(d / "dump/raw_16000/random_test/feats.scp")) == 39  # ceil(0.2 * 192) = 39: 5 of seven emotions, 4 of one
 
 
 def test_random_protocol_scores_the_last_epoch(recipe):
@@ -80,7 +81,7 @@ def test_random_protocol_scores_the_last_epoch(recipe):
     assert names == ["emotion", "speech"]  # no transcript without CTC
     score = exp / "decode_2epoch" / "random_test" / "score"
     scores = json.loads((score / "scores.json").read_text())
-    assert scores["n"] == 40 and 0.0 <= scores["wa"] <= 100.0
+    assert scores["n"] == 39 and 0.0 <= scores["wa"] <= 100.0
     assert set(scores["per_class"]) == set(EMOTIONS)
     hyp = read_kaldi_map(exp / "decode_2epoch" / "random_test" / "emotion")
     preds = {line.split()[0]: line.split()[2] for line in (score / "predictions").read_text().splitlines()}
@@ -106,3 +107,80 @@ def test_missing_corpus_root_is_named(tmp_path, recipe_tools):
     proc = run(d, "--ravdess_root", str(tmp_path / "nowhere"), timeout=60)
     assert proc.returncode != 0 and f"{tmp_path / 'nowhere'}" in proc.stderr + proc.stdout
     assert not (d / "data").exists()
+
+
+# --------------------------------------------------------------------------------------
+# --paper_steps: the paper's checkpoints through --num_iters_per_epoch
+# --------------------------------------------------------------------------------------
+RECIPE = REPO / "egs" / "ravdess"
+PAPER_STEPS = {"train_ser_wav2vec2_base": 1300, "train_ser_xls_r_300m": 800,
+               "train_ser_xls_r_1b": 500, "train_ser_hubert_large": 600}
+
+
+@pytest.mark.parametrize("name, steps", sorted(PAPER_STEPS.items()))
+def test_paper_steps_give_the_papers_checkpoint_and_schedule(name, steps):
+    options = recipe_options(RECIPE / "conf" / "tuning" / f"{name}.yaml", "random", steps)
+    # "epochs" of 100 updates = 200 mini-batches of 4 (accum_grad 2), stopped at step S,
+    # under the schedule of the paper's whole run: 10 x (1152 / 4 // 2) = 1440 updates
+    assert options == [
+        "--inference_model", f"{steps // 100}epoch.pth",
+        "--exp_tag", f"_steps{steps}",
+        "--ser_args", f"--num_iters_per_epoch 200 --max_epoch {steps // 100} "
+                      f"--scheduler_conf total_steps=1440",
+    ]
+
+
+def test_paper_steps_keep_the_users_options_last():
+    options = recipe_options(RECIPE / "conf" / "train_ser.yaml", "actor", 300,
+                             ser_args="--patience 2", exp_tag="_try")
+    assert options[options.index("--exp_tag") + 1] == "_try_steps300"
+    assert options[options.index("--ser_args") + 1].endswith("total_steps=1440 --patience 2")
+
+
+def test_without_paper_steps_the_random_protocol_scores_its_last_epoch():
+    config = RECIPE / "conf" / "train_ser.yaml"
+    assert recipe_options(config, "random") == ["--inference_model", "10epoch.pth"]
+    assert recipe_options(config, "random", ser_args="--max_epoch 3") == [
+        "--inference_model", "3epoch.pth", "--ser_args", "--max_epoch 3"]
+    assert recipe_options(config, "actor") == []  # best epoch by validation UA
+
+
+@pytest.mark.parametrize("steps, ser_args, message", [
+    (1250, "", "positive multiple of 100"),
+    (0, "", "positive multiple of 100"),
+    (1500, "", "past the end of the paper's run \\(1440 updates\\)"),
+    (800, "--max_epoch 4", "remove --max_epoch from --ser_args"),
+    (800, "--num_iters_per_epoch=50", "remove --num_iters_per_epoch"),
+])
+def test_bad_paper_steps_are_refused(steps, ser_args, message):
+    with pytest.raises(SettingsError, match=message):
+        recipe_options(RECIPE / "conf" / "train_ser.yaml", "random", steps, ser_args=ser_args)
+
+
+def test_paper_steps_need_a_schedule_of_explicit_length(tmp_path):
+    config = yaml.safe_load((RECIPE / "conf" / "train_ser.yaml").read_text())
+    config.update(scheduler="piecewiselinearwarmuplr",
+                  scheduler_conf=dict(warmup_steps_list=[0, 1440], warmup_lr_list=[1e-4, 0.0]))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(SettingsError, match="c.yaml: --paper_steps needs scheduler: "
+                                            "warmuplinearlr.*found scheduler: piecewise"):
+        recipe_options(tmp_path / "c.yaml", "random", 800)
+
+
+def test_the_recipe_trains_and_scores_the_step_checkpoint(recipe, recipe_tools):
+    d, _ = recipe
+    config = yaml.safe_load(recipe_tools[1]())
+    # 1152 / 16 = 72 updates an "epoch" of the paper's run, 10 epochs: a schedule of 720
+    config.update(max_epoch=10, scheduler="warmuplinearlr", scheduler_conf=dict(warmup_ratio=0.1))
+    (d / "conf" / "tinywl.yaml").write_text(yaml.safe_dump(config))
+    proc = run(d, "--paper_steps", "100", "--stage", "4", "--stop-stage", "5",
+               "--train_config", "conf/tinywl.yaml", "--decode_nj", "1")
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    exp = d / "exp" / "ser_tinywl_steps100_random"
+    trained = yaml.safe_load((exp / "config.yaml").read_text())
+    assert trained["num_iters_per_epoch"] == 100 and trained["max_epoch"] == 1
+    assert trained["scheduler_conf"]["total_steps"] == 720
+    assert ("warmuplinearlr: 720 updates (scheduler_conf.total_steps; this run: 100 per epoch "
+            "x 1 epochs = 100), warm-up 72") in (exp / "train.log").read_text()
+    hyp = read_kaldi_map(exp / "decode_1epoch" / "random_test" / "emotion")  # step 100's model
+    assert set(hyp) == set(read_kaldi_map(d / "dump/raw_16000/random_test/feats.scp"))
