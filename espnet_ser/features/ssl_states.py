@@ -34,7 +34,7 @@ Two extractors for the dump machinery of :mod:`espnet_ser.features.fbank`
       hidden_size: 768
       layers: [0, 1, ..., 12]                      # hidden-state indices dumped
       dim: 9984                                    # len(layers) * hidden_size
-      normalize_waveform: false
+      normalize_waveform: true                     # the encoder's decision (checkpoint or YAML)
       use_attention_mask: false
 
   With ``--compress true`` the matrices are Kaldi compressed (8 bits a value, about a

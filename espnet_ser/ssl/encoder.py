@@ -22,6 +22,19 @@ padded utterance gives slightly different outputs from the same utterance
 alone. In both cases the padding samples are set to zero and the output frames
 beyond ``olens`` are set to zero.
 
+Waveform normalisation follows the checkpoint: ``normalize_waveform=None``
+(default) reads ``do_normalize`` from the checkpoint's own
+``preprocessor_config.json`` (the ``Wav2Vec2FeatureExtractor`` settings it was
+released with; found in a local directory or, for a hub name, through
+``transformers``' file resolution and hub cache); True / False override it. A
+model built from ``model_config`` has no preprocessor config and is not
+normalised; neither is a checkpoint without ``preprocessor_config.json``. The
+normalisation is ``Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm`` over the
+valid samples of each utterance (mean and population variance of the valid
+samples, ``(x - mean) / sqrt(var + 1e-7)``); padding stays zero. The feature
+extractor given a padded batch without an attention mask would instead include
+the padding in the statistics; here every utterance is normalised as if alone.
+
 Dumped hidden states (frozen-encoder speed path): with ``freeze="all"`` the
 hidden states never change, so stage 3 can compute them once
 (``extract_feats.py --extractor ssl_states``, see
@@ -33,6 +46,7 @@ axis, and ``ilens`` are frame counts. The output is the same as from the
 waveforms, so one checkpoint decodes both inputs.
 """
 
+import json
 import logging
 import os
 from contextlib import nullcontext
@@ -46,6 +60,8 @@ from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
 from espnet_ser.utils.plotting import save_figure
 
 SUPPORTED_MODEL_TYPES = ("wav2vec2", "hubert", "wavlm")
+PREPROCESSOR_CONFIG = "preprocessor_config.json"
+NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm
 FREEZE_OPTIONS = ("none", "feature_encoder", "all")
 
 
@@ -67,7 +83,12 @@ class SSLEncoder(AbsEncoder):
             extractor) or ``"all"`` (the whole model; run under no_grad).
         freeze_layers: Also freeze the first K transformer layers.
         normalize_waveform: Normalise each utterance to zero mean and unit
-            variance over its valid samples (for models trained that way).
+            variance over its valid samples, as ``Wav2Vec2FeatureExtractor``
+            does. None (default) follows ``do_normalize`` of the checkpoint's
+            ``preprocessor_config.json`` (False for a ``model_config`` model or
+            a checkpoint without one); True / False override it. The decision
+            is logged and kept in ``normalize_waveform`` (a bool) and
+            ``normalize_source``.
         apply_spec_augment: Keep the model's SpecAugment-style masking of
             feature frames during training. When False (default),
             ``config.apply_spec_augment`` is set to False and
@@ -91,7 +112,7 @@ class SSLEncoder(AbsEncoder):
         layer: Union[int, str] = "last",
         freeze: str = "feature_encoder",
         freeze_layers: int = 0,
-        normalize_waveform: bool = False,
+        normalize_waveform: Optional[bool] = None,
         apply_spec_augment: bool = False,
         use_attention_mask: Optional[bool] = None,
         local_files_only: bool = False,
@@ -108,6 +129,10 @@ class SSLEncoder(AbsEncoder):
                 f"freeze must be one of {FREEZE_OPTIONS}, got {freeze!r}"
             )
 
+        # decided before the weights load, so a broken preprocessor config fails at once
+        normalize, normalize_source = _normalization(
+            normalize_waveform, model_name_or_path, local_files_only
+        )
         if model_name_or_path is not None:
             self.model = _load_pretrained(model_name_or_path, local_files_only)
             self.model_id = f"model_name_or_path={model_name_or_path}"
@@ -150,7 +175,12 @@ class SSLEncoder(AbsEncoder):
             )
         self.freeze = freeze
         self.freeze_layers = freeze_layers
-        self.normalize_waveform = normalize_waveform
+        self.normalize_waveform = normalize
+        self.normalize_source = normalize_source
+        logging.info(
+            f"SSLEncoder ({self.model_id}): normalize_waveform="
+            f"{self.normalize_waveform} ({self.normalize_source})"
+        )
         self.apply_spec_augment = apply_spec_augment
         if use_attention_mask is None:
             use_attention_mask = getattr(config, "feat_extract_norm", None) == "layer"
@@ -351,31 +381,110 @@ class SSLEncoder(AbsEncoder):
 
 
 def _normalize(xs: torch.Tensor, valid: torch.Tensor, ilens: torch.Tensor):
-    """Zero-mean unit-variance per utterance over valid samples (eps 1e-7)."""
+    """Zero-mean unit-variance per utterance over its valid samples.
+
+    ``Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm`` with an attention mask:
+    mean and population variance (numpy's ``var``, ddof 0) of the valid samples,
+    ``(x - mean) / sqrt(var + 1e-7)``. The caller zeroes the padding.
+    """
     mask = valid.to(xs.dtype)
     n = ilens.clamp(min=1).to(xs.dtype)[:, None]
     mean = (xs * mask).sum(dim=1, keepdim=True) / n
     var = (((xs - mean) * mask) ** 2).sum(dim=1, keepdim=True) / n
-    return (xs - mean) / torch.sqrt(var + 1e-7)
+    return (xs - mean) / torch.sqrt(var + NORM_EPS)
 
 
-def _load_pretrained(path: str, local_files_only: bool):
-    """Load a model from a local directory or a hub name."""
-    from transformers import AutoModel
+def _normalization(
+    setting: Optional[bool], model_name_or_path: Optional[str], local_files_only: bool
+) -> Tuple[bool, str]:
+    """Decide waveform normalisation: (normalise?, where the decision comes from)."""
+    if setting is not None:
+        return bool(setting), "set by normalize_waveform"
+    if model_name_or_path is None:
+        return False, "a model_config model has no preprocessor config"
+    path = _find_preprocessor_config(model_name_or_path, local_files_only)
+    if path is None:
+        return False, f"no {PREPROCESSOR_CONFIG} found for {model_name_or_path}"
+    return _read_do_normalize(path), f"do_normalize of {path}"
 
+
+def _find_preprocessor_config(model_name_or_path: str, local_files_only: bool):
+    """Path of a checkpoint's preprocessor config (directory or hub cache), or None."""
+    from transformers.utils import cached_file
+
+    directory = _checkpoint_dir(model_name_or_path)
+    if directory is not None:
+        path = os.path.join(directory, PREPROCESSOR_CONFIG)
+        return path if os.path.isfile(path) else None
+    return cached_file(
+        model_name_or_path,
+        PREPROCESSOR_CONFIG,
+        local_files_only=local_files_only,
+        _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False,
+    )
+
+
+def _read_do_normalize(path: str) -> bool:
+    """``do_normalize`` of a preprocessor config, as ``Wav2Vec2FeatureExtractor`` reads it."""
+    from transformers import Wav2Vec2FeatureExtractor
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            fields = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(
+            f"{path}: the checkpoint's preprocessor config is not valid JSON ({e}); fix "
+            "it, or set encoder_conf.normalize_waveform to true or false"
+        ) from e
+    if not isinstance(fields, dict):
+        raise ValueError(
+            f"{path}: the checkpoint's preprocessor config must be a JSON object, got "
+            f"{type(fields).__name__}"
+        )
+    try:
+        extractor = Wav2Vec2FeatureExtractor.from_pretrained(path)
+    except (OSError, TypeError, ValueError) as e:
+        raise ValueError(
+            f"{path}: cannot read the checkpoint's preprocessor config: {e}"
+        ) from e
+    value = extractor.do_normalize
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"{path}: do_normalize must be true or false, got {value!r}"
+        )
+    return value
+
+
+def _checkpoint_dir(path: str) -> Optional[str]:
+    """The local directory ``path`` names, or None for a hub name.
+
+    A path that looks local (absolute, starting with ``.`` or ``~``, or existing)
+    but is not a directory is an error.
+    """
     expanded = os.path.expanduser(path)
     if os.path.isdir(expanded):
-        if not os.path.isfile(os.path.join(expanded, "config.json")):
-            raise FileNotFoundError(
-                f"SSL model directory {expanded} has no config.json"
-            )
-        return AutoModel.from_pretrained(expanded, local_files_only=True)
+        return expanded
     if os.path.isabs(expanded) or path.startswith((".", "~")) or os.path.exists(
         expanded
     ):
         raise FileNotFoundError(
             f"SSL model path {expanded} is not a directory"
         )
+    return None
+
+
+def _load_pretrained(path: str, local_files_only: bool):
+    """Load a model from a local directory or a hub name."""
+    from transformers import AutoModel
+
+    directory = _checkpoint_dir(path)
+    if directory is not None:
+        if not os.path.isfile(os.path.join(directory, "config.json")):
+            raise FileNotFoundError(
+                f"SSL model directory {directory} has no config.json"
+            )
+        return AutoModel.from_pretrained(directory, local_files_only=True)
     logging.info(f"Loading SSL model {path} (local_files_only={local_files_only})")
     return AutoModel.from_pretrained(path, local_files_only=local_files_only)
 
@@ -461,7 +570,11 @@ def published_size_configs() -> Dict[str, Dict]:
 
     Keys: ``wav2vec2-base``, ``hubert-large``, ``xls-r-300m``, ``xls-r-1b``.
     Each dict has ``model_type`` plus config fields and can be given as
-    ``SSLEncoder(model_config=...)``.
+    ``SSLEncoder(model_config=...)``. A CTC fine-tune has the encoder of its
+    pretrained model (``AutoModel`` loads that encoder and drops the CTC output
+    layer), so ``wav2vec2-base`` also describes ``facebook/wav2vec2-base-960h``,
+    ``hubert-large`` ``facebook/hubert-large-ls960-ft`` and ``xls-r-1b``
+    ``patrickvonplaten/wav2vec2-xls-r-1b-common_voice-tr-ft``.
     """
     conv = dict(
         conv_dim=(512,) * 7,

@@ -20,8 +20,9 @@ CONFIGS = sorted(REPO.glob("egs/*/conf/tuning/train_ser_*.yaml"))
 # hub name -> (model type, published size config)
 CHECKPOINTS = {
     "facebook/wav2vec2-base": ("wav2vec2", "wav2vec2-base"),
+    "facebook/wav2vec2-base-960h": ("wav2vec2", "wav2vec2-base"),
     "facebook/wav2vec2-xls-r-300m": ("wav2vec2", "xls-r-300m"),
-    "facebook/wav2vec2-xls-r-1b": ("wav2vec2", "xls-r-1b"),
+    "patrickvonplaten/wav2vec2-xls-r-1b-common_voice-tr-ft": ("wav2vec2", "xls-r-1b"),
     "facebook/hubert-large-ls960-ft": ("hubert", "hubert-large"),
 }
 TINY = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
