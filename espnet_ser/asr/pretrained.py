@@ -26,6 +26,10 @@ Output directory::
     feats_stats.npz    copy of the stock global_mvn statistics
     feats_config.yaml  the stock DefaultFrontend arguments in FbankExtractor's format
     info.json          what was done (sources, sha256, tokens, vocabulary sizes, checks)
+
+Fine-tuning it: :func:`merge_pretrained_config` gives a recipe's training config the
+architecture of that ``config.yaml`` (``python -m espnet_ser.bin.pretrained_train_config``,
+stage 4 of ``egs/TEMPLATE/asr_ser.sh`` with ``--pretrained_dir``).
 """
 
 import argparse
@@ -857,3 +861,253 @@ def extend_pretrained(
         f"({' '.join(add_tokens)}), grew {', '.join(grown_names)}"
     )
     return info
+
+
+# --------------------------------------------------------------------------------------
+# Training from an extended model: the architecture is the pretrained model's
+# --------------------------------------------------------------------------------------
+
+# Components whose class and ``<name>_conf`` come from the pretrained config. A training
+# config may name the same class or a subclass that extends it (``encoder: gst_conformer``
+# over ``encoder: conformer``); the subclass's own arguments (style fields) then come from
+# the training config. Any other class is refused. ``frontend`` and ``normalize`` follow
+# the pretrained model's features and statistics whatever the training config says.
+ARCH_COMPONENTS = ("frontend", "normalize", "preencoder", "encoder", "postencoder", "decoder")
+FEATURE_COMPONENTS = ("frontend", "normalize")
+# Entries of model_conf that belong to the pretrained vocabulary.
+VOCAB_MODEL_CONF = ("emotion_tokens", "sym_space", "sym_blank", "sym_sos", "sym_eos")
+# Arguments supplied by the task when it builds a component, never by a config.
+BUILD_ARGS = ("self", "input_size", "vocab_size", "encoder_output_size", "odim")
+
+
+def _yaml_value(value):
+    """``value`` as plain YAML data (tuples as lists), or raise TypeError."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_yaml_value(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _yaml_value(v) for k, v in value.items()}
+    raise TypeError(type(value).__name__)
+
+
+def class_arguments(cls) -> Dict[str, object]:
+    """Keyword arguments of ``cls.__init__`` a config may set, with their defaults.
+
+    Arguments without a default map to ``inspect.Parameter.empty``; arguments the task
+    supplies (:data:`BUILD_ARGS`) and ``*args`` / ``**kwargs`` are left out.
+    """
+    out = {}
+    for name, p in inspect.signature(cls.__init__).parameters.items():
+        if name in BUILD_ARGS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        out[name] = p.default
+    return out
+
+
+def complete_conf(cls, conf: Mapping, where: str) -> Tuple[Dict, List[str]]:
+    """``conf`` with every default of ``cls`` it omits written out; also the filled names.
+
+    Writing the defaults makes the merged config state the pretrained model's settings
+    (for example ``rel_pos_type: legacy``, ESPnet's default that a config written
+    before the key existed omits) even when the class built is a subclass whose
+    defaults might differ. Defaults that are not plain YAML data are left to the class.
+    """
+    args = class_arguments(cls)
+    unknown = sorted(set(conf) - set(args))
+    if unknown:
+        raise PretrainedError(f"{where}: {', '.join(unknown)} not argument(s) of {cls.__name__}")
+    out, filled = {}, []
+    for name, default in args.items():
+        if name in conf:
+            out[name] = copy.deepcopy(conf[name])
+        elif default is not inspect.Parameter.empty:
+            try:
+                out[name] = _yaml_value(default)
+            except TypeError:
+                continue
+            filled.append(name)
+    return out, filled
+
+
+def _component_choices() -> Dict[str, object]:
+    from espnet_ser.tasks.asr_ser import ASRSERTask
+
+    return {c.name: c for c in ASRSERTask.class_choices_list}
+
+
+@dataclasses.dataclass
+class MergedConfig:
+    """A training config whose architecture is the pretrained model's.
+
+    ``config``: the mapping to train with. ``taken``: one line per field that comes
+    from the pretrained config (``key = value``). ``replaced``: the training config's
+    values that the pretrained model's replaced (``key: ours -> theirs``).
+    """
+
+    config: Dict
+    taken: List[str]
+    replaced: List[str]
+
+
+def _get_class(choices, name: str, where: Path):
+    try:
+        return choices.get_class(name)
+    except ValueError as e:
+        raise PretrainedError(f"{where}: {choices.name}: {e}") from e
+
+
+def _fmt(value) -> str:
+    return json.dumps(value, default=str)
+
+
+def merge_pretrained_config(pretrained_dir: PathLike, train_config: PathLike) -> MergedConfig:
+    """The training config for fine-tuning the extended model in ``pretrained_dir``.
+
+    From the pretrained ``config.yaml``: the frontend, normalize, preencoder, encoder,
+    postencoder and decoder (class and ``*_conf``, with the class's defaults written
+    out), ``ctc_conf``, ``input_size``, the tokenizer (``token_type``, ``token_list``,
+    ``bpemodel``) and the vocabulary entries of ``model_conf``; ``init_param`` starts
+    with ``<pretrained_dir>/model.pth`` (the training config's entries follow). From
+    ``train_config``: everything else (style encoder, the style arguments of a subclass
+    such as ``gst_conformer``, model_conf weights, specaug, optimiser, schedule,
+    batches, epochs). A training-config value of an architecture field that differs
+    from the pretrained model's is replaced (listed in ``replaced``); a component class
+    that neither is nor extends the pretrained one is refused, naming the field.
+    Paths of the pretrained directory are written as ``pretrained_dir`` is given.
+    """
+    from espnet_ser.utils.safe_load import load_yaml_config
+
+    pdir = Path(pretrained_dir)
+    p_path, r_path = pdir / "config.yaml", Path(train_config)
+    try:
+        pre = load_yaml_config(p_path)
+        ours = load_yaml_config(r_path)
+    except (OSError, ValueError) as e:
+        raise PretrainedError(str(e)) from e
+    choices = _component_choices()
+    merged = copy.deepcopy(ours)
+    taken, replaced = [], []
+
+    def take(key, value, note=""):
+        taken.append(f"{key} = {_fmt(value)}{note}")
+
+    def differs(key, our_value, value):
+        replaced.append(f"{key}: {_fmt(our_value)} in {r_path} -> {_fmt(value)}")
+
+    for name in ARCH_COMPONENTS:
+        conf_key = f"{name}_conf"
+        p_name, r_name = pre.get(name), ours.get(name)
+        p_conf, r_conf = dict(pre.get(conf_key) or {}), dict(ours.get(conf_key) or {})
+        p_cls = _get_class(choices[name], p_name, p_path) if p_name is not None else None
+        build_name, extension = p_name, {}
+        if r_name is not None and r_name != p_name:
+            r_cls = _get_class(choices[name], r_name, r_path)
+            if p_cls is not None and issubclass(r_cls, p_cls):
+                build_name = r_name  # e.g. gst_conformer over conformer: style arguments added
+                extension = {k: v for k, v in class_arguments(r_cls).items()
+                             if k not in class_arguments(p_cls)}
+            elif name in FEATURE_COMPONENTS:
+                differs(name, r_name, p_name)
+            else:
+                raise PretrainedError(
+                    f"{r_path}: {name}: {r_name} cannot start from the pretrained model's "
+                    f"{name}: {p_name} ({p_path}); name {p_name} or a class extending it"
+                )
+        merged[name] = build_name
+        take(name, p_name, "" if build_name == p_name else f" (built as {build_name}, which extends it)")
+        if p_cls is None:
+            merged[conf_key] = {}
+            if r_conf:
+                differs(conf_key, r_conf, {})
+            continue
+        conf, filled = complete_conf(p_cls, p_conf, f"{p_path}: {conf_key}")
+        if name == "normalize" and p_name == "global_mvn":
+            conf["stats_file"] = str(pdir / "feats_stats.npz")
+        for key in conf:
+            take(f"{conf_key}.{key}", conf[key], f" ({p_cls.__name__}'s default)" if key in filled else "")
+        for key, value in r_conf.items():
+            if key in extension:
+                conf[key] = copy.deepcopy(value)
+            elif key not in conf:
+                raise PretrainedError(
+                    f"{r_path}: {conf_key}.{key} is not an argument of {build_name} "
+                    f"(the pretrained model's {name} is {p_name})"
+                )
+            elif value != conf[key] and not (name == "normalize" and key == "stats_file"):
+                differs(f"{conf_key}.{key}", value, conf[key])
+        merged[conf_key] = conf
+
+    from espnet2.asr.ctc import CTC
+
+    ctc_conf, filled = complete_conf(CTC, dict(pre.get("ctc_conf") or {}), f"{p_path}: ctc_conf")
+    for key, value in ctc_conf.items():
+        take(f"ctc_conf.{key}", value, " (CTC's default)" if key in filled else "")
+    for key, value in (ours.get("ctc_conf") or {}).items():
+        if key not in ctc_conf:
+            raise PretrainedError(f"{r_path}: ctc_conf.{key} is not an argument of ESPnet's CTC")
+        if value != ctc_conf[key]:
+            differs(f"ctc_conf.{key}", value, ctc_conf[key])
+    merged["ctc_conf"] = ctc_conf
+
+    files = {"token_list": pdir / "tokens.txt", "bpemodel": pdir / "bpe.model"}
+    for key in ("input_size", "token_type", "token_list", "bpemodel"):
+        value = str(files[key]) if key in files else pre.get(key)
+        if ours.get(key) is not None and ours[key] != value:
+            differs(key, ours[key], value)
+        merged[key] = value
+        take(key, value)
+
+    model_conf = dict(ours.get("model_conf") or {})
+    for key in VOCAB_MODEL_CONF:
+        if key in (pre.get("model_conf") or {}):
+            value = pre["model_conf"][key]
+            if key in model_conf and model_conf[key] != value:
+                differs(f"model_conf.{key}", model_conf[key], value)
+            model_conf[key] = copy.deepcopy(value)
+            take(f"model_conf.{key}", value)
+    merged["model_conf"] = model_conf
+
+    init = [str(pdir / "model.pth")]
+    ours_init = ours.get("init_param") or []
+    if isinstance(ours_init, str):
+        ours_init = [ours_init]
+    init += [p for p in ours_init if p not in init]
+    merged["init_param"] = init
+    take("init_param[0]", init[0])
+    return MergedConfig(merged, taken, replaced)
+
+
+def write_pretrained_train_config(
+    pretrained_dir: PathLike, train_config: PathLike, output: Optional[PathLike]
+) -> MergedConfig:
+    """Log what :func:`merge_pretrained_config` takes and write its config to ``output``.
+
+    Every field taken from the pretrained config is logged, every training-config value
+    it replaces as a warning. The written YAML (nothing is written when ``output`` is
+    None) starts with comments holding the same lines.
+    """
+    from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
+
+    result = merge_pretrained_config(pretrained_dir, train_config)
+    p_path = Path(pretrained_dir) / "config.yaml"
+    for line in result.taken:
+        logging.info(f"from {p_path}: {line}")
+    for line in result.replaced:
+        logging.warning(f"replaced by the pretrained model's value: {line}")
+    if output is None:
+        return result
+    header = [
+        f"# {train_config} with the architecture of the pretrained model {p_path}",
+        "# (python -m espnet_ser.bin.pretrained_train_config). Fields taken from it:",
+    ] + [f"#   {line}" for line in result.taken]
+    if result.replaced:
+        header.append("# Values of the training config replaced by the pretrained model's:")
+        header += [f"#   {line}" for line in result.replaced]
+    text = "\n".join(header) + "\n" + yaml_no_alias_safe_dump(result.config, indent=4, sort_keys=False)
+    atomic_write_text(Path(output), text)
+    logging.info(
+        f"wrote {output}: {len(result.taken)} field(s) from the pretrained config, "
+        f"{len(result.replaced)} value(s) of {train_config} replaced"
+    )
+    return result

@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -37,7 +38,7 @@ from espnet_ser.text.emotion_text import prepare_token_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 EMO = ["<ang>", "<hap>", "<neu>", "<sad>"]
-EXP = "exp/asr_train_asr_conformer6_n_fft512_hop_length256_raw_en_bpe5000"
+EXP = "exp/asr_train_asr_raw_en_bpe5000"  # the GigaSpeech conformer's directory
 STATS = "exp/asr_stats_raw_en_bpe5000/train/feats_stats.npz"
 BPE_DIR = "data/en_token_list/bpe_unigram5000"
 SENTS = [
@@ -68,7 +69,7 @@ TRAIN_CONF = {
     "encoder_conf": {
         "output_size": 32, "attention_heads": 2, "linear_units": 64, "num_blocks": 2,
         "input_layer": "conv2d", "macaron_style": True, "use_cnn_module": True,
-        "cnn_module_kernel": 7, "rel_pos_type": "latest", "pos_enc_layer_type": "rel_pos",
+        "cnn_module_kernel": 7, "pos_enc_layer_type": "rel_pos",
         "selfattention_layer_type": "rel_selfattn", "activation_type": "swish",
     },
     "decoder": "transformer",
@@ -84,8 +85,22 @@ def sha(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def make_zoo(root: Path) -> dict:
-    """A GigaSpeech-like model zoo directory holding a small random ESPnet model."""
+# ESPnet's two relative positional encodings. "legacy": the config has no rel_pos_type
+# (ESPnet's default, which maps rel_pos / rel_selfattn to legacy_rel_pos /
+# legacy_rel_selfattn), as in the GigaSpeech conformer's config; "latest": rel_pos_type:
+# latest, as this toolkit's IEMOCAP configs say.
+ENCODINGS = ("legacy", "latest")
+
+
+def make_zoo(root: Path, rel_pos_type: str = "legacy") -> dict:
+    """A GigaSpeech-like model zoo directory holding a small random ESPnet model.
+
+    ``rel_pos_type``: "legacy" leaves the key out of the config (GigaSpeech), "latest"
+    writes it.
+    """
+    train_conf = copy.deepcopy(TRAIN_CONF)
+    if rel_pos_type != "legacy":
+        train_conf["encoder_conf"]["rel_pos_type"] = rel_pos_type
     bpe_dir = root / BPE_DIR
     bpe_dir.mkdir(parents=True)
     corpus = root / "corpus.txt"
@@ -108,7 +123,7 @@ def make_zoo(root: Path) -> dict:
              sum_square=(var + mean**2) * count)
 
     conf_file = root / "train.yaml"
-    conf_file.write_text(yaml.safe_dump(TRAIN_CONF))
+    conf_file.write_text(yaml.safe_dump(train_conf))
     with chdir(root):
         args = ASRTask.get_parser().parse_args(
             ["--config", str(conf_file), "--token_list", f"{BPE_DIR}/tokens.txt",
@@ -129,6 +144,7 @@ def make_zoo(root: Path) -> dict:
         "config": root / EXP / "config.yaml",
         "model": root / EXP / "valid.acc.ave_10best.pth",
         "tokens": tokens,
+        "rel_pos_type": rel_pos_type,
     }
 
 
@@ -137,9 +153,9 @@ def run(zoo, out, *extra):
           "--add_tokens", " ".join(EMO), "--output_dir", str(out), *extra])
 
 
-@pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    return make_zoo(tmp_path_factory.mktemp("zoo"))
+@pytest.fixture(scope="module", params=ENCODINGS)
+def zoo(request, tmp_path_factory):
+    return make_zoo(tmp_path_factory.mktemp("zoo"), request.param)
 
 
 @pytest.fixture(scope="module")
@@ -484,3 +500,125 @@ def test_dumped_feats_refused_when_the_stored_mel_matrix_differs(zoo, tmp_path):
                               dumped_feats=True)
         info = extend_pretrained(zoo["config"], tmp_path / "model.pth", EMO, tmp_path / "r")
     assert info["frontend_check"]["equal"] is False and info["verification"]["encoder"]["equal"]
+
+
+# --------------------------------------------------------------------------------------
+# Stage 4 with --pretrained_dir: the training config on the pretrained architecture
+
+IEMOCAP_CONF = REPO / "egs" / "iemocap" / "conf" / "tuning"
+POS_ENC = {"legacy": "LegacyRelPositionalEncoding", "latest": "RelPositionalEncoding"}
+
+
+def merged_config(pretrained: Path, train_config: Path, out: Path) -> dict:
+    from espnet_ser.bin.pretrained_train_config import main as merge_main
+
+    merge_main(["--pretrained_dir", str(pretrained), "--train_config", str(train_config),
+                "--output", str(out)])
+    return yaml.safe_load(out.read_text())
+
+
+def stage4_model(config: Path, pretrained: Path, *overrides):
+    """The model stage 4 trains from: its command line over ``config``, then init_param.
+
+    The options are those stage 4 passes (tokenizer, input size, normalisation); the
+    parameters are loaded by ESPnet's own ``--init_param`` loader, as its trainer does.
+    """
+    from espnet2.torch_utils.load_pretrained_model import load_pretrained_model
+
+    args = ASRSERTask.get_parser().parse_args(
+        ["--config", str(config), "--token_type", "bpe",
+         "--token_list", str(pretrained / "tokens.txt"), "--bpemodel", str(pretrained / "bpe.model"),
+         "--input_size", "80", "--normalize", "global_mvn",
+         "--normalize_conf", f"stats_file={pretrained / 'feats_stats.npz'}", *overrides])
+    torch.manual_seed(1)
+    model = ASRSERTask.build_model(args)
+    for p in args.init_param:
+        load_pretrained_model(p, model, ignore_init_mismatch=False)
+    return model.eval(), args
+
+
+def test_stage4_model_starts_from_the_stock_encoder_output(zoo, extended_dumped, tmp_path, capsys):
+    """The shipped GST config (rel_pos_type: latest, 12 x 512) on a small pretrained model."""
+    enc = zoo["rel_pos_type"]
+    conf = merged_config(extended_dumped, IEMOCAP_CONF / "train_asr_ser_conformer_gst.yaml",
+                         tmp_path / "train_config.yaml")
+    log = capsys.readouterr().err
+    ec = conf["encoder_conf"]
+    assert conf["encoder"] == "gst_conformer"  # extends the pretrained conformer
+    assert ec["rel_pos_type"] == enc and ec["pos_enc_layer_type"] == "rel_pos"
+    assert ec["selfattention_layer_type"] == "rel_selfattn"
+    assert (ec["output_size"], ec["num_blocks"], ec["cnn_module_kernel"]) == (32, 2, 7)
+    assert ec["cond_layers"] is None and ec["style_ffn"] == "shared"  # the toolkit's fields
+    assert conf["style_encoder"] == "gst" and conf["optim_conf"] == {"lr": 0.0015}
+    assert conf["decoder_conf"]["num_blocks"] == 1 and conf["frontend"] is None
+    assert conf["init_param"] == [str(extended_dumped / "model.pth")]
+    # every field taken is logged; the replaced values are named
+    assert f"INFO: from {extended_dumped / 'config.yaml'}: encoder_conf.rel_pos_type = \"{enc}\"" in log
+    assert "WARNING: replaced by the pretrained model's value: encoder_conf.output_size: 512 in" in log
+    if enc == "legacy":
+        assert "encoder_conf.rel_pos_type: \"latest\" in" in log
+        assert "encoder_conf.rel_pos_type = \"legacy\" (ConformerEncoder's default)" in log
+    else:
+        assert "encoder_conf.rel_pos_type: " not in log
+    header = (tmp_path / "train_config.yaml").read_text().split("\nmodel:")[0]
+    assert "encoder_conf.output_size = 32" in header and "output_size: 512" in header
+
+    stock = stock_model(zoo)
+    model, args = stage4_model(tmp_path / "train_config.yaml", extended_dumped)
+    assert type(stock.encoder.embed[-1]).__name__ == POS_ENC[enc]
+    assert type(model.encoder.embed[-1]).__name__ == POS_ENC[enc]
+    extractor = FbankExtractor.from_yaml(extended_dumped / "feats_config.yaml")
+    w = wave(20000, seed=7)
+    feats = torch.from_numpy(extractor(w))[None]
+    style = torch.randn(1, model.encoder.style_dim)  # the style FFN starts at zero
+    with torch.no_grad():
+        enc_s, lens_s = stock.encode(torch.from_numpy(w)[None], torch.tensor([w.size]))
+        enc_m, lens_m = model.encode(feats, torch.tensor([feats.size(1)]), style=style)
+    assert torch.equal(lens_s, lens_m) and torch.equal(enc_s, enc_m)
+
+    # the training config's own encoding would compute something else on a legacy model
+    if enc == "legacy":
+        other, _ = stage4_model(tmp_path / "train_config.yaml", extended_dumped,
+                                "--encoder_conf", "rel_pos_type=latest")
+        with torch.no_grad():
+            enc_o, _ = other.encode(feats, torch.tensor([feats.size(1)]), style=style)
+        assert (enc_o - enc_s).abs().max() > 1e-3
+
+
+def test_training_config_init_param_follows_the_pretrained_model(extended_dumped, tmp_path):
+    conf = merged_config(extended_dumped, IEMOCAP_CONF / "train_asr_ser_conformer_ptgst.yaml",
+                         tmp_path / "c.yaml")
+    assert conf["init_param"] == [str(extended_dumped / "model.pth"),
+                                  "exp/gst_tacotron/gst.pth::style_encoder"]
+    # the baseline config (encoder: conformer) keeps ESPnet's class
+    conf = merged_config(extended_dumped, IEMOCAP_CONF / "train_asr_ser_conformer.yaml",
+                         tmp_path / "b.yaml")
+    assert conf["encoder"] == "conformer" and conf.get("style_encoder") is None
+    assert conf["model_conf"]["emotion_tokens"] == EMO and conf["model_conf"]["ctc_weight"] == 0.3
+    model, _ = stage4_model(tmp_path / "b.yaml", extended_dumped)
+    assert [model.token_list[i] for i in model.emotion_ids] == EMO
+
+
+def test_training_config_that_cannot_start_from_the_pretrained_model_is_refused(
+    extended_dumped, tmp_path, capsys
+):
+    from espnet_ser.bin.pretrained_train_config import main as merge_main
+
+    base = yaml.safe_load((IEMOCAP_CONF / "train_asr_ser_conformer_gst.yaml").read_text())
+    for change, message in (
+        ({"encoder": "transformer"}, "encoder: transformer cannot start from the pretrained "
+                                     "model's encoder: conformer"),
+        ({"decoder": "rnn", "decoder_conf": {}}, "decoder: rnn cannot start from"),
+        ({"encoder_conf": dict(base["encoder_conf"], no_such_arg=1)},
+         "encoder_conf.no_such_arg is not an argument of gst_conformer"),
+        ({"ctc_conf": {"no_such_arg": 1}}, "ctc_conf.no_such_arg is not an argument"),
+    ):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(yaml.safe_dump(dict(base, **change)))
+        with pytest.raises(SystemExit) as e:
+            merge_main(["--pretrained_dir", str(extended_dumped), "--train_config", str(bad),
+                        "--output", str(tmp_path / "out.yaml")])
+        assert e.value.code == 1
+        err = capsys.readouterr().err
+        assert message in err and str(bad) in err, err
+        assert not (tmp_path / "out.yaml").exists()
