@@ -243,6 +243,12 @@ class SERTask(AbsTask):
         encoder = build(encoder_choices, input_size=input_size)
         if not isinstance(encoder, AbsEncoder):
             raise ValueError("SERTask needs an encoder")
+        resolved = getattr(encoder, "normalize_waveform", None)
+        if isinstance(resolved, bool):
+            # config.yaml (written after build_model) keeps the decision taken from the
+            # checkpoint, so decoding elsewhere cannot resolve it differently
+            args.encoder_conf = dict(getattr(args, "encoder_conf", None) or {},
+                                     normalize_waveform=resolved)
         pooling = build(pooling_choices, input_size=encoder.output_size())
         classifier = build(classifier_choices, input_size=pooling.output_size(),
                            num_classes=len(emotions))

@@ -208,3 +208,29 @@ def test_hidden_state_dump_uses_the_same_decision(tmp_path):
     want = reference(path, utt, normalize=True)[0].numpy()
     assert states.shape == want.shape
     assert np.abs(states - want).max() < 1e-3
+
+
+def test_config_yaml_keeps_the_resolved_decision(tmp_path):
+    """SERTask.build_model records the decision taken from the checkpoint in the args that
+    ESPnet writes to config.yaml, so a model decoded where the preprocessor config cannot be
+    found (another machine, an uncached hub name) is normalised as in training."""
+    from espnet_ser.tasks.ser import SERTask
+
+    ckpt = save_checkpoint(tmp_path / "ckpt", do_normalize=True)
+    conf = dict(encoder="ssl", encoder_conf=dict(model_name_or_path=str(ckpt)),
+                pooling="mean", classifier="linear", normalize=None)
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(conf))
+    args = SERTask.get_parser().parse_args(
+        ["--config", str(config), "--emotions", "ang", "hap", "--input_size", "1"])
+    assert "normalize_waveform" not in args.encoder_conf
+    SERTask.build_model(args)
+    assert args.encoder_conf["normalize_waveform"] is True
+    # the written config, read back without the preprocessor config, still normalises
+    (ckpt / "preprocessor_config.json").unlink()
+    again = SERTask.get_parser().parse_args(
+        ["--emotions", "ang", "hap", "--input_size", "1", "--encoder", "ssl",
+         "--encoder_conf", f"model_name_or_path={ckpt}", "--encoder_conf",
+         f"normalize_waveform={args.encoder_conf['normalize_waveform']}",
+         "--pooling", "mean", "--classifier", "linear"])
+    assert SERTask.build_model(again).encoder.normalize_waveform is True
