@@ -16,7 +16,8 @@ Writes in OUTDIR:
 - ``scores.json`` (``"kind": "ser"``; schema in :mod:`espnet_ser.scoring.ser`);
 - ``predictions``: ``<utt> <ref> <hyp>`` (``none`` for no prediction);
 - ``confusion.png``; with ``--train_log``, ``curves.png`` (train / valid loss, train /
-  valid accuracy and valid UA per epoch) and ``curves.json`` (the parsed epoch lines).
+  valid accuracy and valid UA per epoch, and a panel of the CTC head's valid WER / CER
+  when the log has them) and ``curves.json`` (the parsed epoch lines).
 
 A reference utterance without a hypothesis is an error naming it unless it is in the
 ``failed`` list beside HYP_EMOTION; a hypothesis utterance without a reference is an

@@ -9,15 +9,21 @@ iter_time=1.234e-03, loss=1.234, acc=0.500, train_time=1 minute and 2.5 seconds,
 :func:`parse_train_log` turns these lines into ``{epoch: {section: {key: float}}}``
 (values that are not numbers, such as durations, are skipped; when an epoch is logged
 twice, e.g. after a resumed run appended to the log, the later line wins), and
-:func:`plot_curves` draws loss (train and valid) and accuracy / UA against the epoch.
+:func:`plot_curves` draws loss (train and valid) and accuracy / UA against the epoch,
+plus, when the log has them, the CTC head's validation CER / WER (``cer_ctc`` /
+``wer_ctc``, reported by SER models with a CTC head) in a third panel: accuracy and WER
+side by side against the epoch, as the multi-task SER paper's Figure 2 draws them.
 """
 
 import logging
 import re
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Dict, Mapping, Optional, Union
 
 from espnet_ser.utils.plotting import save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PathLike = Union[str, Path]
 
@@ -72,17 +78,29 @@ def series(stats: Mapping[int, Mapping[str, Mapping[str, float]]], section: str,
     return epochs, [stats[e][section][key] for e in epochs]
 
 
-# (section, key, label) of the two panels
+# (section, key, label) of the panels
 LOSS_CURVES = (("train", "loss", "train loss"), ("valid", "loss", "valid loss"))
 ACC_CURVES = (("train", "acc", "train acc"), ("valid", "acc", "valid acc (WA)"),
               ("valid", "ua", "valid UA"))
+CTC_ERROR_CURVES = (("valid", "wer_ctc", "valid WER (CTC)"),
+                    ("valid", "cer_ctc", "valid CER (CTC)"))
+# (title, curves, y label); the last panel is drawn only when an epoch logged one of its curves
+PANELS = (("loss", LOSS_CURVES, "loss"), ("accuracy", ACC_CURVES, "accuracy"),
+          ("CTC error rate", CTC_ERROR_CURVES, "error rate"))
+
+
+def _logged(stats, curves) -> bool:
+    return any(series(stats, section, key)[0] for section, key, _ in curves)
 
 
 def plot_curves(stats: Mapping[int, Mapping[str, Mapping[str, float]]], path: PathLike,
-                title: Optional[str] = None) -> None:
-    """Draw loss (train / valid) and accuracy (train / valid acc, valid UA) per epoch to a PNG.
+                title: Optional[str] = None) -> "Figure":
+    """Draw loss, accuracy and (when logged) the CTC error rates per epoch to a PNG.
 
-    Written through a temporary file and a rename. Raises ValueError when ``stats`` has
+    Panels: loss (train / valid), accuracy (train / valid acc, valid UA) and, only when
+    some epoch logged ``valid.wer_ctc`` or ``valid.cer_ctc``, the CTC head's validation
+    WER and CER. Written through a temporary file and a rename; returns the figure (its
+    axes are the panels, titled as in ``PANELS``). Raises ValueError when ``stats`` has
     no epoch.
     """
     if not stats:
@@ -95,10 +113,12 @@ def plot_curves(stats: Mapping[int, Mapping[str, Mapping[str, float]]], path: Pa
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(10, 4))
+    panels = list(PANELS[:2]) + [p for p in PANELS[2:] if _logged(stats, p[1])]
+    fig = Figure(figsize=(5 * len(panels), 4))
     FigureCanvasAgg(fig)
-    for n, (curves, ylabel) in enumerate(((LOSS_CURVES, "loss"), (ACC_CURVES, "accuracy")), 1):
-        ax = fig.add_subplot(1, 2, n)
+    for n, (panel_title, curves, ylabel) in enumerate(panels, 1):
+        ax = fig.add_subplot(1, len(panels), n)
+        ax.set_title(panel_title, fontsize=9)
         for section, key, label in curves:
             epochs, values = series(stats, section, key)
             if epochs:
@@ -114,3 +134,4 @@ def plot_curves(stats: Mapping[int, Mapping[str, Mapping[str, float]]], path: Pa
     fig.tight_layout()
 
     save_figure(fig, path)
+    return fig

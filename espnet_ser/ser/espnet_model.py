@@ -2,13 +2,18 @@
 
 speech -> [frontend] -> [specaug] -> [normalize] -> encoder -> pooling -> classifier.
 An optional CTC head on the encoder output (character targets) adds
-``ctc_weight * loss_ctc`` to the cross-entropy loss.
+``ctc_weight * loss_ctc`` to the cross-entropy loss. In validation, the CTC head's greedy
+transcripts are scored with ESPnet's :class:`~espnet.nets.e2e_asr_common.ErrorCalculator`
+(``report_cer`` / ``report_wer``, as in ESPnet's ASR model); the trainer turns the
+reported error counts into the epoch's ``cer_ctc`` / ``wer_ctc`` over the whole set.
 """
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from espnet.nets.e2e_asr_common import ErrorCalculator
 from espnet2.asr.ctc import CTC
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
@@ -39,6 +44,11 @@ class ESPnetSERModel(AbsESPnetModel):
 
     Loss: ``CE(logits, emotion) + ctc_weight * CTC(encoder_out, text)``. With
     ``ctc_weight == 0`` no CTC module is used and no transcript is needed.
+
+    With a CTC head, ``report_cer`` / ``report_wer`` (default true, ``model_conf``) score
+    its greedy output against the transcript in validation (never in training): see
+    :meth:`ctc_error_stats`. ``sym_space`` / ``sym_blank`` are the token list's space and
+    blank symbols (ESPnet's char tokenizer writes a space as ``<space>``).
     """
 
     def __init__(
@@ -56,6 +66,10 @@ class ESPnetSERModel(AbsESPnetModel):
         emotions: Optional[Sequence[str]] = None,
         token_list: Optional[Sequence[str]] = None,
         blank_id: int = 0,
+        report_cer: bool = True,
+        report_wer: bool = True,
+        sym_space: str = "<space>",
+        sym_blank: str = "<blank>",
     ):
         super().__init__()
         if not 0.0 <= ctc_weight:
@@ -76,6 +90,13 @@ class ESPnetSERModel(AbsESPnetModel):
         self.emotions = list(emotions) if emotions is not None else None
         self.token_list = list(token_list) if token_list is not None else None
         self.blank_id = blank_id
+        self.error_calculator = None
+        if self.ctc is not None and (report_cer or report_wer):
+            if self.token_list is None:
+                raise ValueError("model_conf.report_cer / report_wer need the token list of "
+                                 "the CTC head (--token_list); set both false to score nothing")
+            self.error_calculator = ErrorCalculator(self.token_list, sym_space, sym_blank,
+                                                    report_cer, report_wer)
         if class_weights is not None:
             if len(class_weights) != num_classes:
                 raise ValueError(f"{len(class_weights)} class weights for {num_classes} classes")
@@ -134,6 +155,45 @@ class ESPnetSERModel(AbsESPnetModel):
             stats[f"hit_{name}"] = (in_k & correct).float().mean().detach()
         return stats
 
+    def ctc_error_stats(self, encoder_out: torch.Tensor, encoder_out_lens: torch.Tensor,
+                        text: torch.Tensor, text_lengths: torch.Tensor
+                        ) -> Dict[str, torch.Tensor]:
+        """Character / word errors of the greedy CTC transcripts, as fractions of the batch.
+
+        Token ids become text and are scored by ESPnet's ``ErrorCalculator`` (the space
+        symbol is a word boundary; CER leaves spaces out, as ESPnet's does). Its rate over
+        the batch times the batch's reference length gives the batch's error count; the
+        stats are ``err_cer_ctc`` / ``ref_cer_ctc`` (character errors and reference
+        characters) and ``err_wer_ctc`` / ``ref_wer_ctc`` (words), each divided by the
+        batch size. The reporter averages them over the epoch weighted by batch size, so
+        their ratio is the error rate over the whole set, which the trainer reports as
+        ``cer_ctc`` / ``wer_ctc`` (see :func:`espnet_ser.train.trainer.pooled_error_rates`).
+        """
+        calc = self.error_calculator
+        hyp_ids = ctc_greedy(self.ctc.log_softmax(encoder_out), encoder_out_lens, self.blank_id)
+        ref_ids = [row[:n].tolist() for row, n in zip(text, text_lengths.tolist())]
+        # the reference side of ESPnet's conversion (no truncation, -1 is padding)
+        _, hyps = calc.convert_to_char([np.array(h, dtype=np.int64) for h in hyp_ids],
+                                       [np.array(h, dtype=np.int64) for h in hyp_ids])
+        _, refs = calc.convert_to_char([np.array(r, dtype=np.int64) for r in ref_ids],
+                                       [np.array(r, dtype=np.int64) for r in ref_ids])
+        batch_size = len(refs)
+        stats = {}
+        for name, enabled, units, rate in (
+            ("cer_ctc", calc.report_cer, lambda t: list(t.replace(" ", "")), calc.calculate_cer),
+            ("wer_ctc", calc.report_wer, lambda t: t.split(), calc.calculate_wer),
+        ):
+            if not enabled:
+                continue
+            n_ref = sum(len(units(r)) for r in refs)
+            if n_ref > 0:
+                errors = round(rate(hyps, refs) * n_ref)
+            else:  # no reference unit: every hypothesis unit is an insertion
+                errors = sum(len(units(h)) for h in hyps)
+            stats[f"err_{name}"] = torch.tensor(errors / batch_size)
+            stats[f"ref_{name}"] = torch.tensor(n_ref / batch_size)
+        return stats
+
     # ----------------------------------------------------------------------------------
     def forward(
         self,
@@ -146,6 +206,10 @@ class ESPnetSERModel(AbsESPnetModel):
         **kwargs,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         """Loss, stats (``loss``, ``loss_ce``, [``loss_ctc``], ``acc``) and batch size.
+
+        In evaluation mode the stats also hold the per-class counts of
+        :meth:`class_recall_stats` and, with a CTC head, the error counts of
+        :meth:`ctc_error_stats`.
 
         ``emotion`` holds class indices, ``(B,)`` or ``(B, 1)`` as ESPnet's ``text_int``
         loader gives them.
@@ -168,6 +232,9 @@ class ESPnetSERModel(AbsESPnetModel):
             loss_ctc = self.ctc(encoder_out, encoder_out_lens, text, text_lengths)
             loss = loss_ce + self.ctc_weight * loss_ctc
             stats["loss_ctc"] = loss_ctc.detach()
+            if not self.training and self.error_calculator is not None:
+                stats.update(self.ctc_error_stats(encoder_out.detach(), encoder_out_lens,
+                                                  text, text_lengths))
         stats["loss"] = loss.detach()
         loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
         return loss, stats, weight

@@ -71,3 +71,45 @@ def test_timedelta_values_are_skipped():
         "5epoch results: [train] loss=0.5, train_time=1 hour, 2 minutes and 3 seconds, acc=0.7")
     assert sections == {"train": {"loss": 0.5, "acc": 0.7}}
     assert parse_epoch_line("5epoch:train:1-10batch: loss=0.5") is None
+
+
+def ctc_log(tmp_path, with_ctc):
+    """A train.log of two epochs; with_ctc: the valid sections carry cer_ctc / wer_ctc."""
+    lines = []
+    for epoch, (wer, cer) in enumerate(((0.9, 0.6), (0.5, 0.25)), 1):
+        valid = dict(loss=1.0 / epoch, acc=0.4 * epoch, ua=0.3 * epoch)
+        if with_ctc:
+            valid.update(cer_ctc=cer, wer_ctc=wer)
+        line = reporter_line(epoch, dict(loss=1.2 / epoch, acc=0.3 * epoch), valid)
+        lines.append(f"[host] 2026-01-01 10:00:00,000 (trainer:394) INFO: {line}")
+    log = tmp_path / f"train_{with_ctc}.log"
+    log.write_text("\n".join(lines) + "\n")
+    return parse_train_log(log)
+
+
+def test_ctc_error_panel_when_the_log_has_it(tmp_path):
+    import matplotlib.image
+
+    stats = ctc_log(tmp_path, with_ctc=True)
+    png = tmp_path / "ctc" / "curves.png"
+    fig = plot_curves(stats, png)
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy", "CTC error rate"]
+    ax = fig.axes[2]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"valid WER (CTC)", "valid CER (CTC)"}
+    assert list(lines["valid WER (CTC)"].get_xdata()) == [1, 2]
+    assert list(lines["valid WER (CTC)"].get_ydata()) == pytest.approx([0.9, 0.5])
+    assert list(lines["valid CER (CTC)"].get_ydata()) == pytest.approx([0.6, 0.25])
+    assert ax.get_xlabel() == "epoch"
+    # the accuracy panel beside it still has accuracy and UA
+    assert {line.get_label() for line in fig.axes[1].get_lines()} >= {"valid acc (WA)", "valid UA"}
+    assert matplotlib.image.imread(png).shape[:2] == (400, 1500)  # three panels
+
+
+def test_no_ctc_error_panel_without_it(tmp_path):
+    import matplotlib.image
+
+    png = tmp_path / "plain" / "curves.png"
+    fig = plot_curves(ctc_log(tmp_path, with_ctc=False), png)
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
+    assert matplotlib.image.imread(png).shape[:2] == (400, 1000)

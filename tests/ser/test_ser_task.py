@@ -295,6 +295,9 @@ def test_train_resume_and_reload(data, tmp_path):
     assert saved["emotions"] == EMOTIONS and saved["pooling"] == "mean_max"
     model, args = SERTask.build_model_from_file(exp / "config.yaml", exp / "valid.acc.best.pth")
     assert isinstance(model, ESPnetSERModel) and model.ctc is None
+    reporter = torch.load(exp / "checkpoint.pth", map_location="cpu", weights_only=False)["reporter"]
+    assert not any("cer" in k or "wer" in k for e in reporter["stats"].values()
+                   for section in e.values() for k in section)
     model.eval()
     speech, lens = batch()
     posterior, ids = model.predict(speech, lens)
@@ -350,3 +353,27 @@ def test_train_with_ctc_and_text(data, tmp_path):
     speech, lens = batch()
     posterior, ids = model.predict(speech, lens)
     assert posterior.shape == (2, 4) and len(ids) == 2
+
+    # the CTC head's CER / WER in every validation epoch, never in training
+    for epoch in (1, 2):
+        epoch_stats = stats["reporter"]["stats"][epoch]
+        assert {"cer_ctc", "wer_ctc"} <= set(epoch_stats["valid"])
+        assert not any(k.endswith(("cer_ctc", "wer_ctc")) for k in epoch_stats["train"])
+    # the epoch's WER is the WER over the whole set of that epoch's greedy CTC output
+    import jiwer
+
+    model, _ = SERTask.build_model_from_file(exp / "config.yaml", exp / "2epoch.pth")
+    model.eval()
+    feats = list(kaldiio.load_scp_sequential(str(data / "valid" / "feats.scp")))
+    refs = dict(line.split(maxsplit=1) for line in (data / "valid" / "text").read_text().splitlines())
+    hyps = []
+    for start in range(0, len(feats), 4):  # the validation batches (--batch_size 4, unsorted)
+        xs = [torch.from_numpy(np.array(x)) for _, x in feats[start:start + 4]]
+        lens = torch.tensor([len(x) for x in xs])
+        _, ids = model.predict(torch.nn.utils.rnn.pad_sequence(xs, batch_first=True), lens)
+        hyps += ["".join(CHARS[i] for i in seq).replace("<space>", " ") for seq in ids]
+    ref_texts = [refs[u] for u, _ in feats]
+    assert valid_stats["wer_ctc"] == pytest.approx(jiwer.wer(ref_texts, hyps), abs=1e-6)
+    # ESPnet's CER leaves spaces out
+    no_space = [t.replace(" ", "") for t in ref_texts], [t.replace(" ", "") for t in hyps]
+    assert valid_stats["cer_ctc"] == pytest.approx(jiwer.cer(*no_space), abs=1e-6)
