@@ -5,10 +5,12 @@
 #   1. data preparation (local/data.sh) and validation of data/<set>/
 #   2. transcripts with the emotion token + token inventory     -> data/token_<tag>/
 #   3. 80-dim log-mel fbank dumps (nj jobs) + global CMVN        -> dump/fbank/<set>/
-#      (+ the GST reference encoder's log-mel for style_encoder: gst -> dump/gst_fbank/<set>/)
+#      (+ the GST reference encoder's log-mel for style_encoder: gst -> dump/gst_fbank/<set>/,
+#      dump/gst_fbank_<name>/<set>/ for --gst_feats_config <...>/fbank_gst_<name>.yaml)
 #   4. training with ESPnet's trainer (ASRSERTask)               -> exp/<asr_exp>/
 #   5. checkpoint averaging + joint CTC/attention beam search    -> exp/<asr_exp>/decode_<tag>/<set>/
-#   6. scoring (WER per emotion, WA/UA, confusion) + RESULTS.md
+#      of the validation set (--decode_valid true) and the test sets
+#   6. scoring (WER per emotion, WA/UA, confusion) of the decoded sets + RESULTS.md
 # Inputs: local/data.sh writing data/{train_set,valid_set,test_sets} (Kaldi data dirs with
 # wav.scp text utt2spk spk2utt utt2emo), path.sh (environment), cmd.sh (job runners).
 # Cross-validation recipes call this once per fold with --train_set foldK_train ...
@@ -30,6 +32,7 @@ seed=0                     # random seed for training
 train_set=train            # training set name under data/
 valid_set=valid            # validation set name under data/
 test_sets="test"           # sets to decode and score
+decode_valid=true          # also decode and score valid_set (with the model the test sets get)
 emotions="ang hap neu sad" # emotion codes (tokens <ang> ...)
 emo_token_position=end     # where the emotion token goes: end, front or none
 token_type=bpe             # bpe, char or word
@@ -93,7 +96,10 @@ fi
 token_dir=data/token_${token_tag}${suffix}
 dump=dump/fbank  # the features of a pretrained model's own filterbank go apart
 [ -z "${pretrained_dir}" ] || dump=dump/fbank_$(basename "${pretrained_dir}")
-gst_dump=dump/gst_fbank
+# the GST log-mel: dump/gst_fbank for fbank_gst.yaml, dump/gst_fbank_<name> for another
+# config (fbank_gst_<name>.yaml or <name>.yaml), so each GST feature config has its own dump
+_gst_name=$(basename "${gst_feats_config}" .yaml); _gst_name=${_gst_name#fbank_gst}
+gst_dump=dump/gst_fbank${_gst_name:+_${_gst_name#_}}
 if [ -z "${asr_exp}" ]; then
     asr_exp=exp/asr_$(basename "${train_config:-model}" .yaml)${exp_tag}_${token_tag}${suffix}
 fi
@@ -103,6 +109,9 @@ style=none
 decode_tag=$(basename "${decode_config:-decode_default}" .yaml)
 [ -n "${inference_model}" ] || inference_model=${avg_metric}.ave_${nbest_avg}best.pth
 all_sets="${train_set} ${valid_set} ${test_sets}"
+decode_sets=
+${decode_valid} && decode_sets=${valid_set}
+for _s in ${test_sets}; do [ "${_s}" = "${valid_set}" ] && ${decode_valid} || decode_sets+=" ${_s}"; done
 
 mkdir -p exp/log
 if run_stage 1 data/.stage1.done; then
@@ -145,19 +154,29 @@ dump_set() {
     touch "${_dump}/${dset}/.done"
 }
 
-if run_stage 3 "${dump}/.done.${train_set}"; then
+# one marker per dump: the filterbank (+ CMVN of train_set) and, for GST models, the GST log-mel
+_markers="${dump}/.done.${train_set}"
+[ "${style}" != gst ] || _markers+=" ${gst_dump}/.done.${train_set}"
+# shellcheck disable=SC2086
+if run_stage 3 ${_markers}; then
     for dset in ${feats_superset} ${all_sets}; do
         dump_set ${dump} "${feats_config}" ${dset}
         [ "${style}" != gst ] || dump_set ${gst_dump} "${gst_feats_config}" ${dset}
     done
-    log "Stage 3: global CMVN statistics from ${train_set}"
-    ${py} -m espnet_ser.bin.compute_cmvn --feats_scp ${dump}/${train_set}/feats.scp \
-        --out ${dump}/${train_set}/feats_stats.npz > ${dump}/${train_set}/log/cmvn.log 2>&1 || fail ${dump}/${train_set}/log/cmvn.log
-    cp "${feats_config}" ${dump}/feats_config.yaml
-    touch "${dump}/.done.${train_set}"
+    if [ ! -f "${dump}/.done.${train_set}" ] || ${force}; then
+        log "Stage 3: global CMVN statistics from ${train_set}"
+        ${py} -m espnet_ser.bin.compute_cmvn --feats_scp ${dump}/${train_set}/feats.scp \
+            --out ${dump}/${train_set}/feats_stats.npz > ${dump}/${train_set}/log/cmvn.log 2>&1 || fail ${dump}/${train_set}/log/cmvn.log
+        cp "${feats_config}" ${dump}/feats_config.yaml
+        touch "${dump}/.done.${train_set}"
+    fi
+    if [ "${style}" = gst ]; then
+        cp "${gst_feats_config}" ${gst_dump}/feats_config.yaml
+        touch "${gst_dump}/.done.${train_set}"
+    fi
 fi
 if [ "${style}" = gst ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ] && [ ! -f ${gst_dump}/${train_set}/.done ]; then
-    log "style_encoder: gst needs ${gst_dump}/${train_set}: run stage 3 (--stage 3 --force true)"; exit 1
+    log "style_encoder: gst needs ${gst_dump}/${train_set}: run stage 3 (--stage 3)"; exit 1
 fi
 
 if run_stage 4 "${asr_exp}/.done"; then
@@ -180,11 +199,12 @@ if run_stage 4 "${asr_exp}/.done"; then
             --min_frames ${min_frames} --max_frames ${max_frames} --subsampling 4 --set_role ${_role} \
             > ${asr_exp}/filter_${_role}.log 2>&1 || fail ${asr_exp}/filter_${_role}.log
     done
-    _stats=${dump}/${train_set}/feats_stats.npz _style_opts=""
-    if [ -n "${pretrained_dir}" ]; then  # the pretrained model's own normalisation and parameters
-        _stats=${pretrained_dir}/feats_stats.npz
-        # keep the config's init_param entries (e.g. a converted GST) next to the model's
-        _style_opts+=" --init_param ${pretrained_dir}/model.pth $(${py} -c "import sys, yaml; print(' '.join((yaml.safe_load(open(sys.argv[1])) or {}).get('init_param') or []))" "${train_config}")"
+    _stats=${dump}/${train_set}/feats_stats.npz _style_opts="" _config=${train_config}
+    if [ -n "${pretrained_dir}" ]; then  # the pretrained model's architecture, normalisation and parameters
+        _stats=${pretrained_dir}/feats_stats.npz _config=${asr_exp}/train_config.yaml
+        log "Stage 4: ${train_config} on the architecture of ${pretrained_dir} -> ${_config} (log: ${asr_exp}/pretrained_config.log)"
+        ${py} -m espnet_ser.bin.pretrained_train_config --pretrained_dir "${pretrained_dir}" --train_config "${train_config}" \
+            --output "${_config}" > "${asr_exp}/pretrained_config.log" 2>&1 || fail "${asr_exp}/pretrained_config.log"
     fi
     for _s in train valid; do
         _set=${train_set}; [ ${_s} = train ] || _set=${valid_set}
@@ -194,7 +214,7 @@ if run_stage 4 "${asr_exp}/.done"; then
         esac
     done
     # shellcheck disable=SC2086
-    eval "$(train_launcher ${asr_exp})" ${py} -m espnet_ser.bin.asr_ser_train --config "${train_config}" \
+    eval "$(train_launcher ${asr_exp})" ${py} -m espnet_ser.bin.asr_ser_train --config "${_config}" \
         --use_preprocessor true --token_type "${token_type}" --token_list "${token_dir}/tokens.txt" \
         ${_bpe_opts} --input_size "$(${py} -c "import yaml; print(yaml.safe_load(open('${feats_config}'))['n_mels'])")" \
         --normalize global_mvn --normalize_conf stats_file=${_stats} ${_style_opts} \
@@ -210,12 +230,16 @@ if run_stage 4 "${asr_exp}/.done"; then
     touch "${asr_exp}/.done"
 fi
 
-if run_stage 5 "${asr_exp}/decode_${decode_tag}/.done"; then
+# one marker per decoded set (decode_<tag>/<set>/.done)
+_markers=$(for dset in ${decode_sets}; do echo "${asr_exp}/decode_${decode_tag}/${dset}/.done"; done)
+# shellcheck disable=SC2086
+if run_stage 5 ${_markers}; then
     log "Stage 5: averaging the ${nbest_avg} best checkpoints by ${avg_metric} (log: ${asr_exp}/average.log)"
     ${py} -m espnet_ser.bin.average_checkpoints --exp_dir "${asr_exp}" --metric "${avg_metric}" \
         --nbest "${nbest_avg}" > "${asr_exp}/average.log" 2>&1 || fail "${asr_exp}/average.log"
-    for dset in ${test_sets}; do
+    for dset in ${decode_sets}; do
         _dir=${asr_exp}/decode_${decode_tag}/${dset}
+        [ ! -f "${_dir}/.done" ] || ${force} || continue
         _nj=$(min "${decode_nj}" "$(wc -l < ${dump}/${dset}/feats.scp)")
         log "Stage 5: decoding ${dset} in ${_nj} jobs (logs: ${_dir}/log/decode.*.log)"
         _dec_opts="--exp_dir ${asr_exp} --model_file ${asr_exp}/${inference_model} --feats_scp ${dump}/${dset}/feats.scp --output_dir ${_dir} --nj ${_nj}"
@@ -231,12 +255,12 @@ if run_stage 5 "${asr_exp}/decode_${decode_tag}/.done"; then
             --num_threads "${decode_threads}" ${inference_args} || fail "${_dir}/log/decode.*.log"
         # shellcheck disable=SC2086
         ${py} -m espnet_ser.bin.asr_ser_inference ${_dec_opts} --merge > "${_dir}/log/merge.log" 2>&1 || fail "${_dir}/log/merge.log"
+        touch "${_dir}/.done"
     done
-    touch "${asr_exp}/decode_${decode_tag}/.done"
 fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
-    for dset in ${test_sets}; do
+    for dset in ${decode_sets}; do
         _dir=${asr_exp}/decode_${decode_tag}/${dset}
         log "Stage 6: scoring ${_dir} (log: ${_dir}/score/score.log)"
         mkdir -p "${_dir}/score"
@@ -250,7 +274,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
                 --utt_subset data/${dset}/unseen_sentences --outdir ${_sub} --emotions "${emotions}" \
                 > ${_sub}/score.log 2>&1 || fail ${_sub}/score.log
         fi
-        if ${prosody_baseline}; then
+        if ${prosody_baseline} && [[ " ${test_sets} " == *" ${dset} "* ]]; then
             log "Stage 6: prosody-only baseline on ${dset} (log: exp/prosody_baseline/${dset}/baseline.log)"
             mkdir -p exp/prosody_baseline/${dset}
             ${py} -m espnet_ser.bin.prosody_baseline --train_dir data/${train_set} --test_dir data/${dset} \
@@ -262,7 +286,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     [ -z "${results_notes}" ] || _notes="--notes ${results_notes}"
     # shellcheck disable=SC2086
     ${py} -m espnet_ser.bin.make_results --recipe_dir . --out RESULTS.md ${_notes} > exp/log/results.log 2>&1 || fail exp/log/results.log
-    for dset in ${test_sets}; do  # the tables, without the per-utterance alignments
+    for dset in ${decode_sets}; do  # the tables, without the per-utterance alignments
         sed '/^Per-utterance alignment/,$d' "${asr_exp}/decode_${decode_tag}/${dset}/score/result.txt"
     done
 fi

@@ -8,13 +8,14 @@ log() {  # a line with time, file, line and function of the caller
 }
 min() { if [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi; }
 
-# run_stage N MARKER: true if stage N is selected and not yet done (or --force true).
+# run_stage N MARKER...: true if stage N is selected and one of its markers is missing
+# (a stage writing several outputs has one marker each), or with --force true.
 run_stage() {
     [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ] || return 1
-    if [ -f "$2" ] && ! ${force}; then
-        log "Stage $1: already done ($2 exists); --force true to redo"; return 1
-    fi
-    return 0
+    local n=$1 m; shift
+    ${force} && return 0
+    for m in "$@"; do [ -f "${m}" ] || return 0; done
+    log "Stage ${n}: already done ($* exists); --force true to redo"; return 1
 }
 # fail LOG: used as "command || fail LOG"; names the log of the failed step.
 fail() { log "failed; see $1"; exit 1; }

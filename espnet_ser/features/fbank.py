@@ -9,6 +9,10 @@ feeds one utterance at a time; in a zero-padded training batch the last frame of
 shorter utterance, whose window reaches past its end, sees the batch padding instead of
 the reflect padding, so that one frame differs from the unpadded computation).
 
+A config with ``normalization: tacotron`` (``conf/fbank_gst_tacotron.yaml``) gives instead
+the input GST-Tacotron's reference encoder was trained on, from the same STFT and mel
+matrix (see :class:`FbankExtractor`).
+
 Dump layout written by :func:`extract_part` and :func:`merge_parts`::
 
     <out_dir>/split<nj>/feats.<J>.ark      float32 matrices (frames, n_mels), Kaldi binary
@@ -81,6 +85,18 @@ FRONTEND_KEYS = (
     "htk",
 )
 
+# How the mel filterbank is turned into features (``normalization:`` of a filterbank
+# config; the GST reference encoder's input, see conf/fbank_gst*.yaml):
+#   log       ESPnet's DefaultFrontend: natural log of the power mel (the default)
+#   tacotron  GST-Tacotron's input: optional trimming of leading / trailing silence,
+#             pre-emphasis, magnitude mel, 20 log10, then (dB - ref_db + max_db) / max_db
+#             clipped to [1e-8, 1]
+MEL_NORMALIZATIONS = ("log", "tacotron")
+# Options of ``normalization: tacotron`` and their defaults (GST-Tacotron's settings;
+# trim_top_db: null = no trimming, otherwise librosa.effects.trim's top_db).
+TACOTRON_DEFAULTS = {"preemphasis": 0.97, "ref_db": 20.0, "max_db": 100.0, "trim_top_db": None}
+NORMALIZATION_KEYS = ("normalization",) + tuple(TACOTRON_DEFAULTS)
+
 
 class FeatureError(ValueError):
     """Features cannot be computed, or a dump is incomplete or inconsistent."""
@@ -137,12 +153,47 @@ def load_fbank_config(path: PathLike) -> Dict:
         conf = {}
     if not isinstance(conf, dict):
         raise FeatureError(f"{path}: expected a mapping of frontend arguments")
-    unknown = sorted(set(conf) - set(FRONTEND_KEYS))
+    known = FRONTEND_KEYS + NORMALIZATION_KEYS
+    unknown = sorted(set(conf) - set(known))
     if unknown:
         raise FeatureError(
-            f"{path}: unknown key(s) {', '.join(unknown)}; known: {' '.join(FRONTEND_KEYS)}"
+            f"{path}: unknown key(s) {', '.join(unknown)}; known: {' '.join(known)}"
         )
+    try:
+        mel_normalization(conf)
+    except FeatureError as e:
+        raise FeatureError(f"{path}: {e}") from None
     return conf
+
+
+def mel_normalization(conf: Mapping) -> Dict:
+    """The normalisation options of a filterbank config, checked, defaults filled in.
+
+    ``{"normalization": "log"}`` or ``{"normalization": "tacotron", "preemphasis": ...,
+    "ref_db": ..., "max_db": ..., "trim_top_db": ...}``. A Tacotron option given without
+    ``normalization: tacotron``, or a value out of range, is a FeatureError naming the field.
+    """
+    kind = conf.get("normalization", "log")
+    if kind not in MEL_NORMALIZATIONS:
+        raise FeatureError(f"normalization: {kind!r}; expected one of {', '.join(MEL_NORMALIZATIONS)}")
+    given = {k: conf[k] for k in TACOTRON_DEFAULTS if k in conf}
+    if kind != "tacotron":
+        if given:
+            raise FeatureError(f"{', '.join(sorted(given))} only apply with normalization: tacotron "
+                               f"(normalization is {kind})")
+        return {"normalization": kind}
+    opts = dict(TACOTRON_DEFAULTS, **given)
+    for key in ("preemphasis", "ref_db", "max_db"):
+        if isinstance(opts[key], bool) or not isinstance(opts[key], (int, float)):
+            raise FeatureError(f"{key}: expected a number, got {opts[key]!r}")
+    if not 0 <= opts["preemphasis"] < 1:
+        raise FeatureError(f"preemphasis: {opts['preemphasis']} is outside [0, 1)")
+    if opts["max_db"] <= 0:
+        raise FeatureError(f"max_db: {opts['max_db']} must be positive")
+    top = opts["trim_top_db"]
+    if top is not None and (isinstance(top, bool) or not isinstance(top, (int, float)) or top <= 0):
+        raise FeatureError(f"trim_top_db: {top!r}; expected a positive number of dB or null (no trimming)")
+    return dict({"normalization": kind}, **{k: (float(v) if v is not None else None) for k, v in opts.items()})
 
 
 class FbankExtractor:
@@ -151,6 +202,14 @@ class FbankExtractor:
     ``conf`` holds DefaultFrontend arguments (:data:`FRONTEND_KEYS`); missing ones take
     DefaultFrontend's defaults. Call the extractor on a 1-D float waveform (the float32
     samples soundfile returns, i.e. in [-1, 1) for PCM files, as ESPnet loads them).
+
+    With ``normalization="tacotron"`` (and the options of :data:`TACOTRON_DEFAULTS`) the
+    same STFT and mel matrix give GST-Tacotron's input instead: the waveform, trimmed
+    with ``librosa.effects.trim(top_db=trim_top_db)`` when ``trim_top_db`` is set (kept
+    whole if less than ``min_samples`` would remain), is pre-emphasised
+    (``y[n] - preemphasis * y[n-1]``, the first sample kept), the mel matrix is applied
+    to the STFT magnitude, and ``clip((20 log10(max(mel, 1e-5)) - ref_db + max_db) /
+    max_db, 1e-8, 1)`` is returned. :meth:`num_frames` assumes no trimming.
     """
 
     # kaldiio compression method of the dump (None: float32 matrices); see
@@ -160,9 +219,11 @@ class FbankExtractor:
     def __init__(self, **conf):
         from espnet2.asr.frontend.default import DefaultFrontend
 
-        unknown = sorted(set(conf) - set(FRONTEND_KEYS))
+        unknown = sorted(set(conf) - set(FRONTEND_KEYS) - set(NORMALIZATION_KEYS))
         if unknown:
             raise FeatureError(f"unknown filterbank argument(s): {', '.join(unknown)}")
+        self.normalization = mel_normalization(conf)
+        conf = {k: v for k, v in conf.items() if k in FRONTEND_KEYS}
         try:
             # frontend_conf=None: no WPE/beamformer module. With single-channel input
             # ESPnet's default (disabled) enhancement frontend is the identity anyway.
@@ -171,6 +232,8 @@ class FbankExtractor:
             raise FeatureError(f"invalid filterbank config {conf}: {e}") from e
         self.frontend = frontend.eval()
         self.conf = dict(conf)
+        if self.normalization["normalization"] != "log":  # the default is not written
+            self.conf.update(self.normalization)
         self.fs = int(frontend.logmel.mel_options["sr"])
         self.n_mels = frontend.output_size()
         self.n_fft = frontend.stft.n_fft
@@ -199,6 +262,8 @@ class FbankExtractor:
         wave = waveform_input(
             wave, self.min_samples, f"at least {self.min_samples} are needed for n_fft={self.n_fft}"
         )
+        if self.normalization["normalization"] == "tacotron":
+            return check_finite(self._tacotron_mel(wave), "the features")
         x = torch.from_numpy(wave)[None]
         with torch.no_grad():
             feats, lens = self.frontend(x, torch.tensor([x.shape[1]], dtype=torch.long))
@@ -206,6 +271,25 @@ class FbankExtractor:
         # LogMel floors the mel energies (at 1e-10) before the log, so silence gives
         # finite values; NaN/inf here would come from the input and is refused.
         return check_finite(out, "the features")
+
+    def _tacotron_mel(self, wave: np.ndarray) -> np.ndarray:
+        """GST-Tacotron's normalised dB magnitude mel of a checked float32 waveform."""
+        opts = self.normalization
+        if opts["trim_top_db"] is not None:
+            import librosa
+
+            trimmed, _ = librosa.effects.trim(wave, top_db=opts["trim_top_db"])
+            if len(trimmed) >= self.min_samples:
+                wave = trimmed
+        wave = np.concatenate([wave[:1], wave[1:] - np.float32(opts["preemphasis"]) * wave[:-1]])
+        x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None]
+        with torch.no_grad():
+            spec, _ = self.frontend.stft(x, torch.tensor([x.shape[1]], dtype=torch.long))
+            magnitude = spec.pow(2).sum(-1).sqrt()  # (1, frames, freq)
+            mel = torch.matmul(magnitude, self.frontend.logmel.melmat)  # (1, frames, n_mels)
+            db = 20.0 * torch.log10(torch.clamp(mel, min=1e-5))
+            out = torch.clamp((db - opts["ref_db"] + opts["max_db"]) / opts["max_db"], 1e-8, 1.0)
+        return out[0].cpu().numpy().astype(np.float32, copy=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -463,13 +547,15 @@ def _part_is_complete(paths: Mapping[str, Path], utts: Sequence[str], reject: bo
 
 
 def _dump_conf_text(conf: Mapping) -> str:
-    """The dump's config (``fbank.yaml``): frontend arguments of a filterbank extractor;
+    """The dump's config (``fbank.yaml``): frontend arguments (and a normalisation other
+    than the default ``log``) of a filterbank extractor;
     the whole ``conf`` of other extractors (those naming themselves with ``extractor``,
     e.g. the waveform and SSL hidden-state dumps of :mod:`espnet_ser.features.ssl_states`).
     """
     if "extractor" in conf:
         return yaml.safe_dump(dict(conf), sort_keys=False)
-    return yaml.safe_dump({k: conf[k] for k in FRONTEND_KEYS if k in conf}, sort_keys=False)
+    keys = FRONTEND_KEYS + NORMALIZATION_KEYS
+    return yaml.safe_dump({k: conf[k] for k in keys if k in conf}, sort_keys=False)
 
 
 def _read_text_or_none(path: Path) -> Optional[str]:
