@@ -3,8 +3,8 @@
 Example (GigaSpeech conformer unpacked in zoo/; run from anywhere)::
 
     python -m espnet_ser.bin.extend_pretrained \\
-        --asr_config zoo/exp/asr_train_asr_conformer6_n_fft512_hop_length256_raw_en_bpe5000/config.yaml \\
-        --asr_model_file zoo/exp/asr_train_asr_conformer6_n_fft512_hop_length256_raw_en_bpe5000/valid.acc.ave_10best.pth \\
+        --asr_config zoo/exp/asr_train_asr_raw_en_bpe5000/config.yaml \\
+        --asr_model_file zoo/exp/asr_train_asr_raw_en_bpe5000/valid.acc.ave_10best.pth \\
         --add_tokens "<ang> <hap> <neu> <sad>" --output_dir exp/pretrained_gigaspeech_emo
 
 Paths inside the config are looked up in the current directory, then in the config's
