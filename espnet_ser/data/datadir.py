@@ -30,11 +30,16 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
-PathLike = Union[str, Path]
+from espnet_ser.utils.io import (  # noqa: F401  (re-exported: the data-file API)
+    EMPTY_TEXT_FILE,
+    DataFileError,
+    PathLike,
+    atomic_write_text,
+    read_kaldi_map,
+    write_kaldi_map,
+)
 
 REQUIRED_FILES = ("wav.scp", "text", "utt2spk", "utt2emo")
-# <utt> <why>: the utterances whose transcript in ``text`` may be empty (a subset).
-EMPTY_TEXT_FILE = "utt2empty_text"
 # Per-utterance files that, when present, must cover exactly the same utterances.
 OPTIONAL_UTT_FILES = ("utt2dim", "utt2personality", "utt2gender", "utt2listener", "utt2fold")
 
@@ -46,12 +51,7 @@ RESERVED_CODES = frozenset(
 )
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-class DataDirError(ValueError):
-    """A data directory (or one of its files) is malformed."""
+DataDirError = DataFileError  # one error for a data file and for a data directory
 
 
 def emotion_token(code: str) -> str:
@@ -70,82 +70,29 @@ def emotion_of_token(token: str) -> Optional[str]:
     return m.group(1) if m and m.group(1) not in RESERVED_CODES else None
 
 
+def parse_emotions(value: Union[None, str, Sequence[str]]) -> List[str]:
+    """Emotion codes from a list, or from strings separated by spaces or commas.
+
+    Each code is checked as :func:`emotion_token` checks it; a code given twice is an
+    error. None or nothing gives ``[]``.
+    """
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    codes = [c for item in items for c in str(item).replace(",", " ").split()]
+    for code in codes:
+        emotion_token(code)
+    if len(set(codes)) != len(codes):
+        raise ValueError(f"emotion codes listed twice: {' '.join(codes)}")
+    return codes
+
+
 def empty_text_utts(data_dir: PathLike) -> Dict[str, str]:
     """``{utt: why}`` from ``data_dir/utt2empty_text``, or ``{}`` when there is none."""
     path = Path(data_dir) / EMPTY_TEXT_FILE
     if not path.is_file():
         return {}
     return read_kaldi_map(path, check_sorted=False)
-
-
-def read_kaldi_map(
-    path: PathLike,
-    allow_empty_value: bool = False,
-    check_sorted: bool = True,
-) -> Dict[str, str]:
-    """Read ``<key> <value...>`` lines into an ordered dict.
-
-    Raises DataDirError naming the file and line for an empty value, a duplicate
-    key, or a key out of C order (when ``check_sorted``). In a data directory's
-    ``text``, the utterances listed in ``utt2empty_text`` may have an empty value.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataDirError(f"{path}: no such file")
-    may_be_empty = empty_text_utts(path.parent) if path.name == "text" else {}
-    out: Dict[str, str] = {}
-    prev = None
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataDirError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})")
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                raise DataDirError(f"{path}:{lineno}: empty line")
-            parts = line.split(maxsplit=1)
-            key = parts[0]
-            value = parts[1].strip() if len(parts) > 1 else ""
-            if not value and not allow_empty_value and key not in may_be_empty:
-                raise DataDirError(f"{path}:{lineno}: utterance {key} has an empty value")
-            if key in out:
-                raise DataDirError(f"{path}:{lineno}: duplicate id {key}")
-            if check_sorted and prev is not None and key < prev:
-                raise DataDirError(
-                    f"{path}:{lineno}: id {key} comes after {prev}; "
-                    "files must be sorted in C order (LC_ALL=C sort)"
-                )
-            out[key] = value
-            prev = key
-    return out
-
-
-def atomic_write_text(path: PathLike, text: str) -> None:
-    """Write a file through a temporary file and rename, so a crash leaves no half file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_kaldi_map(path: PathLike, mapping: Mapping[str, str]) -> None:
-    """Write ``<key> <value>`` lines sorted in C order (atomically)."""
-    lines = []
-    for key in sorted(mapping):
-        value = str(mapping[key])
-        if any(c.isspace() for c in key):
-            raise DataDirError(f"{path}: id {key!r} contains white space")
-        lines.append(f"{key} {value}\n" if value != "" else f"{key}\n")
-    atomic_write_text(path, "".join(lines))
 
 
 def spk2utt_from_utt2spk(utt2spk: Mapping[str, str]) -> Dict[str, str]:
