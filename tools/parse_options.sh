@@ -1,4 +1,5 @@
 # tools/parse_options.sh: Kaldi-style command-line options for bash scripts.
+# shellcheck shell=bash
 #
 # Source it after the script has set its option variables:
 #
@@ -17,6 +18,9 @@
 # name=value lines (known names only) before the other options, so the command line wins.
 # --help / -h prints $help_message and the options declared between "# begin options" and
 # "# end options" in the calling script. Parsing stops at the first non-option or after "--".
+# A wrapper that sets pass_to=SCRIPT before sourcing gets the options it does not declare (and
+# --config, and the arguments left) in the array pass_args, to hand to SCRIPT, which rejects
+# the ones it does not know either; its --help is followed by SCRIPT --help.
 # Safe under "set -euo pipefail". Helpers and variables used here start with __po_ and are removed.
 
 __po_die() {
@@ -97,15 +101,19 @@ __po_values=()
 while [ $# -gt 0 ]; do
   case $1 in
     --) shift; break ;;
-    -h|--help) __po_help; exit 0 ;;
-    --?*=*) __po_name=${1%%=*}; __po_value=${1#*=}; shift ;;
+    -h|--help) __po_help; [ -z "${pass_to:-}" ] || { echo; exec "$pass_to" --help; }; exit 0 ;;
+    --?*=*) __po_flag=${1%%=*}; __po_value=${1#*=}; shift ;;
     --?*)
       [ $# -ge 2 ] || __po_die "option $1 needs a value (see $0 --help)"
-      __po_name=$1; __po_value=$2; shift 2 ;;
+      __po_flag=$1; __po_value=$2; shift 2 ;;
     *) break ;;
   esac
-  __po_name=${__po_name#--}
+  __po_name=${__po_flag#--}
   __po_name=${__po_name//-/_}
+  if [ -n "${pass_to:-}" ] && { [ "$__po_name" = config ] || ! [[ -v $__po_name ]]; }; then
+    pass_args+=("$__po_flag" "$__po_value")
+    continue
+  fi
   if [ "$__po_name" = config ]; then
     __po_source_config "$__po_value"  # config files first: later command-line options override
     continue
@@ -123,5 +131,7 @@ for ((__po_i = 0; __po_i < ${#__po_names[@]}; __po_i++)); do
   printf -v "$__po_name" '%s' "${__po_values[__po_i]}"
 done
 
-unset -v __po_names __po_values __po_name __po_value __po_i
+if [ -n "${pass_to:-}" ]; then pass_args+=("$@"); set --; fi
+
+unset -v __po_names __po_values __po_flag __po_name __po_value __po_i
 unset -f __po_die __po_check_bool __po_help __po_source_config

@@ -70,6 +70,7 @@ Runs the joint ASR + SER recipe; see the option list below."
 . ./path.sh
 . ./cmd.sh
 . "${ESPNET_SER_ROOT}/tools/parse_options.sh"
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [ $# -eq 0 ] || { log "unexpected argument(s): $*"; echo "${help_message}"; exit 2; }
@@ -78,18 +79,18 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ] && [ -z "${train_config}" ]
 fi
 case ${emo_token_position} in end|front|none) ;; *) log "--emo_token_position: end, front or none"; exit 2 ;; esac
 
-py=python3
 if [ -n "${pretrained_dir}" ]; then
     for f in config.yaml model.pth tokens.txt bpe.model feats_config.yaml feats_stats.npz info.json; do
         [ -f "${pretrained_dir}/${f}" ] || { log "--pretrained_dir: no ${pretrained_dir}/${f} (run espnet_ser.bin.extend_pretrained)"; exit 2; }
     done
     [ -z "${feats_config}" ] || log "--pretrained_dir: its feats_config.yaml replaces --feats_config ${feats_config}"
-    ${py} -c "import json, sys; sys.exit(not json.load(open(sys.argv[1]))['dumped_feats'])" "${pretrained_dir}/info.json" \
+    [ "$(config_value "${pretrained_dir}/info.json" dumped_feats)" = true ] \
         || { log "--pretrained_dir: ${pretrained_dir} reads raw waves; make it with extend_pretrained --dumped_feats true"; exit 2; }
     feats_config=${pretrained_dir}/feats_config.yaml token_type=bpe
     token_tag=pretrained_emo${emo_token_position}
 else
-    token_tag=$(${py} -c "from espnet_ser.text.emotion_text import token_tag as t; print(t('${token_type}', ${nbpe}, '${emo_token_position}'))")
+    # the rule of espnet_ser.text.emotion_text.token_tag: bpe150_emoend, char_emofront, ...
+    token_tag=${token_type}$([ "${token_type}" != bpe ] || echo "${nbpe}")_emo${emo_token_position}
 fi
 [ -n "${feats_config}" ] || feats_config=${ESPNET_SER_ROOT}/conf/fbank.yaml
 [ -n "${gst_feats_config}" ] || gst_feats_config=${ESPNET_SER_ROOT}/conf/fbank_gst.yaml
@@ -105,7 +106,7 @@ if [ -z "${asr_exp}" ]; then
 fi
 # The style source of the model (none, gst or oracle; see espnet_ser.asr.style).
 style=none
-[ -z "${train_config}" ] || style=$(${py} -c "import sys, yaml; print((yaml.safe_load(open(sys.argv[1])) or {}).get('style_encoder') or 'none')" "${train_config}")
+[ -z "${train_config}" ] || style=$(config_value "${train_config}" style_encoder none)
 decode_tag=$(basename "${decode_config:-decode_default}" .yaml)
 [ -n "${inference_model}" ] || inference_model=${avg_metric}.ave_${nbest_avg}best.pth
 all_sets="${train_set} ${valid_set} ${test_sets}"
@@ -114,45 +115,13 @@ ${decode_valid} && decode_sets=${valid_set}
 for _s in ${test_sets}; do [ "${_s}" = "${valid_set}" ] && ${decode_valid} || decode_sets+=" ${_s}"; done
 
 mkdir -p exp/log
-if run_stage 1 data/.stage1.done; then
-    stage1_data
-fi
-
+if run_stage 1 data/.stage1.done; then stage1_data; fi
 if run_stage 2 "${token_dir}/.done"; then
-    log "Stage 2: emotion-token text, ${token_tag} -> ${token_dir} (log: ${token_dir}/prepare_text.log)"
-    mkdir -p "${token_dir}"
-    ${py} -m espnet_ser.bin.prepare_text --train_set "${train_set}" \
-        --data_dirs $(for s in ${all_sets}; do echo data/${s}; done) --out_dir "${token_dir}" \
-        --emotions "${emotions}" --emo_token_position "${emo_token_position}" \
+    # shellcheck disable=SC2046
+    stage2_text "emotion-token text, ${token_tag}" --emo_token_position "${emo_token_position}" \
         --token_type "${token_type}" --nbpe "${nbpe}" --bpemode "${bpemode}" \
-        $([ -z "${pretrained_dir}" ] || echo "--bpemodel ${pretrained_dir}/bpe.model --token_list ${pretrained_dir}/tokens.txt") \
-        > "${token_dir}/prepare_text.log" 2>&1 || fail "${token_dir}/prepare_text.log"
-    touch "${token_dir}/.done"
+        $([ -z "${pretrained_dir}" ] || echo "--bpemodel ${pretrained_dir}/bpe.model --token_list ${pretrained_dir}/tokens.txt")
 fi
-
-_audio_opts="--allow_commands ${allow_commands} --on_error ${audio_on_error} --resample ${resample}"
-# dump_set DUMP CONFIG SET: features of data/SET (or the subset of the superset's dump).
-dump_set() {
-    local _dump=$1 _conf=$2 dset=$3 _nj _logdir=$1/$3/log
-    [ ! -f "${_dump}/${dset}/.done" ] || ${force} || return 0
-    mkdir -p "${_logdir}"
-    ${py} -m espnet_ser.bin.validate_data_dir --emotions "${emotions}" --allow_commands ${allow_commands} data/${dset} \
-        > "${_logdir}/validate.log" 2>&1 || fail "${_logdir}/validate.log"
-    if [ -n "${feats_superset}" ] && [ "${dset}" != "${feats_superset}" ]; then
-        log "Stage 3: ${_dump}/${dset} from ${_dump}/${feats_superset} (log: ${_logdir}/subset.log)"
-        ${py} -m espnet_ser.bin.extract_feats --subset_of ${_dump}/${feats_superset} --data_dir data/${dset} ${_audio_opts} \
-            --out_dir ${_dump}/${dset} > "${_logdir}/subset.log" 2>&1 || fail "${_logdir}/subset.log"
-    else
-        _nj=$(min "${nj}" "$(wc -l < data/${dset}/wav.scp)")
-        log "Stage 3: $(basename ${_dump}) for ${dset} in ${_nj} jobs (logs: ${_logdir}/extract.*.log)"
-        ${train_cmd} JOB=1:"${_nj}" "${_logdir}"/extract.JOB.log \
-            ${py} -m espnet_ser.bin.extract_feats --data_dir data/${dset} --out_dir ${_dump}/${dset} ${_audio_opts} \
-            --config "${_conf}" --nj "${_nj}" --job JOB || fail "${_logdir}/extract.*.log"
-        ${py} -m espnet_ser.bin.extract_feats --merge --data_dir data/${dset} --out_dir ${_dump}/${dset} ${_audio_opts} \
-            --nj "${_nj}" > "${_logdir}/merge.log" 2>&1 || fail "${_logdir}/merge.log"
-    fi
-    touch "${_dump}/${dset}/.done"
-}
 
 # one marker per dump: the filterbank (+ CMVN of train_set) and, for GST models, the GST log-mel
 _markers="${dump}/.done.${train_set}"
@@ -160,13 +129,11 @@ _markers="${dump}/.done.${train_set}"
 # shellcheck disable=SC2086
 if run_stage 3 ${_markers}; then
     for dset in ${feats_superset} ${all_sets}; do
-        dump_set ${dump} "${feats_config}" ${dset}
-        [ "${style}" != gst ] || dump_set ${gst_dump} "${gst_feats_config}" ${dset}
+        dump_set ${dump} ${dset} --config "${feats_config}"
+        [ "${style}" != gst ] || dump_set ${gst_dump} ${dset} --config "${gst_feats_config}"
     done
     if [ ! -f "${dump}/.done.${train_set}" ] || ${force}; then
-        log "Stage 3: global CMVN statistics from ${train_set}"
-        ${py} -m espnet_ser.bin.compute_cmvn --feats_scp ${dump}/${train_set}/feats.scp \
-            --out ${dump}/${train_set}/feats_stats.npz > ${dump}/${train_set}/log/cmvn.log 2>&1 || fail ${dump}/${train_set}/log/cmvn.log
+        cmvn_stats ${dump} ${train_set}
         cp "${feats_config}" ${dump}/feats_config.yaml
         touch "${dump}/.done.${train_set}"
     fi
@@ -182,51 +149,43 @@ fi
 if run_stage 4 "${asr_exp}/.done"; then
     mkdir -p "${asr_exp}"
     log "Stage 4: training ${asr_exp} (log: ${asr_exp}/train.log)"
-    ${py} -m espnet_ser.bin.validate_data_dir --emotions "${emotions}" --allow_commands ${allow_commands} \
-        ${dump}/${train_set} ${dump}/${valid_set} \
-        > "${asr_exp}/validate.log" 2>&1 || fail "${asr_exp}/validate.log"
+    py_step "${asr_exp}/validate.log" validate_data_dir --emotions "${emotions}" \
+        --allow_commands "${allow_commands}" ${dump}/${train_set} ${dump}/${valid_set}
     cp ${dump}/feats_config.yaml "${asr_exp}/feats_config.yaml"
     [ "${style}" != gst ] || cp "${gst_feats_config}" "${asr_exp}/gst_feats_config.yaml"
     [ -z "${decode_config}" ] || cp "${decode_config}" "${asr_exp}/decode.yaml"
-    _bpe_opts=""
-    [ "${token_type}" != bpe ] || _bpe_opts="--bpemodel ${token_dir}/bpe.model"
-    [ ! -f "${token_dir}/nlsyms.txt" ] || _bpe_opts+=" --non_linguistic_symbols ${token_dir}/nlsyms.txt"
-    # too short / too long / too short for CTC: left out of training and validation (logged)
-    for _set in ${train_set} ${valid_set}; do
-        _role=valid; [ "${_set}" != "${train_set}" ] || _role=train
-        ${py} -m espnet_ser.bin.filter_utts --feats_shape ${dump}/${_set}/feats_shape \
-            --text_shape ${token_dir}/${_set}/text_shape --out_dir ${asr_exp}/shape/${_set} \
-            --min_frames ${min_frames} --max_frames ${max_frames} --subsampling 4 --set_role ${_role} \
-            > ${asr_exp}/filter_${_role}.log 2>&1 || fail ${asr_exp}/filter_${_role}.log
-    done
-    _stats=${dump}/${train_set}/feats_stats.npz _style_opts="" _config=${train_config}
+    _config=${train_config} _stats=${dump}/${train_set}/feats_stats.npz
     if [ -n "${pretrained_dir}" ]; then  # the pretrained model's architecture, normalisation and parameters
         _stats=${pretrained_dir}/feats_stats.npz _config=${asr_exp}/train_config.yaml
         log "Stage 4: ${train_config} on the architecture of ${pretrained_dir} -> ${_config} (log: ${asr_exp}/pretrained_config.log)"
-        ${py} -m espnet_ser.bin.pretrained_train_config --pretrained_dir "${pretrained_dir}" --train_config "${train_config}" \
-            --output "${_config}" > "${asr_exp}/pretrained_config.log" 2>&1 || fail "${asr_exp}/pretrained_config.log"
+        py_step "${asr_exp}/pretrained_config.log" pretrained_train_config --pretrained_dir "${pretrained_dir}" \
+            --train_config "${train_config}" --output "${_config}"
     fi
+    _opts="--input_size $(config_value "${feats_config}" n_mels) --normalize_conf stats_file=${_stats}"
+    [ "${token_type}" != bpe ] || _opts+=" --bpemodel ${token_dir}/bpe.model"
+    [ ! -f "${token_dir}/nlsyms.txt" ] || _opts+=" --non_linguistic_symbols ${token_dir}/nlsyms.txt"
     for _s in train valid; do
-        _set=${train_set}; [ ${_s} = train ] || _set=${valid_set}
+        _set=${train_set} _role=train
+        [ ${_s} = train ] || _set=${valid_set}
+        [ "${_set}" = "${train_set}" ] || _role=valid
+        # too short / too long / too short for CTC: left out of training and validation (logged)
+        py_step ${asr_exp}/filter_${_role}.log filter_utts --feats_shape ${dump}/${_set}/feats_shape \
+            --text_shape ${token_dir}/${_set}/text_shape --out_dir ${asr_exp}/shape/${_set} \
+            --min_frames ${min_frames} --max_frames ${max_frames} --subsampling 4 --set_role ${_role}
         case ${style} in
-            gst) _style_opts+=" --${_s}_data_path_and_name_and_type ${gst_dump}/${_set}/feats.scp,style_speech,kaldi_ark" ;;
-            oracle) _style_opts+=" --${_s}_data_path_and_name_and_type ${token_dir}/${_set}/emotion_id,emotion,text_int" ;;
+            gst) _opts+=" --${_s}_data_path_and_name_and_type ${gst_dump}/${_set}/feats.scp,style_speech,kaldi_ark" ;;
+            oracle) _opts+=" --${_s}_data_path_and_name_and_type ${token_dir}/${_set}/emotion_id,emotion,text_int" ;;
         esac
+        _opts+=" --${_s}_data_path_and_name_and_type ${dump}/${_set}/feats.scp,speech,kaldi_ark"
+        _opts+=" --${_s}_data_path_and_name_and_type ${token_dir}/${_set}/text,text,text"
+        _opts+=" --${_s}_shape_file ${asr_exp}/shape/${_set}/feats_shape"
+        _opts+=" --${_s}_shape_file ${asr_exp}/shape/${_set}/text_shape"
     done
     # shellcheck disable=SC2086
     eval "$(train_launcher ${asr_exp})" ${py} -m espnet_ser.bin.asr_ser_train --config "${_config}" \
         --use_preprocessor true --token_type "${token_type}" --token_list "${token_dir}/tokens.txt" \
-        ${_bpe_opts} --input_size "$(${py} -c "import yaml; print(yaml.safe_load(open('${feats_config}'))['n_mels'])")" \
-        --normalize global_mvn --normalize_conf stats_file=${_stats} ${_style_opts} \
-        --train_data_path_and_name_and_type ${dump}/${train_set}/feats.scp,speech,kaldi_ark \
-        --train_data_path_and_name_and_type ${token_dir}/${train_set}/text,text,text \
-        --train_shape_file ${asr_exp}/shape/${train_set}/feats_shape \
-        --train_shape_file ${asr_exp}/shape/${train_set}/text_shape \
-        --valid_data_path_and_name_and_type ${dump}/${valid_set}/feats.scp,speech,kaldi_ark \
-        --valid_data_path_and_name_and_type ${token_dir}/${valid_set}/text,text,text \
-        --valid_shape_file ${asr_exp}/shape/${valid_set}/feats_shape \
-        --valid_shape_file ${asr_exp}/shape/${valid_set}/text_shape \
-        --resume true --seed "${seed}" --ngpu "${ngpu}" --output_dir "${asr_exp}" ${asr_args} || fail "${asr_exp}/train.log"
+        --normalize global_mvn ${_opts} --resume true --seed "${seed}" --ngpu "${ngpu}" \
+        --output_dir "${asr_exp}" ${asr_args} || fail "${asr_exp}/train.log"
     touch "${asr_exp}/.done"
 fi
 
@@ -234,27 +193,18 @@ fi
 _markers=$(for dset in ${decode_sets}; do echo "${asr_exp}/decode_${decode_tag}/${dset}/.done"; done)
 # shellcheck disable=SC2086
 if run_stage 5 ${_markers}; then
-    log "Stage 5: averaging the ${nbest_avg} best checkpoints by ${avg_metric} (log: ${asr_exp}/average.log)"
-    ${py} -m espnet_ser.bin.average_checkpoints --exp_dir "${asr_exp}" --metric "${avg_metric}" \
-        --nbest "${nbest_avg}" > "${asr_exp}/average.log" 2>&1 || fail "${asr_exp}/average.log"
+    average_checkpoints "${asr_exp}"
     for dset in ${decode_sets}; do
         _dir=${asr_exp}/decode_${decode_tag}/${dset}
         [ ! -f "${_dir}/.done" ] || ${force} || continue
-        _nj=$(min "${decode_nj}" "$(wc -l < ${dump}/${dset}/feats.scp)")
-        log "Stage 5: decoding ${dset} in ${_nj} jobs (logs: ${_dir}/log/decode.*.log)"
-        _dec_opts="--exp_dir ${asr_exp} --model_file ${asr_exp}/${inference_model} --feats_scp ${dump}/${dset}/feats.scp --output_dir ${_dir} --nj ${_nj}"
+        _dec_opts=""
         [ -z "${decode_config}" ] || _dec_opts+=" --decode_config ${decode_config}"
         case ${style} in
             gst) _dec_opts+=" --style_scp ${gst_dump}/${dset}/feats.scp" ;;
             oracle) _dec_opts+=" --emotion_ids ${token_dir}/${dset}/emotion_id" ;;
         esac
-        if [ "${inference_ngpu}" -gt 0 ]; then _dec_opts+=" --device cuda"; fi
         # shellcheck disable=SC2086
-        ${decode_cmd} --gpu "${inference_ngpu}" --num-threads "${decode_threads}" JOB=1:"${_nj}" "${_dir}"/log/decode.JOB.log \
-            ${py} -m espnet_ser.bin.asr_ser_inference ${_dec_opts} --job JOB \
-            --num_threads "${decode_threads}" ${inference_args} || fail "${_dir}/log/decode.*.log"
-        # shellcheck disable=SC2086
-        ${py} -m espnet_ser.bin.asr_ser_inference ${_dec_opts} --merge > "${_dir}/log/merge.log" 2>&1 || fail "${_dir}/log/merge.log"
+        decode_set "${asr_exp}" asr_ser_inference decode "${_dir}" --feats_scp ${dump}/${dset}/feats.scp ${_dec_opts}
         touch "${_dir}/.done"
     done
 fi
@@ -264,28 +214,23 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         _dir=${asr_exp}/decode_${decode_tag}/${dset}
         log "Stage 6: scoring ${_dir} (log: ${_dir}/score/score.log)"
         mkdir -p "${_dir}/score"
-        ${py} -m espnet_ser.bin.score --ref ${token_dir}/${dset}/text --hyp ${_dir}/text \
-            --outdir ${_dir}/score --emotions "${emotions}" > ${_dir}/score/score.log 2>&1 || fail ${_dir}/score/score.log
+        py_step ${_dir}/score/score.log score --ref ${token_dir}/${dset}/text --hyp ${_dir}/text \
+            --outdir ${_dir}/score --emotions "${emotions}"
         if [ -f data/${dset}/unseen_sentences ]; then  # sentences never seen in training
             _sub=${asr_exp}/decode_${decode_tag}/${dset}_unseen/score
             log "Stage 6: scoring the unseen-sentence subset of ${dset} (log: ${_sub}/score.log)"
             mkdir -p "${_sub}"
-            ${py} -m espnet_ser.bin.score --ref ${token_dir}/${dset}/text --hyp ${_dir}/text \
-                --utt_subset data/${dset}/unseen_sentences --outdir ${_sub} --emotions "${emotions}" \
-                > ${_sub}/score.log 2>&1 || fail ${_sub}/score.log
+            py_step ${_sub}/score.log score --ref ${token_dir}/${dset}/text --hyp ${_dir}/text \
+                --utt_subset data/${dset}/unseen_sentences --outdir ${_sub} --emotions "${emotions}"
         fi
         if ${prosody_baseline} && [[ " ${test_sets} " == *" ${dset} "* ]]; then
             log "Stage 6: prosody-only baseline on ${dset} (log: exp/prosody_baseline/${dset}/baseline.log)"
             mkdir -p exp/prosody_baseline/${dset}
-            ${py} -m espnet_ser.bin.prosody_baseline --train_dir data/${train_set} --test_dir data/${dset} \
-                --outdir exp/prosody_baseline/${dset} > exp/prosody_baseline/${dset}/baseline.log 2>&1 || fail exp/prosody_baseline/${dset}/baseline.log
+            py_step exp/prosody_baseline/${dset}/baseline.log prosody_baseline --train_dir data/${train_set} \
+                --test_dir data/${dset} --outdir exp/prosody_baseline/${dset}
         fi
     done
-    log "Stage 6: writing RESULTS.md"
-    _notes=""
-    [ -z "${results_notes}" ] || _notes="--notes ${results_notes}"
-    # shellcheck disable=SC2086
-    ${py} -m espnet_ser.bin.make_results --recipe_dir . --out RESULTS.md ${_notes} > exp/log/results.log 2>&1 || fail exp/log/results.log
+    write_results
     for dset in ${decode_sets}; do  # the tables, without the per-utterance alignments
         sed '/^Per-utterance alignment/,$d' "${asr_exp}/decode_${decode_tag}/${dset}/score/result.txt"
     done

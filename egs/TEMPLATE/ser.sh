@@ -61,6 +61,7 @@ Runs the utterance-level SER recipe; see the option list below."
 . ./path.sh
 . ./cmd.sh
 . "${ESPNET_SER_ROOT}/tools/parse_options.sh"
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [ $# -eq 0 ] || { log "unexpected argument(s): $*"; echo "${help_message}"; exit 2; }
@@ -73,7 +74,6 @@ if [ "${feats_type}" = ssl_states ] && [ -z "${train_config}" ]; then
     log "--feats_type ssl_states needs --train_config (its encoder_conf says what to extract)"; exit 2
 fi
 
-py=python3
 [ -n "${feats_config}" ] || feats_config=${ESPNET_SER_ROOT}/conf/fbank.yaml
 token_dir=data/token_char_emonone${suffix}
 conf_name=$(basename "${train_config:-model}" .yaml)
@@ -88,25 +88,11 @@ esac
 decode_tag=$(basename "${inference_model}" .pth)
 # each set once (a protocol without a validation set may validate on its test set)
 all_sets=$(echo ${train_set} ${valid_set} ${test_sets} | tr ' ' '\n' | awk '!seen[$0]++' | tr '\n' ' ')
-config_value() {  # config_value KEY DEFAULT: a top-level (a.b: nested) value of the training config
-    ${py} -c "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])) or {}
-for k in sys.argv[2].split('.'): c = (c or {}).get(k)
-print(sys.argv[3] if c is None else c)" "${train_config}" "$1" "$2"
-}
 
 mkdir -p exp/log
-if run_stage 1 data/.stage1.done; then
-    stage1_data
-fi
-
+if run_stage 1 data/.stage1.done; then stage1_data; fi
 if run_stage 2 "${token_dir}/.done"; then
-    log "Stage 2: class ids and character inventory -> ${token_dir} (log: ${token_dir}/prepare_text.log)"
-    mkdir -p "${token_dir}"
-    ${py} -m espnet_ser.bin.prepare_text --train_set "${train_set}" \
-        --data_dirs $(for s in ${all_sets}; do echo data/${s}; done) --out_dir "${token_dir}" \
-        --emotions "${emotions}" --emo_token_position none --token_type char \
-        > "${token_dir}/prepare_text.log" 2>&1 || fail "${token_dir}/prepare_text.log"
-    touch "${token_dir}/.done"
+    stage2_text "class ids and character inventory" --emo_token_position none --token_type char
 fi
 
 case ${feats_type} in
@@ -115,36 +101,13 @@ case ${feats_type} in
     ssl_states) _extract_opts="--extractor ssl_states --train_config ${train_config} --fs ${fs}"
                 _extract_opts+=" --compress ${compress_states}" ;;
 esac
-_audio_opts="--allow_commands ${allow_commands} --on_error ${audio_on_error} --resample ${resample}"
-dump_set() {  # dump_set SET: the model input of data/SET (or the subset of the superset's dump)
-    local dset=$1 _nj _logdir=${dump}/$1/log
-    [ ! -f "${dump}/${dset}/.done" ] || ${force} || return 0
-    mkdir -p "${_logdir}"
-    if [ -n "${feats_superset}" ] && [ "${dset}" != "${feats_superset}" ]; then
-        log "Stage 3: ${dump}/${dset} from ${dump}/${feats_superset} (log: ${_logdir}/subset.log)"
-        ${py} -m espnet_ser.bin.extract_feats --subset_of ${dump}/${feats_superset} --data_dir data/${dset} \
-            ${_audio_opts} --out_dir ${dump}/${dset} > "${_logdir}/subset.log" 2>&1 || fail "${_logdir}/subset.log"
-    else
-        _nj=$(min "${nj}" "$(wc -l < data/${dset}/wav.scp)")
-        log "Stage 3: ${feats_type} for ${dset} in ${_nj} jobs (logs: ${_logdir}/extract.*.log)"
-        # shellcheck disable=SC2086
-        ${train_cmd} JOB=1:"${_nj}" "${_logdir}"/extract.JOB.log \
-            ${py} -m espnet_ser.bin.extract_feats ${_extract_opts} --data_dir data/${dset} \
-            --out_dir ${dump}/${dset} ${_audio_opts} --nj "${_nj}" --job JOB || fail "${_logdir}/extract.*.log"
-        ${py} -m espnet_ser.bin.extract_feats --merge --data_dir data/${dset} --out_dir ${dump}/${dset} \
-            ${_audio_opts} --nj "${_nj}" > "${_logdir}/merge.log" 2>&1 || fail "${_logdir}/merge.log"
-    fi
-    touch "${dump}/${dset}/.done"
-}
-
 if run_stage 3 "${dump}/.done.${train_set}"; then
     for dset in ${feats_superset} ${all_sets}; do
-        dump_set "${dset}"
+        # shellcheck disable=SC2086
+        dump_set ${dump} "${dset}" ${_extract_opts}
     done
     if [ "${feats_type}" = fbank ]; then
-        log "Stage 3: global CMVN statistics from ${train_set}"
-        ${py} -m espnet_ser.bin.compute_cmvn --feats_scp ${dump}/${train_set}/feats.scp \
-            --out ${dump}/${train_set}/feats_stats.npz > ${dump}/${train_set}/log/cmvn.log 2>&1 || fail ${dump}/${train_set}/log/cmvn.log
+        cmvn_stats ${dump} ${train_set}
     fi
     touch "${dump}/.done.${train_set}"
 fi
@@ -152,7 +115,7 @@ fi
 if run_stage 4 "${ser_exp}/.done"; then
     mkdir -p "${ser_exp}"
     log "Stage 4: training ${ser_exp} (log: ${ser_exp}/train.log)"
-    _opts=""
+    _opts="" _ctc_weight=$(config_value "${train_config}" model_conf.ctc_weight 0)
     for _s in train valid; do
         _set=${train_set}; [ ${_s} = train ] || _set=${valid_set}
         _opts+=" --${_s}_data_path_and_name_and_type ${dump}/${_set}/feats.scp,speech,kaldi_ark"
@@ -160,17 +123,17 @@ if run_stage 4 "${ser_exp}/.done"; then
         _shape=${dump}/${_set}/feats_shape
         # the transcript only for the auxiliary CTC task, which leaves out utterances with no
         # target token (data/<set>/utt2empty_text) and pairs too short for CTC (logged)
-        if ${py} -c "import sys; sys.exit(not float(sys.argv[1]) > 0)" "$(config_value model_conf.ctc_weight 0)"; then
+        if positive "${_ctc_weight}"; then
             _opts+=" --${_s}_data_path_and_name_and_type ${token_dir}/${_set}/text,text,text"
-            ${py} -m espnet_ser.bin.filter_utts --feats_shape ${_shape} --text_shape ${token_dir}/${_set}/text_shape \
-                --out_dir ${ser_exp}/shape/${_set} --subsampling 1 --set_role ${_s} \
-                > ${ser_exp}/filter_${_s}.log 2>&1 || fail ${ser_exp}/filter_${_s}.log
+            py_step ${ser_exp}/filter_${_s}.log filter_utts --feats_shape ${_shape} \
+                --text_shape ${token_dir}/${_set}/text_shape --out_dir ${ser_exp}/shape/${_set} \
+                --subsampling 1 --set_role ${_s}
             _shape=${ser_exp}/shape/${_set}/feats_shape
         fi
         _opts+=" --${_s}_shape_file ${_shape}"
     done
     if [ "${feats_type}" = fbank ]; then
-        _opts+=" --input_size $(${py} -c "import yaml; print(yaml.safe_load(open('${feats_config}'))['n_mels'])")"
+        _opts+=" --input_size $(config_value "${feats_config}" n_mels)"
         _opts+=" --normalize global_mvn --normalize_conf stats_file=${dump}/${train_set}/feats_stats.npz"
     else
         _opts+=" --input_size 1"  # waveforms or hidden states: the SSL encoder reads them as they are
@@ -183,21 +146,10 @@ if run_stage 4 "${ser_exp}/.done"; then
 fi
 
 if run_stage 5 "${ser_exp}/decode_${decode_tag}/.done"; then
-    log "Stage 5: averaging the ${nbest_avg} best checkpoints by ${avg_metric} (log: ${ser_exp}/average.log)"
-    ${py} -m espnet_ser.bin.average_checkpoints --exp_dir "${ser_exp}" --metric "${avg_metric}" \
-        --nbest "${nbest_avg}" > "${ser_exp}/average.log" 2>&1 || fail "${ser_exp}/average.log"
+    average_checkpoints "${ser_exp}"
     for dset in ${test_sets}; do
-        _dir=${ser_exp}/decode_${decode_tag}/${dset}
-        _nj=$(min "${decode_nj}" "$(wc -l < ${dump}/${dset}/feats.scp)")
-        log "Stage 5: classifying ${dset} in ${_nj} jobs (logs: ${_dir}/log/infer.*.log)"
-        _inf_opts="--exp_dir ${ser_exp} --model_file ${ser_exp}/${inference_model} --speech_scp ${dump}/${dset}/feats.scp --output_dir ${_dir} --nj ${_nj}"
-        if [ "${inference_ngpu}" -gt 0 ]; then _inf_opts+=" --device cuda"; fi
-        # shellcheck disable=SC2086
-        ${decode_cmd} --gpu "${inference_ngpu}" --num-threads "${decode_threads}" JOB=1:"${_nj}" "${_dir}"/log/infer.JOB.log \
-            ${py} -m espnet_ser.bin.ser_inference ${_inf_opts} --job JOB \
-            --num_threads "${decode_threads}" ${inference_args} || fail "${_dir}/log/infer.*.log"
-        # shellcheck disable=SC2086
-        ${py} -m espnet_ser.bin.ser_inference ${_inf_opts} --merge > "${_dir}/log/merge.log" 2>&1 || fail "${_dir}/log/merge.log"
+        decode_set "${ser_exp}" ser_inference infer "${ser_exp}/decode_${decode_tag}/${dset}" \
+            --speech_scp "${dump}/${dset}/feats.scp"
     done
     touch "${ser_exp}/decode_${decode_tag}/.done"
 fi
@@ -210,21 +162,16 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         _score_opts=""
         [ ! -f "${_dir}/text" ] || _score_opts="--ref_text ${token_dir}/${dset}/text --hyp_text ${_dir}/text"
         # shellcheck disable=SC2086
-        ${py} -m espnet_ser.bin.score_ser --ref_emotion data/${dset}/utt2emo --hyp_emotion ${_dir}/emotion \
-            --emotions "${emotions}" --train_log ${ser_exp}/train.log ${_score_opts} \
-            --outdir ${_dir}/score > ${_dir}/score/score.log 2>&1 || fail ${_dir}/score/score.log
+        py_step ${_dir}/score/score.log score_ser --ref_emotion data/${dset}/utt2emo \
+            --hyp_emotion ${_dir}/emotion --emotions "${emotions}" --train_log ${ser_exp}/train.log \
+            ${_score_opts} --outdir ${_dir}/score
     done
-    if [ "$(config_value encoder_conf.layer last)" = weighted ]; then
+    if [ -n "${train_config}" ] && [ "$(config_value "${train_config}" encoder_conf.layer last)" = weighted ]; then
         log "Stage 6: SSL layer weights of ${inference_model} -> ${ser_exp}/layer_weights.{png,json}"
-        ${py} -m espnet_ser.bin.ssl_layer_weights --model_file ${ser_exp}/${inference_model} \
-            --png ${ser_exp}/layer_weights.png --json ${ser_exp}/layer_weights.json \
-            > ${ser_exp}/layer_weights.txt 2>&1 || fail ${ser_exp}/layer_weights.txt
+        py_step ${ser_exp}/layer_weights.txt ssl_layer_weights --model_file ${ser_exp}/${inference_model} \
+            --png ${ser_exp}/layer_weights.png --json ${ser_exp}/layer_weights.json
     fi
-    log "Stage 6: writing RESULTS.md"
-    _notes=""
-    [ -z "${results_notes}" ] || _notes="--notes ${results_notes}"
-    # shellcheck disable=SC2086
-    ${py} -m espnet_ser.bin.make_results --recipe_dir . --out RESULTS.md ${_notes} > exp/log/results.log 2>&1 || fail exp/log/results.log
+    write_results
     for dset in ${test_sets}; do
         cat "${ser_exp}/decode_${decode_tag}/${dset}/score/result.txt"
     done

@@ -17,31 +17,24 @@
 # correct predictions of all folds / all utterances (the paper's eq. 4), UA of the pooled
 # predictions, and the WER of the CTC transcript per fold and its mean over folds (eq. 5),
 # in exp/ser_<config>_<loso|losonv|losorv>/score/ and RESULTS.md.
-# --iemocap_root, --folds and --loso_valid are this script's; every other option goes to
-# ../TEMPLATE/ser.sh.
+# The options below are this script's; every other option goes to ../TEMPLATE/ser.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-train_config=conf/train_ser.yaml
-folds="1 2 3 4 5 6 7 8 9 10"
-iemocap_root=
-stop_stage=6
-emotions="ang hap neu sad"
-loso_valid=partner
-args=()
-while [ $# -gt 0 ]; do
-    case $1 in
-        --iemocap_root) iemocap_root=$2; shift 2 ;;
-        --folds) folds=$2; shift 2 ;;
-        --loso_valid) loso_valid=$2; shift 2 ;;
-        --train_config) train_config=$2; shift 2 ;;
-        --stop-stage|--stop_stage) stop_stage=$2; args+=("$1" "$2"); shift 2 ;;
-        --help|-h)
-            echo "Usage: $0 [--iemocap_root DIR] [--folds \"1 ... 10\"] [--loso_valid partner|none|random] [options of ../TEMPLATE/ser.sh]"
-            exec ../TEMPLATE/ser.sh --help ;;
-        *) args+=("$1"); shift ;;
-    esac
-done
+# begin options
+iemocap_root=              # IEMOCAP_full_release (exported to local/data.sh)
+folds="1 2 3 4 5 6 7 8 9 10"  # the folds to run (fold k tests on speaker k)
+loso_valid=partner         # how the model is chosen: partner, none or random (see above)
+train_config=conf/train_ser.yaml  # training YAML
+emotions="ang hap neu sad" # emotion codes, in class-index order
+stop_stage=6               # last stage to run (6: also the pooled folds)
+# end options
+help_message="Usage: $0 [options] [options of ../TEMPLATE/ser.sh]"
+pass_to=../TEMPLATE/ser.sh
+. ./path.sh
+. "${ESPNET_SER_ROOT}/tools/parse_options.sh"
+# shellcheck source=egs/TEMPLATE/common.sh
+. ../TEMPLATE/common.sh
 if [ -n "${iemocap_root}" ]; then export iemocap_root; fi
 case ${loso_valid} in  # set-name prefix of each protocol (espnet_ser.data.iemocap.LOSO_SET_PREFIX)
     partner) prefix=loso ;;
@@ -52,28 +45,25 @@ esac
 
 for k in ${folds}; do
     if [ "${loso_valid}" = none ]; then
-        sets=(--valid_set ${prefix}${k}_test --inference_model latest.pth)
+        sets=(--valid_set "${prefix}${k}_test" --inference_model latest.pth)
     else
-        sets=(--valid_set ${prefix}${k}_valid)
+        sets=(--valid_set "${prefix}${k}_valid")
     fi
     ../TEMPLATE/ser.sh \
         --train_set ${prefix}${k}_train "${sets[@]}" --test_sets "${prefix}${k}_test" \
         --suffix _${prefix}${k} --feats_superset iemocap_all --feats_type raw \
         --emotions "${emotions}" --train_config "${train_config}" \
-        --results_notes local/results_notes.md \
-        "${args[@]}"
+        --results_notes local/results_notes.md --stop_stage "${stop_stage}" "${pass_args[@]}"
 done
 
 if [ "${stop_stage}" -ge 6 ]; then
-    . ./path.sh
     name=ser_$(basename "${train_config}" .yaml)
     out=exp/${name}_${prefix}/score
     mkdir -p "${out}"
-    echo "$(date '+%Y-%m-%dT%H:%M:%S') (run_ser.sh) Stage 6: pooling folds ${folds} (log: ${out}/score_cv.log)"
-    python3 -m espnet_ser.bin.score_ser_cv --outdir "${out}" \
-        --score_dirs $(for k in ${folds}; do ls -d exp/${name}_${prefix}${k}/decode_*/${prefix}${k}_test/score; done) \
-        > "${out}/score_cv.log" 2>&1 || { echo "failed; see ${out}/score_cv.log"; exit 1; }
-    python3 -m espnet_ser.bin.make_results --recipe_dir . --out RESULTS.md --notes local/results_notes.md \
-        >> "${out}/score_cv.log" 2>&1 || { echo "failed; see ${out}/score_cv.log"; exit 1; }
+    log "Stage 6: pooling folds ${folds} (log: ${out}/score_cv.log)"
+    # shellcheck disable=SC2046
+    py_step "${out}/score_cv.log" score_ser_cv --outdir "${out}" \
+        --score_dirs $(for k in ${folds}; do ls -d exp/${name}_${prefix}${k}/decode_*/${prefix}${k}_test/score; done)
+    results_notes=local/results_notes.md write_results
     cat "${out}/result.txt"
 fi

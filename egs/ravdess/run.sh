@@ -3,8 +3,8 @@
 # comparison paper's setup), through ../TEMPLATE/ser.sh.
 #   ./run.sh --ravdess_root /data/RAVDESS                                # wav2vec2-base, random 80:20
 #   ./run.sh --protocol actor --train_config conf/tuning/train_ser_hubert_large.yaml
-# --ravdess_root and --protocol are this script's; every other option goes to
-# ../TEMPLATE/ser.sh (see its --help).
+# The options below are this script's; every other option goes to ../TEMPLATE/ser.sh
+# (see its --help).
 #   random: the paper's seeded 80:20 split stratified by emotion. It has no validation set
 #           (the paper evaluated on the test split while training); the test split is given to
 #           the trainer only to log curves, and the model of the last epoch is scored, so no
@@ -22,32 +22,22 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-train_config=conf/train_ser.yaml
-protocol=random
-ravdess_root=
-paper_steps=
-ser_args=
-exp_tag=
-args=()
-while [ $# -gt 0 ]; do
-    case $1 in
-        --ravdess_root) ravdess_root=$2; shift 2 ;;
-        --protocol) protocol=$2; shift 2 ;;
-        --train_config) train_config=$2; shift 2 ;;
-        --paper_steps) paper_steps=$2; shift 2 ;;
-        --ser_args) ser_args=$2; shift 2 ;;
-        --exp_tag) exp_tag=$2; shift 2 ;;
-        --help|-h)
-            echo "Usage: $0 [--ravdess_root DIR] [--protocol random|actor] [--paper_steps S] [options of ../TEMPLATE/ser.sh]"
-            exec ../TEMPLATE/ser.sh --help ;;
-        *) args+=("$1"); shift ;;
-    esac
-done
+# begin options
+ravdess_root=              # the RAVDESS speech corpus (exported to local/data.sh)
+protocol=random            # random or actor (see above)
+train_config=conf/train_ser.yaml  # training YAML
+paper_steps=               # score the checkpoint of this step of the paper's run (see above)
+ser_args=                  # extra options for training
+exp_tag=                   # appended to the config name in the experiment name
+# end options
+help_message="Usage: $0 [options] [options of ../TEMPLATE/ser.sh]"
+pass_to=../TEMPLATE/ser.sh
+. ./path.sh
+. "${ESPNET_SER_ROOT}/tools/parse_options.sh"
 if [ -n "${ravdess_root}" ]; then
     [ -d "${ravdess_root}" ] || { echo "run.sh: --ravdess_root ${ravdess_root}: no such directory" >&2; exit 2; }
     export ravdess_root
 fi
-. ./path.sh
 case ${protocol} in
     random) sets=(--train_set random_train --valid_set random_test --test_sets random_test) ;;
     actor) sets=(--train_set actor_train --valid_set actor_valid --test_sets actor_test) ;;
@@ -64,4 +54,4 @@ mapfile -t settings < <(printf '%s' "${_settings}")  # one argument a line
     --feats_type raw --fs 16000 --resample true --feats_superset ravdess_all \
     "${sets[@]}" "${settings[@]}" --suffix "_${protocol}" \
     --train_config "${train_config}" --results_notes local/results_notes.md \
-    "${args[@]}"
+    "${pass_args[@]}"

@@ -1,28 +1,12 @@
-"""Global Style Tokens (GST) style encoder: reference encoder + style token layer.
+"""Global Style Tokens (GST) style encoder (Wang et al., 2018): reference encoder + token layer.
 
-The reference encoder reads a log-mel spectrogram (B, T, n_mels) through a stack of
-3x3 / stride-2 convolutions (each with BatchNorm and ReLU) and a GRU whose final hidden
-state is the reference embedding (B, ref_dim). The style token layer attends from that
-embedding to ``n_tokens`` learned tokens with multi-head attention; the concatenated
-heads are the style embedding (B, style_dim).
-
-The defaults are the setting of Wang et al. (2018), "Style Tokens: Unsupervised Style
-Modeling, Control and Transfer in End-to-End Speech Synthesis": six convolutions with
-32, 32, 64, 64, 128, 128 channels, a 128-unit GRU, 10 tokens and 8 heads giving a
-256-dimensional style (about 485k parameters).
-
-Padded batches are supported: with ``feats_lengths`` the frames past each utterance's
-length are zeroed at the input and after every convolution block, and the GRU state is
-taken at the last valid frame, so an utterance gets the same style alone or in a batch
-(in eval mode; in training mode BatchNorm's batch statistics include the padding).
-
-Parameter names (used by ``espnet_ser.bin.convert_gst_tacotron``)::
-
-    reference_encoder.convs.{i}.weight / .bias
-    reference_encoder.bns.{i}.weight / .bias / .running_mean / .running_var / .num_batches_tracked
-    reference_encoder.gru.weight_ih_l0 / .weight_hh_l0 / .bias_ih_l0 / .bias_hh_l0
-    style_tokens.embed
-    style_tokens.query_proj.weight / style_tokens.key_proj.weight / style_tokens.value_proj.weight
+The reference encoder (3x3 / stride-2 Conv2d + BatchNorm + ReLU blocks, then a GRU) maps a
+log-mel (B, T, n_mels) to (B, ref_dim); multi-head attention over ``n_tokens`` learned tokens
+gives the style (B, style_dim). The defaults are the paper's (about 485k parameters). With
+``feats_lengths`` padding is zeroed after every block and the GRU stops at the last valid
+frame, so in eval mode an utterance gets the same style alone or in a batch. Parameter names
+(``reference_encoder.{convs,bns}.{i}.*``, ``reference_encoder.gru.*``, ``style_tokens.embed``,
+``style_tokens.{query,key,value}_proj.weight``) are those ``bin.convert_gst_tacotron`` maps.
 """
 
 import math
@@ -57,27 +41,19 @@ class ReferenceEncoder(torch.nn.Module):
         self.n_mels = n_mels
         channels = [1] + list(conv_channels)
         self.convs = torch.nn.ModuleList(
-            torch.nn.Conv2d(
-                channels[i],
-                channels[i + 1],
-                kernel_size=KERNEL_SIZE,
-                stride=STRIDE,
-                padding=PADDING,
-            )
-            for i in range(len(conv_channels))
-        )
+            torch.nn.Conv2d(channels[i], channels[i + 1], kernel_size=KERNEL_SIZE, stride=STRIDE,
+                            padding=PADDING)
+            for i in range(len(conv_channels)))
         self.bns = torch.nn.ModuleList(torch.nn.BatchNorm2d(c) for c in conv_channels)
         freq = n_mels
         for _ in conv_channels:
             freq = conv_output_length(freq)
         self.out_freq = freq
-        self.gru = torch.nn.GRU(
-            input_size=channels[-1] * freq, hidden_size=ref_dim, batch_first=True
-        )
+        self.gru = torch.nn.GRU(input_size=channels[-1] * freq, hidden_size=ref_dim,
+                                batch_first=True)
 
-    def forward(
-        self, feats: torch.Tensor, feats_lengths: Optional[torch.Tensor] = None
-    ) -> torch.Tensor:
+    def forward(self, feats: torch.Tensor, feats_lengths: Optional[torch.Tensor] = None
+                ) -> torch.Tensor:
         batch, time, _ = feats.shape
         x = feats.unsqueeze(1)  # (B, 1, T, n_mels)
         lengths = None
@@ -96,13 +72,9 @@ class ReferenceEncoder(torch.nn.Module):
         x = x.transpose(1, 2).contiguous()
         x = x.reshape(batch, x.size(1), -1)
         self.gru.flatten_parameters()
-        if lengths is None:
-            _, hidden = self.gru(x)
-        else:
-            packed = pack_padded_sequence(
-                x, lengths.cpu(), batch_first=True, enforce_sorted=False
-            )
-            _, hidden = self.gru(packed)
+        if lengths is not None:
+            x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, hidden = self.gru(x)
         return hidden[-1]  # (B, ref_dim)
 
     @staticmethod
@@ -116,9 +88,8 @@ class ReferenceEncoder(torch.nn.Module):
 class StyleTokenLayer(torch.nn.Module):
     """Multi-head attention from a reference embedding to learned style tokens."""
 
-    def __init__(
-        self, ref_dim: int, n_tokens: int, n_heads: int, style_dim: int, token_dim: int
-    ):
+    def __init__(self, ref_dim: int, n_tokens: int, n_heads: int, style_dim: int,
+                 token_dim: int):
         super().__init__()
         self.n_heads = n_heads
         self.token_dim = token_dim
@@ -145,17 +116,9 @@ class StyleTokenLayer(torch.nn.Module):
 
 
 class GSTEncoder(AbsStyleEncoder):
-    """Global Style Tokens encoder: log-mel (B, T, n_mels) -> style embedding (B, style_dim).
-
-    Args:
-        n_mels: log-mel bins of the input.
-        conv_channels: output channels of the 3x3 / stride-2 convolutions.
-        ref_dim: GRU hidden size (reference embedding size).
-        n_tokens: number of style tokens.
-        n_heads: attention heads; must divide ``style_dim``.
-        style_dim: style embedding size.
-        token_dim: size of a style token; default ``style_dim // n_heads``.
-    """
+    """Log-mel (B, T, n_mels) -> style (B, style_dim); ``conv_channels`` of the convolutions,
+    ``ref_dim`` the GRU size, ``n_heads`` divides ``style_dim``, ``token_dim`` defaults to
+    ``style_dim // n_heads``."""
 
     input_name = "style_speech"
 
@@ -177,14 +140,11 @@ class GSTEncoder(AbsStyleEncoder):
             raise ValueError("conv_channels must list at least one convolution")
         for i, c in enumerate(conv_channels):
             _check_positive_int(f"conv_channels[{i}]", c)
-        _check_positive_int("ref_dim", ref_dim)
-        _check_positive_int("n_tokens", n_tokens)
-        _check_positive_int("n_heads", n_heads)
-        _check_positive_int("style_dim", style_dim)
+        for name, value in (("ref_dim", ref_dim), ("n_tokens", n_tokens), ("n_heads", n_heads),
+                            ("style_dim", style_dim)):
+            _check_positive_int(name, value)
         if style_dim % n_heads != 0:
-            raise ValueError(
-                f"style_dim ({style_dim}) must be divisible by n_heads ({n_heads})"
-            )
+            raise ValueError(f"style_dim ({style_dim}) must be divisible by n_heads ({n_heads})")
         if token_dim is None:
             token_dim = style_dim // n_heads
         _check_positive_int("token_dim", token_dim)
@@ -211,14 +171,10 @@ class GSTEncoder(AbsStyleEncoder):
         """Style embedding (B, style_dim); with ``return_weights`` also the token
         attention weights (B, n_heads, n_tokens)."""
         if feats.dim() != 3 or feats.size(-1) != self.n_mels:
-            raise ValueError(
-                f"GSTEncoder expects log-mel features (B, T, {self.n_mels}), "
-                f"got {tuple(feats.shape)}"
-            )
+            raise ValueError(f"GSTEncoder expects log-mel features (B, T, {self.n_mels}), "
+                             f"got {tuple(feats.shape)}")
         if feats.size(1) == 0:
             raise ValueError("GSTEncoder got features with no frames")
         query = self.reference_encoder(feats, feats_lengths)
         style, weights = self.style_tokens(query)
-        if return_weights:
-            return style, weights
-        return style
+        return (style, weights) if return_weights else style

@@ -1,19 +1,8 @@
-"""Joint CTC/attention beam search that also reports an emotion posterior.
+"""ESPnet's joint CTC/attention beam search (as ``asr_inference``) with an emotion posterior.
 
-:class:`Speech2TextEmotion` wraps ESPnet's ``BatchBeamSearch`` with the decoder, a CTC
-prefix scorer and a length bonus, weighted as in ESPnet's ``asr_inference``. After the
-search it finds the emotion token in the best hypothesis and computes, at the position
-where it was emitted, the posterior over the emotion tokens from the same joint score
-the search used::
-
-    p(e | prefix, x)  ∝  exp((1 - λ) log p_att(e | prefix, x) + λ log p_ctc(prefix + e | x))
-
-with λ the decoding CTC weight (the prefix's own CTC score is common to every e and
-cancels). A hypothesis without an emotion token gets no posterior and no emotion.
-
-The class loads an experiment directory (``config.yaml``, an averaged model file,
-``feats_config.yaml`` for models trained on dumped filterbanks, ``decode.yaml``) or the
-files given explicitly; :func:`load_from_exp` picks them.
+At the emotion token of the best hypothesis, the posterior over the emotion tokens comes from
+the search's own joint score, ``(1 - λ) log p_att(e | prefix, x) + λ log p_ctc(prefix + e | x)``
+(λ the decoding CTC weight); a hypothesis without an emotion token gets no emotion.
 """
 
 import logging
@@ -28,26 +17,15 @@ import yaml
 
 from espnet_ser.data.datadir import emotion_of_token
 
+PathLike = Union[str, Path]
 _EMO_RE = re.compile(r"(<[a-z]{3}>)")
-DECODE_DEFAULTS = dict(
-    beam_size=10,
-    ctc_weight=0.3,
-    penalty=0.0,
-    maxlenratio=0.0,
-    minlenratio=0.0,
-    nbest=1,
-    normalize_length=False,
-)
+DECODE_DEFAULTS = dict(beam_size=10, ctc_weight=0.3, penalty=0.0, maxlenratio=0.0,
+                       minlenratio=0.0, nbest=1, normalize_length=False)
 # Filterbank config of the GST reference encoder's input, next to config.yaml.
 STYLE_FEATS_CONFIG = "gst_feats_config.yaml"
 # Preferred model files in an experiment directory, best first.
-MODEL_FILE_PREFERENCE = (
-    "valid.acc.ave.pth",
-    "valid.acc_emo.ave.pth",
-    "valid.acc.best.pth",
-    "valid.acc_emo.best.pth",
-    "valid.loss.best.pth",
-)
+MODEL_FILE_PREFERENCE = ("valid.acc.ave.pth", "valid.acc_emo.ave.pth", "valid.acc.best.pth",
+                         "valid.acc_emo.best.pth", "valid.loss.best.pth")
 
 
 @dataclass
@@ -62,20 +40,23 @@ class Recognition:
     score: float = 0.0
 
 
-def load_decode_config(path: Optional[Union[str, Path]]) -> Dict:
-    conf = dict(DECODE_DEFAULTS)
-    if path is None:
-        return conf
-    with open(path, encoding="utf-8") as f:
-        given = yaml.safe_load(f) or {}
+def decode_options(given: Dict, where: str = "") -> Dict:
+    """``DECODE_DEFAULTS`` updated with ``given``; unknown options are a ValueError."""
     unknown = sorted(set(given) - set(DECODE_DEFAULTS))
     if unknown:
-        raise ValueError(f"{path}: unknown decoding option(s) {unknown}; known: {sorted(DECODE_DEFAULTS)}")
-    conf.update(given)
-    return conf
+        raise ValueError(f"{where}unknown decoding option(s) {unknown}; "
+                         f"known: {sorted(DECODE_DEFAULTS)}")
+    return dict(DECODE_DEFAULTS, **given)
 
 
-def find_model_file(exp_dir: Union[str, Path]) -> Path:
+def load_decode_config(path: Optional[PathLike]) -> Dict:
+    if path is None:
+        return dict(DECODE_DEFAULTS)
+    with open(path, encoding="utf-8") as f:
+        return decode_options(yaml.safe_load(f) or {}, f"{path}: ")
+
+
+def find_model_file(exp_dir: PathLike) -> Path:
     exp_dir = Path(exp_dir)
     for name in MODEL_FILE_PREFERENCE:
         if (exp_dir / name).exists():
@@ -89,16 +70,10 @@ def find_model_file(exp_dir: Union[str, Path]) -> Path:
 class Speech2TextEmotion:
     """Recognise words and emotion from features or waveforms."""
 
-    def __init__(
-        self,
-        asr_train_config: Union[str, Path],
-        asr_model_file: Optional[Union[str, Path]] = None,
-        feats_config: Optional[Union[str, Path]] = None,
-        device: str = "cpu",
-        dtype: str = "float32",
-        style_feats_config: Optional[Union[str, Path]] = None,
-        **decode_conf,
-    ):
+    def __init__(self, asr_train_config: PathLike, asr_model_file: Optional[PathLike] = None,
+                 feats_config: Optional[PathLike] = None, device: str = "cpu",
+                 dtype: str = "float32", style_feats_config: Optional[PathLike] = None,
+                 **decode_conf):
         from espnet.nets.batch_beam_search import BatchBeamSearch
         from espnet.nets.scorers.ctc import CTCPrefixScorer
         from espnet.nets.scorers.length_bonus import LengthBonus
@@ -107,39 +82,23 @@ class Speech2TextEmotion:
 
         from espnet_ser.tasks.asr_ser import ASRSERTask
 
-        conf = dict(DECODE_DEFAULTS)
-        unknown = sorted(set(decode_conf) - set(DECODE_DEFAULTS))
-        if unknown:
-            raise ValueError(f"unknown decoding option(s) {unknown}")
-        conf.update(decode_conf)
-        self.conf = conf
+        self.conf = conf = decode_options(decode_conf)
         self.device = device
         model, train_args = ASRSERTask.build_model_from_file(asr_train_config, asr_model_file, device)
         model.to(dtype=getattr(torch, dtype)).eval()
         self.model, self.train_args = model, train_args
-        token_list = list(model.token_list)
-        self.token_list = token_list
+        self.token_list = token_list = list(model.token_list)
 
-        ctc_weight = float(conf["ctc_weight"])
-        scorers = dict(
-            decoder=model.decoder,
-            ctc=CTCPrefixScorer(ctc=model.ctc, eos=model.eos),
-            length_bonus=LengthBonus(len(token_list)),
-        )
+        self.ctc_weight = ctc_weight = float(conf["ctc_weight"])
+        scorers = dict(decoder=model.decoder, ctc=CTCPrefixScorer(ctc=model.ctc, eos=model.eos),
+                       length_bonus=LengthBonus(len(token_list)))
         weights = dict(decoder=1.0 - ctc_weight, ctc=ctc_weight, length_bonus=conf["penalty"])
         self.beam_search = BatchBeamSearch(
-            scorers=scorers,
-            weights=weights,
-            beam_size=int(conf["beam_size"]),
-            vocab_size=len(token_list),
-            sos=model.sos,
-            eos=model.eos,
-            token_list=token_list,
+            scorers=scorers, weights=weights, beam_size=int(conf["beam_size"]),
+            vocab_size=len(token_list), sos=model.sos, eos=model.eos, token_list=token_list,
             pre_beam_score_key=None if ctc_weight == 1.0 else "full",
-            normalize_length=bool(conf["normalize_length"]),
-        )
+            normalize_length=bool(conf["normalize_length"]))
         self.beam_search.to(device=device, dtype=getattr(torch, dtype)).eval()
-        self.ctc_weight = ctc_weight
 
         self.tokenizer = build_tokenizer(
             token_type=train_args.token_type,
@@ -150,51 +109,42 @@ class Speech2TextEmotion:
         self.emo_ids = [i for i, t in enumerate(token_list) if emotion_of_token(t) is not None]
         self.emo_codes = [emotion_of_token(token_list[i]) for i in self.emo_ids]
 
-        self.extractor = None
-        if model.frontend is None:
-            if feats_config is not None:
-                from espnet_ser.features.fbank import FbankExtractor
+        from espnet_ser.features.fbank import FbankExtractor
 
-                self.extractor = FbankExtractor.from_yaml(feats_config)
+        self.extractor = self.style_extractor = None
+        if model.frontend is None and feats_config is not None:
+            self.extractor = FbankExtractor.from_yaml(feats_config)
         self.fs = self.extractor.fs if self.extractor is not None else None
-        # the GST reference encoder's own log-mel (gst_feats_config.yaml of the experiment)
-        self.style_extractor = None
         if style_feats_config is not None and self.style_input_name == "style_speech":
-            from espnet_ser.features.fbank import FbankExtractor
-
-            self.style_extractor = FbankExtractor.from_yaml(style_feats_config)
+            self.style_extractor = FbankExtractor.from_yaml(style_feats_config)  # GST log-mel
 
     @classmethod
-    def from_exp_dir(
-        cls,
-        exp_dir: Union[str, Path],
-        model_file: Optional[Union[str, Path]] = None,
-        decode_config: Optional[Union[str, Path]] = None,
-        device: str = "cpu",
-        **overrides,
-    ) -> "Speech2TextEmotion":
+    def from_exp_dir(cls, exp_dir: PathLike, model_file: Optional[PathLike] = None,
+                     decode_config: Optional[PathLike] = None, device: str = "cpu",
+                     **overrides) -> "Speech2TextEmotion":
         """Load ``exp_dir/config.yaml`` with its averaged model, feature and decode configs."""
         exp_dir = Path(exp_dir)
         if not (exp_dir / "config.yaml").is_file():
             raise FileNotFoundError(f"{exp_dir}: no config.yaml (not an experiment directory?)")
         model_file = Path(model_file) if model_file else find_model_file(exp_dir)
+        logging.info(f"model file: {model_file}")
         if decode_config is None and (exp_dir / "decode.yaml").is_file():
             decode_config = exp_dir / "decode.yaml"
-        conf = load_decode_config(decode_config)
-        conf.update(overrides)
-        feats_config = exp_dir / "feats_config.yaml"
-        style_feats_config = exp_dir / STYLE_FEATS_CONFIG
-        logging.info(f"model file: {model_file}")
-        return cls(
-            exp_dir / "config.yaml",
-            model_file,
-            feats_config=feats_config if feats_config.is_file() else None,
-            device=device,
-            style_feats_config=style_feats_config if style_feats_config.is_file() else None,
-            **conf,
-        )
+        return cls.from_files(exp_dir / "config.yaml", model_file, decode_config, device,
+                              **overrides)
 
-    # ------------------------------------------------------------------------------
+    @classmethod
+    def from_files(cls, config: PathLike, model_file: PathLike,
+                   decode_config: Optional[PathLike] = None, device: str = "cpu",
+                   **overrides) -> "Speech2TextEmotion":
+        """Load ``config`` and ``model_file`` with the feature configs next to ``config``."""
+        conf = dict(load_decode_config(decode_config), **overrides)
+        feats, style_feats = (Path(config).parent / name
+                              for name in ("feats_config.yaml", STYLE_FEATS_CONFIG))
+        return cls(config, model_file, feats_config=feats if feats.is_file() else None,
+                   style_feats_config=style_feats if style_feats.is_file() else None,
+                   device=device, **conf)
+
     def features(self, wave: np.ndarray, fs: Optional[int] = None) -> np.ndarray:
         """Model input for a waveform: dumped-style filterbanks or the raw samples."""
         if self.extractor is None:
@@ -240,29 +190,18 @@ class Speech2TextEmotion:
 
     @torch.no_grad()
     def __call__(self, speech: Union[np.ndarray, torch.Tensor], style_input=None) -> List[Recognition]:
-        """Decode one utterance (features (T, D) or a raw waveform (T,)); n-best list.
-
-        ``style_input`` is what the model's style source reads: GST log-mel features
-        (T', n_mels) for ``style_encoder: gst``, the reference emotion id for ``oracle``.
-        """
-        speech = torch.as_tensor(np.asarray(speech), dtype=torch.float32, device=self.device)
-        speech = speech.unsqueeze(0)
+        """N-best list of one utterance (features (T, D) or a raw waveform (T,)); ``style_input``:
+        GST log-mel (T', n_mels) for ``style_encoder: gst``, the emotion id for ``oracle``."""
+        speech = torch.as_tensor(np.asarray(speech), dtype=torch.float32, device=self.device)[None]
         lengths = torch.tensor([speech.size(1)], dtype=torch.long, device=self.device)
-        style = self.style(style_input)
-        if style is None:
-            enc, _ = self.model.encode(speech, lengths)
-        else:
-            enc, _ = self.model.encode(speech, lengths, style=style)
-        if isinstance(enc, tuple):
-            enc = enc[0]
-        x = enc[0]
-        hyps = self.beam_search(
-            x=x, maxlenratio=float(self.conf["maxlenratio"]), minlenratio=float(self.conf["minlenratio"])
-        )[: int(self.conf["nbest"])]
+        style = self.style(style_input)  # None: a model without a style source
+        enc, _ = self.model.encode(speech, lengths, **({} if style is None else {"style": style}))
+        x = (enc[0] if isinstance(enc, tuple) else enc)[0]
+        hyps = self.beam_search(x=x, maxlenratio=float(self.conf["maxlenratio"]),
+                                minlenratio=float(self.conf["minlenratio"]))
         results = []
-        for hyp in hyps:
-            yseq = hyp.yseq.tolist()
-            token_ids = [t for t in yseq[1:] if t != self.model.eos]
+        for hyp in hyps[: int(self.conf["nbest"])]:
+            token_ids = [t for t in hyp.yseq.tolist()[1:] if t != self.model.eos]
             tokens = self.converter.ids2tokens(token_ids)
             text = self.tokenizer.tokens2text(tokens)
             # emotion tokens are units: keep them apart from the neighbouring words
@@ -297,7 +236,6 @@ class Speech2TextEmotion:
                 y.append(tok)
             psi, _ = ctc(y, np.array(self.emo_ids), state)
             score = score + self.ctc_weight * psi
-        score = score - score.max()
-        prob = np.exp(score)
+        prob = np.exp(score - score.max())
         prob /= prob.sum()
         return {code: float(p) for code, p in zip(self.emo_codes, prob)}

@@ -1,151 +1,57 @@
 """Turn a stock ESPnet ASR model (model-zoo layout) into an ``asr_ser`` model.
 
-The stock model is read with ESPnet's own ``ASRTask.build_model_from_file``; its
-vocabulary gets the emotion tokens and every vocabulary-sized tensor grows to match.
-
-Token layout: the new tokens go right before the last token of the stock list
-(``<sos/eos>``), so ``<sos/eos>`` stays last. ESPnet 202511's ESPnetASRModel finds
-``<sos/eos>`` by name, but ESPnet's language model (``espnet2.lm``) and older ESPnet
-releases take ``vocab_size - 1``, and this toolkit's token lists keep ESPnet's
-"``<sos/eos>`` last" convention too; so the ``<sos/eos>`` row moves, every other old
-token keeps its index. A token already in the list (or already a sentencepiece piece) is
-an error: its rows were trained as something else, or the model was extended already.
-
-New rows: the decoder embedding, decoder output layer and CTC rows (weights and bias)
-of a new token are the mean of the rows of the ordinary old tokens (all but
-``<blank>``, ``<unk>`` and ``<sos/eos>``). A new token's logit is then the mean of
-the ordinary tokens' logits, never above the best of them, so before training the new
-tokens are as likely as an average token and the stock model's decisions stand.
-
-Output directory::
-
-    config.yaml        the stock config with model: asr_ser and the paths below
-    model.pth          the grown state dict (loads strictly into config.yaml's model)
-    tokens.txt         the extended token list
-    bpe.model          the stock sentencepiece model + the new tokens as USER_DEFINED pieces
-    feats_stats.npz    copy of the stock global_mvn statistics
-    feats_config.yaml  the stock DefaultFrontend arguments in FbankExtractor's format
-    info.json          what was done (sources, sha256, tokens, vocabulary sizes, checks)
-
-Fine-tuning it: :func:`merge_pretrained_config` gives a recipe's training config the
-architecture of that ``config.yaml`` (``python -m espnet_ser.bin.pretrained_train_config``,
-stage 4 of ``egs/TEMPLATE/asr_ser.sh`` with ``--pretrained_dir``).
+The emotion tokens go right before ``<sos/eos>`` (which stays last; every other old token
+keeps its index); their decoder embedding, output-layer and CTC rows are the mean of the
+ordinary old tokens' rows, so the stock model's decisions stand. Writes :data:`OUTPUT_FILES`
+(described in egs/iemocap/README.md). :func:`merge_pretrained_config` gives a training
+config the architecture of that ``config.yaml``.
 """
 
 import argparse
 import copy
 import dataclasses
-import hashlib
 import inspect
 import json
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import yaml
 
-from espnet_ser.data.datadir import atomic_write_text, emotion_of_token
+from espnet_ser.data.datadir import emotion_of_token
+from espnet_ser.utils.io import (PathLike, atomic_copy, atomic_torch_save, atomic_write_bytes,
+                                 atomic_write_text, sha256sum)
 from espnet_ser.utils.offline import quiet_nltk_downloads
-
-PathLike = Union[str, Path]
 
 SOS_EOS = "<sos/eos>"
 # Tokens whose rows are not averaged into the rows of new tokens.
 SPECIAL_TOKENS = ("<blank>", "<unk>", SOS_EOS)
-# State-dict entries indexed by the vocabulary along their first axis (ESPnet's
-# transformer-family decoders and CTC). Anything else that changes shape is an error.
-VOCAB_TENSORS = (
-    "decoder.embed.0.weight",
-    "decoder.output_layer.weight",
-    "decoder.output_layer.bias",
-    "ctc.ctc_lo.weight",
-    "ctc.ctc_lo.bias",
-)
+# State-dict entries indexed by the vocabulary along their first axis (decoder, CTC).
+VOCAB_TENSORS = ("decoder.embed.0.weight", "decoder.output_layer.weight", "decoder.output_layer.bias",
+                 "ctc.ctc_lo.weight", "ctc.ctc_lo.bias")
 # Entries of a training run's config that name its data and output; cleared so that the
 # written config can serve as ``--config`` of a new training run.
-RUN_SPECIFIC_KEYS = {
-    "output_dir": None,
-    "train_data_path_and_name_and_type": [],
-    "valid_data_path_and_name_and_type": [],
-    "train_shape_file": [],
-    "valid_shape_file": [],
-    "init_param": [],
-}
-OUTPUT_FILES = (
-    "config.yaml",
-    "model.pth",
-    "tokens.txt",
-    "bpe.model",
-    "feats_stats.npz",
-    "feats_config.yaml",
-    "info.json",
-)
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+RUN_SPECIFIC_KEYS = {"output_dir": None, "train_data_path_and_name_and_type": [],
+                     "valid_data_path_and_name_and_type": [], "train_shape_file": [],
+                     "valid_shape_file": [], "init_param": []}
+OUTPUT_FILES = ("config.yaml", "model.pth", "tokens.txt", "bpe.model", "feats_stats.npz",
+                "feats_config.yaml", "info.json")
 
 
 class PretrainedError(ValueError):
     """The stock model, its files or the requested extension cannot be used."""
 
 
-# --------------------------------------------------------------------------------------
-# Files
-# --------------------------------------------------------------------------------------
+def resolve_path(value: Optional[str], key: str, config: Path, flag: str,
+                 override: Optional[PathLike] = None) -> Path:
+    """The file ``config`` names under ``key``; ``override`` (the command line's ``flag``) wins.
 
-
-def sha256sum(path: PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` and rename the result to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    _atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data))
-
-
-def atomic_copy(src: PathLike, dst: PathLike) -> None:
-    """Copy ``src`` to ``dst`` through a temporary file; nothing to do if they are one file."""
-    src, dst = Path(src), Path(dst)
-    if dst.exists() and os.path.samefile(src, dst):
-        return
-    _atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
-
-
-def resolve_path(
-    value: Optional[str],
-    key: str,
-    config: Path,
-    flag: str,
-    override: Optional[PathLike] = None,
-) -> Path:
-    """Find a file named in ``config`` under ``key``.
-
-    ``override`` (a command-line path) wins. A relative value is looked up in the
-    current directory, then in the config's directory and each of its ancestors (zoo
-    configs name files relative to the zoo's root).
+    A relative value is looked up in the current directory, then in the config's
+    directory and each of its ancestors (zoo configs name files relative to the zoo's root).
     """
     if override is not None:
         p = Path(override)
@@ -155,26 +61,23 @@ def resolve_path(
     if value is None or str(value).strip() == "":
         raise PretrainedError(f"{config}: {key} is not set; give {flag}")
     p = Path(str(value))
-    if p.is_absolute():
-        candidates = [p]
-    else:
-        candidates = []
-        for d in [Path.cwd()] + list(config.resolve().parents):
-            if d / p not in candidates:
-                candidates.append(d / p)
+    candidates = [p] if p.is_absolute() else list(
+        dict.fromkeys(d / p for d in [Path.cwd(), *config.resolve().parents]))
     for c in candidates:
         if c.is_file():
             return c.resolve()
     looked = ", ".join(str(c) for c in candidates)
-    raise PretrainedError(
-        f"{config}: {key} {value} not found (looked for {looked}); give {flag} <path>"
-    )
+    raise PretrainedError(f"{config}: {key} {value} not found (looked for {looked}); "
+                          f"give {flag} <path>")
 
 
 def read_token_list(path: PathLike) -> List[str]:
-    """Read a token list file (one token a line) as ESPnet does, checking it."""
-    path = Path(path)
-    with path.open(encoding="utf-8") as f:
+    """Read a token list file as ESPnet does (``line.rstrip()``, blank lines kept), checking it.
+
+    Not :func:`espnet_ser.utils.io.read_token_list`, which skips blank lines: here a blank
+    line would shift the ids of the stock model's rows, so it is an error.
+    """
+    with open(path, encoding="utf-8") as f:
         tokens = [line.rstrip() for line in f]
     check_token_list(tokens, str(path))
     return tokens
@@ -192,33 +95,19 @@ def check_token_list(tokens: Sequence[str], where: str) -> None:
         seen.add(t)
 
 
-# --------------------------------------------------------------------------------------
-# Token list and sentencepiece model
-# --------------------------------------------------------------------------------------
-
-
+# ---- Token list and sentencepiece model
 def sos_eos_ids(token_list: Sequence[str], model_conf: Mapping) -> Tuple[int, int]:
     """The ids ESPnet's ESPnetASRModel uses for <sos> and <eos> (by name, else last)."""
-    ids = []
-    for key in ("sym_sos", "sym_eos"):
-        sym = model_conf.get(key, SOS_EOS)
-        ids.append(token_list.index(sym) if sym in token_list else len(token_list) - 1)
-    return ids[0], ids[1]
+    syms = [model_conf.get(key, SOS_EOS) for key in ("sym_sos", "sym_eos")]
+    sos, eos = (token_list.index(s) if s in token_list else len(token_list) - 1 for s in syms)
+    return sos, eos
 
 
-def extend_token_list(
-    token_list: Sequence[str],
-    add_tokens: Sequence[str],
-    model_conf: Optional[Mapping] = None,
-    where: str = "token list",
-) -> Tuple[List[str], List[int]]:
-    """Insert ``add_tokens`` before <sos/eos>; return the new list and old-to-new ids.
-
-    When <sos>/<eos> are last (the ESPnet convention, or found as ``vocab_size - 1``)
-    the new tokens go right before it; when a named <sos>/<eos> sits elsewhere they are
-    appended. A token already in the list is an error: its old rows were trained as
-    something else (or the model was extended already).
-    """
+def extend_token_list(token_list: Sequence[str], add_tokens: Sequence[str],
+                      model_conf: Optional[Mapping] = None, where: str = "token list"
+                      ) -> Tuple[List[str], List[int]]:
+    """Insert ``add_tokens`` before a last <sos/eos> (else append them); return the new
+    list and the old-to-new ids. A token already in the list is an error."""
     token_list = list(token_list)
     check_token_list(token_list, where)
     if not add_tokens:
@@ -226,11 +115,9 @@ def extend_token_list(
     check_token_list(list(add_tokens), "--add_tokens")
     present = [t for t in add_tokens if t in token_list]
     if present:
-        raise PretrainedError(
-            f"{where}: already holds {' '.join(present)} (index "
-            f"{', '.join(str(token_list.index(t)) for t in present)}); was the model "
-            "extended already?"
-        )
+        ids = ", ".join(str(token_list.index(t)) for t in present)
+        raise PretrainedError(f"{where}: already holds {' '.join(present)} (index {ids}); "
+                              "was the model extended already?")
     sos, eos = sos_eos_ids(token_list, model_conf or {})
     last = len(token_list) - 1
     if sos == eos == last:
@@ -238,10 +125,8 @@ def extend_token_list(
     elif sos != last and eos != last:
         at = len(token_list)
     else:
-        raise PretrainedError(
-            f"{where}: <sos> ({token_list[sos]}) and <eos> ({token_list[eos]}) are "
-            "not both last; cannot place new tokens"
-        )
+        raise PretrainedError(f"{where}: <sos> ({token_list[sos]}) and <eos> ({token_list[eos]}) "
+                              "are not both last; cannot place new tokens")
     new_list = token_list[:at] + list(add_tokens) + token_list[at:]
     index = {t: i for i, t in enumerate(new_list)}
     return new_list, [index[t] for t in token_list]
@@ -272,63 +157,47 @@ def _sp_processor(data: bytes, where: str):
 
 
 def extend_sentencepiece(path: PathLike, add_tokens: Sequence[str]) -> bytes:
-    """The model of ``path`` with ``add_tokens`` appended as USER_DEFINED pieces (score 0).
+    """The serialized model of ``path`` with ``add_tokens`` appended as USER_DEFINED pieces.
 
-    User-defined pieces are matched before segmentation, so each new token is always
-    one piece, and text without them is segmented exactly as before. Returns the
-    serialized model; raises if a token is already a piece or does not come out whole.
+    Such pieces are matched before segmentation: each new token is one piece and other
+    text is segmented as before. Raises if a token is already a piece or does not come out whole.
     """
     from sentencepiece import sentencepiece_model_pb2 as sp_pb2
 
     path = Path(path)
     proto = _load_sp_proto(path)
-    pieces = {p.piece: i for i, p in enumerate(proto.pieces)}
+    pieces = {p.piece for p in proto.pieces}
     present = [t for t in add_tokens if t in pieces]
     if present:
         raise PretrainedError(f"{path}: already has the piece(s) {' '.join(present)}")
     for tok in add_tokens:
-        piece = proto.pieces.add()
-        piece.piece = tok
-        piece.score = 0.0
-        piece.type = sp_pb2.ModelProto.SentencePiece.USER_DEFINED
+        proto.pieces.add(piece=tok, score=0.0, type=sp_pb2.ModelProto.SentencePiece.USER_DEFINED)
     data = proto.SerializeToString()
     sp = _sp_processor(data, str(path))
     for tok in add_tokens:
         if not is_single_piece(sp, tok):
-            raise PretrainedError(
-                f"{path}: after adding {tok} as a user-defined piece, 'a {tok} b' is "
-                f"segmented as {sp.EncodeAsPieces(f'a {tok} b')}"
-            )
+            raise PretrainedError(f"{path}: after adding {tok} as a user-defined piece, 'a {tok} b' "
+                                  f"is segmented as {sp.EncodeAsPieces(f'a {tok} b')}")
     return data
 
 
 def is_single_piece(sp, token: str) -> bool:
-    """Whether sentencepiece ``sp`` segments ``token`` in running text as one known piece.
-
-    Known: its id is not ``<unk>`` (sentencepiece also returns a run of unknown
-    characters such as ``<hap>`` as one piece, but with the ``<unk>`` id).
-    """
+    """Whether ``sp`` segments ``token`` in running text as one piece whose id is not <unk>."""
     tid = sp.PieceToId(token)
     if tid == sp.unk_id() or sp.IdToPiece(tid) != token:
         return False
     return sp.EncodeAsIds(f"a {token} b").count(tid) == 1
 
 
-# --------------------------------------------------------------------------------------
-# State dict
-# --------------------------------------------------------------------------------------
-
-
+# ---- State dict
 def load_state_dict_file(path: PathLike) -> Dict[str, torch.Tensor]:
+    """A state dict read with ``weights_only=True`` (a deepspeed ``module`` unwrapped)."""
+    from espnet_ser.utils.safe_load import load_model_state
+
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise PretrainedError(f"{path}: cannot load a state dict ({e})") from e
-    if isinstance(sd, Mapping) and isinstance(sd.get("module"), Mapping):
-        sd = sd["module"]  # deepspeed checkpoint, as ESPnet accepts
-    if not isinstance(sd, Mapping) or not all(torch.is_tensor(v) for v in sd.values()):
-        raise PretrainedError(f"{path}: not a model state dict (name -> tensor)")
-    return dict(sd)
+        return dict(load_model_state(path))
+    except (OSError, ValueError) as e:
+        raise PretrainedError(str(e)) from e
 
 
 def ordinary_ids(token_list: Sequence[str]) -> List[int]:
@@ -337,28 +206,20 @@ def ordinary_ids(token_list: Sequence[str]) -> List[int]:
     return ids or list(range(len(token_list)))
 
 
-def grow_state_dict(
-    old: Mapping[str, torch.Tensor],
-    new_shapes: Mapping[str, torch.Size],
-    old_to_new: Sequence[int],
-    mean_ids: Sequence[int],
-    where: str = "state dict",
-) -> Tuple[Dict[str, torch.Tensor], List[str]]:
-    """Map ``old`` onto a model whose entries have ``new_shapes``.
+def grow_state_dict(old: Mapping[str, torch.Tensor], new_shapes: Mapping[str, torch.Size],
+                    old_to_new: Sequence[int], mean_ids: Sequence[int], where: str = "state dict"
+                    ) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+    """Map ``old`` onto a model whose entries have ``new_shapes``; also return the grown names.
 
-    Entries of unchanged shape are copied. Entries of :data:`VOCAB_TENSORS` grow along
-    their first axis: old row ``i`` goes to row ``old_to_new[i]``, every other row is
-    the mean of old rows ``mean_ids``. Returns the new state dict and the grown names.
+    Entries of :data:`VOCAB_TENSORS` grow along their first axis: old row ``i`` goes to
+    row ``old_to_new[i]``, every other row is the mean of old rows ``mean_ids``.
     """
     missing = sorted(set(new_shapes) - set(old))
     unexpected = sorted(set(old) - set(new_shapes))
     if missing or unexpected:
-        raise PretrainedError(
-            f"{where} does not fit the extended model: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}"
-        )
-    v_old = len(old_to_new)
-    v_new = None
+        raise PretrainedError(f"{where} does not fit the extended model: missing {missing[:5]}, "
+                              f"unexpected {unexpected[:5]}")
+    v_old, v_new = len(old_to_new), None
     out, grown = {}, []
     for name, tensor in old.items():
         shape = torch.Size(new_shapes[name])
@@ -366,39 +227,27 @@ def grow_state_dict(
             out[name] = tensor.clone()
             continue
         if name not in VOCAB_TENSORS:
-            raise PretrainedError(
-                f"{where}: {name} changes shape {tuple(tensor.shape)} -> {tuple(shape)} "
-                f"with the vocabulary, but only {', '.join(VOCAB_TENSORS)} can be grown"
-            )
+            raise PretrainedError(f"{where}: {name} changes shape {tuple(tensor.shape)} -> "
+                                  f"{tuple(shape)} with the vocabulary, but only "
+                                  f"{', '.join(VOCAB_TENSORS)} can be grown")
         if tensor.shape[0] != v_old or tensor.shape[1:] != shape[1:] or shape[0] < v_old:
-            raise PretrainedError(
-                f"{where}: {name} has shape {tuple(tensor.shape)}; expected "
-                f"({v_old}, ...) growing to {tuple(shape)} along the first axis"
-            )
+            raise PretrainedError(f"{where}: {name} has shape {tuple(tensor.shape)}; expected "
+                                  f"({v_old}, ...) growing to {tuple(shape)} along the first axis")
         v_new = shape[0] if v_new is None else v_new
         if shape[0] != v_new:
             raise PretrainedError(f"{where}: {name} grows to {shape[0]} rows, others to {v_new}")
         new = torch.empty(shape, dtype=tensor.dtype)
-        mean = tensor[list(mean_ids)].double().mean(dim=0).to(tensor.dtype)
-        new[:] = mean
+        new[:] = tensor[list(mean_ids)].double().mean(dim=0).to(tensor.dtype)
         new[list(old_to_new)] = tensor
         out[name] = new
         grown.append(name)
     return out, grown
 
 
-# --------------------------------------------------------------------------------------
-# Frontend
-# --------------------------------------------------------------------------------------
-
-
+# ---- Frontend
 def fbank_config_of(frontend: Optional[str], frontend_conf: Optional[Mapping], where: str) -> Dict:
-    """The stock DefaultFrontend arguments in FbankExtractor's format.
-
-    ESPnet's defaults are filled in, and its ``None`` defaults written as the values
-    they stand for (``win_length``: n_fft, ``fmin``: 0, ``fmax``: fs / 2), as in
-    ``conf/fbank.yaml``.
-    """
+    """The stock DefaultFrontend arguments in FbankExtractor's format, with ESPnet's
+    defaults filled in (``None`` ones as what they stand for: n_fft, 0, fs / 2)."""
     import humanfriendly
     from espnet2.asr.frontend.default import DefaultFrontend
 
@@ -412,35 +261,25 @@ def fbank_config_of(frontend: Optional[str], frontend_conf: Optional[Mapping], w
         raise PretrainedError(f"{where}: frontend_conf.apply_stft is false")
     enh = conf.get("frontend_conf", params["frontend_conf"].default)
     if enh is not None and (enh.get("use_wpe") or enh.get("use_beamformer")):
-        raise PretrainedError(
-            f"{where}: frontend_conf enables WPE / beamforming, which a filterbank dump cannot hold"
-        )
+        raise PretrainedError(f"{where}: frontend_conf enables WPE / beamforming, "
+                              "which a filterbank dump cannot hold")
     unknown = sorted(set(conf) - set(FRONTEND_KEYS) - {"apply_stft", "frontend_conf"})
     if unknown:
         raise PretrainedError(f"{where}: unknown frontend_conf key(s) {', '.join(unknown)}")
-    out = {}
-    for key in FRONTEND_KEYS:
-        value = conf.get(key, params[key].default)
-        if key == "fs" and isinstance(value, str):
-            value = int(humanfriendly.parse_size(value))
-        out[key] = value
-    if out["win_length"] is None:
-        out["win_length"] = out["n_fft"]
-    if out["fmin"] is None:
-        out["fmin"] = 0
-    if out["fmax"] is None:
-        half = out["fs"] / 2
-        out["fmax"] = int(half) if half == int(half) else half
+    out = {key: conf.get(key, params[key].default) for key in FRONTEND_KEYS}
+    if isinstance(out["fs"], str):
+        out["fs"] = int(humanfriendly.parse_size(out["fs"]))
+    half = out["fs"] / 2
+    implied = {"win_length": out["n_fft"], "fmin": 0, "fmax": int(half) if half == int(half) else half}
+    out.update({key: value for key, value in implied.items() if out[key] is None})
     return out
 
 
 def _compare(a: torch.Tensor, b: torch.Tensor) -> Dict:
     if a.shape != b.shape:
         return {"shape": [list(a.shape), list(b.shape)], "equal": False, "max_abs_diff": None}
-    return {
-        "equal": bool(torch.equal(a, b)),
-        "max_abs_diff": float((a.double() - b.double()).abs().max()) if a.numel() else 0.0,
-    }
+    diff = float((a.double() - b.double()).abs().max()) if a.numel() else 0.0
+    return {"equal": bool(torch.equal(a, b)), "max_abs_diff": diff}
 
 
 def check_frontend(stock_model, extractor, n_samples: int = 24000, seed: int = 0) -> Dict:
@@ -448,25 +287,18 @@ def check_frontend(stock_model, extractor, n_samples: int = 24000, seed: int = 0
     wave = np.random.default_rng(seed).standard_normal(n_samples).astype(np.float32) * 0.1
     ref = torch.from_numpy(extractor(wave))
     with torch.no_grad():
-        x = torch.from_numpy(wave)[None]
-        feats, lens = stock_model.frontend(x, torch.tensor([n_samples]))
+        feats, lens = stock_model.frontend(torch.from_numpy(wave)[None], torch.tensor([n_samples]))
     return _compare(feats[0, : int(lens[0])], ref)
 
 
-# --------------------------------------------------------------------------------------
-# Models
-# --------------------------------------------------------------------------------------
-
-
+# ---- Models
 def _task_options() -> Dict:
     """Default values of ASRSERTask's command-line options (what ``--config`` may hold)."""
     from espnet_ser.tasks.asr_ser import ASRSERTask
 
     parser = ASRSERTask.get_parser()
-    defaults = vars(parser.parse_args([]))
-    # ESPnet's --config accepts option names only (not set_defaults extras like `required`)
-    options = {a.dest for a in parser._actions}
-    return {k: v for k, v in defaults.items() if k in options}
+    options = {a.dest for a in parser._actions}  # not set_defaults extras like `required`
+    return {k: v for k, v in vars(parser.parse_args([])).items() if k in options}
 
 
 def build_ser_model(config: Mapping):
@@ -485,19 +317,12 @@ def load_strict(model, state_dict: Mapping[str, torch.Tensor], where: str):
 
 
 @torch.no_grad()
-def compare_models(
-    stock,
-    grown,
-    old_to_new: Sequence[int],
-    stock_input: Tuple[torch.Tensor, torch.Tensor],
-    grown_input: Tuple[torch.Tensor, torch.Tensor],
-    tokens: Sequence[int],
-) -> Dict:
+def compare_models(stock, grown, old_to_new: Sequence[int], stock_input: Tuple[torch.Tensor, torch.Tensor],
+                   grown_input: Tuple[torch.Tensor, torch.Tensor], tokens: Sequence[int]) -> Dict:
     """Encoder outputs, and decoder / CTC logits of the old tokens, of two models.
 
-    ``tokens`` (old ids, no <sos>) are teacher-forced after <sos>; the grown model's
-    logits are read at the old tokens' new ids. Also reports at how many positions a
-    new token has the highest logit.
+    ``tokens`` (old ids) are teacher-forced after <sos>. Also reports at how many
+    positions a new token has the highest logit.
     """
     stock.eval(), grown.eval()
     enc_s, lens_s = stock.encode(*stock_input)
@@ -509,8 +334,7 @@ def compare_models(
     ylens = torch.tensor([ys_s.size(1)])
     dec_s = stock.decoder(enc_s, lens_s, ys_s, ylens)[0]
     dec_g = grown.decoder(enc_g, lens_g, ys_g, ylens)[0]
-    ctc_s = stock.ctc.ctc_lo(enc_s)
-    ctc_g = grown.ctc.ctc_lo(enc_g)
+    ctc_s, ctc_g = stock.ctc.ctc_lo(enc_s), grown.ctc.ctc_lo(enc_g)
     report = {
         "encoder": _compare(enc_s, enc_g),
         "decoder_logits": _compare(dec_s, dec_g[..., idx]),
@@ -519,34 +343,24 @@ def compare_models(
     }
     if new_ids:
         for key, logits in (("decoder", dec_g), ("ctc", ctc_g)):
-            top = logits.argmax(dim=-1)
-            report[f"{key}_positions_won_by_new_tokens"] = int(torch.isin(top, torch.tensor(new_ids)).sum())
+            won = torch.isin(logits.argmax(dim=-1), torch.tensor(new_ids))
+            report[f"{key}_positions_won_by_new_tokens"] = int(won.sum())
     return report
 
 
 def _equivalent(report: Mapping, atol: float) -> bool:
-    for key in ("encoder", "decoder_logits", "ctc_logits"):
-        d = report[key]["max_abs_diff"]
-        if d is None or d > atol:
-            return False
+    diffs = [report[key]["max_abs_diff"] for key in ("encoder", "decoder_logits", "ctc_logits")]
     s = report["sos_eos"]
-    return s[0] == s[1] and s[2] == s[3]
+    return all(d is not None and d <= atol for d in diffs) and s[0] == s[1] and s[2] == s[3]
 
 
-# --------------------------------------------------------------------------------------
-# The whole extension
-# --------------------------------------------------------------------------------------
-
-
+# ---- The whole extension
 def _check_outputs_are_not_inputs(output_dir: Path, inputs: Sequence[Path]) -> None:
-    for name in OUTPUT_FILES:
-        out = output_dir / name
+    for out in (output_dir / name for name in OUTPUT_FILES):
         for src in inputs:
             if out.exists() and src.exists() and os.path.samefile(out, src):
-                raise PretrainedError(
-                    f"--output_dir {output_dir} would overwrite the input {src}; "
-                    "choose another directory"
-                )
+                raise PretrainedError(f"--output_dir {output_dir} would overwrite the input "
+                                      f"{src}; choose another directory")
 
 
 @dataclasses.dataclass
@@ -568,36 +382,28 @@ class StockModel:
         return [f for f in files if f is not None]
 
 
-def read_stock(
-    asr_config: PathLike,
-    asr_model_file: PathLike,
-    bpemodel: Optional[PathLike] = None,
-    stats_file: Optional[PathLike] = None,
-    token_list: Optional[PathLike] = None,
-) -> StockModel:
+def read_stock(asr_config: PathLike, asr_model_file: PathLike, bpemodel: Optional[PathLike] = None,
+               stats_file: Optional[PathLike] = None, token_list: Optional[PathLike] = None
+               ) -> StockModel:
     """Read a stock config, check it describes a supported model and find its files."""
+    from espnet_ser.utils.safe_load import load_yaml_config
+
     config, model_file = Path(asr_config), Path(asr_model_file)
     for path, flag in ((config, "--asr_config"), (model_file, "--asr_model_file")):
         if not path.is_file():
             raise PretrainedError(f"{flag} {path}: no such file")
     try:
-        with config.open(encoding="utf-8") as f:
-            conf = yaml.safe_load(f)
-    except yaml.YAMLError as e:
-        raise PretrainedError(f"{config}: not valid YAML ({e})") from e
-    if not isinstance(conf, dict):
-        raise PretrainedError(f"{config}: expected a mapping of training arguments")
-
+        conf = load_yaml_config(config)
+    except ValueError as e:
+        raise PretrainedError(str(e)) from e
     model_name = conf.get("model") or "espnet"
     if model_name != "espnet":
         raise PretrainedError(f"{config}: model is {model_name!r}; only 'espnet' models can be extended")
     if conf.get("decoder") in (None, "transducer"):
         raise PretrainedError(f"{config}: needs an attention decoder, got {conf.get('decoder')!r}")
     if conf.get("token_type", "bpe") != "bpe":
-        raise PretrainedError(
-            f"{config}: token_type is {conf.get('token_type')!r}; only sentencepiece (bpe) "
-            "models are supported"
-        )
+        raise PretrainedError(f"{config}: token_type is {conf.get('token_type')!r}; only "
+                              "sentencepiece (bpe) models are supported")
     if conf.get("input_size") is not None:
         raise PretrainedError(f"{config}: input_size is set; the stock model must read raw waves")
 
@@ -616,28 +422,20 @@ def read_stock(
     bpe = resolve_path(conf.get("bpemodel"), "bpemodel", config, "--bpemodel", bpemodel)
     stats = None
     if conf.get("normalize") == "global_mvn":
-        stats = resolve_path(
-            (conf.get("normalize_conf") or {}).get("stats_file"), "normalize_conf.stats_file",
-            config, "--stats_file", stats_file,
-        )
+        stats = resolve_path((conf.get("normalize_conf") or {}).get("stats_file"),
+                             "normalize_conf.stats_file", config, "--stats_file", stats_file)
     elif stats_file is not None:
         raise PretrainedError(f"--stats_file given but {config} has normalize: {conf.get('normalize')}")
     return StockModel(config, model_file, conf, tokens, token_source, bpe, stats, token_list_file)
 
 
 def build_stock_model(stock: StockModel, work_dir: Path):
-    """Build the stock model with ESPnet's ``ASRTask.build_model_from_file``.
-
-    ESPnet reads the config's paths from the current directory, so it is given a copy of
-    the config (in ``work_dir``) with the resolved paths. Returns the model (eval mode)
-    and the stock state dict, checked to hold exactly the model's entries.
-    """
+    """The stock model (eval mode, built by ESPnet's ``ASRTask.build_model_from_file`` from
+    a copy of the config with the resolved paths) and its state dict, checked to fit."""
     from espnet2.tasks.asr import ASRTask
     from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
 
-    conf = copy.deepcopy(stock.conf)
-    conf["token_list"] = list(stock.tokens)
-    conf["bpemodel"] = str(stock.bpemodel)
+    conf = dict(copy.deepcopy(stock.conf), token_list=list(stock.tokens), bpemodel=str(stock.bpemodel))
     if stock.stats_file is not None:
         conf["normalize_conf"] = dict(conf.get("normalize_conf") or {}, stats_file=str(stock.stats_file))
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=".stock.") as tmp:
@@ -646,74 +444,49 @@ def build_stock_model(stock: StockModel, work_dir: Path):
         try:
             model, _ = ASRTask.build_model_from_file(tmp_config, stock.model_file, "cpu")
         except Exception as e:
-            raise PretrainedError(
-                f"ESPnet cannot build the model of {stock.config} with {stock.model_file}: {e}"
-            ) from e
+            raise PretrainedError(f"ESPnet cannot build the model of {stock.config} "
+                                  f"with {stock.model_file}: {e}") from e
     state_dict = load_state_dict_file(stock.model_file)
     expected = set(model.state_dict())
     if set(state_dict) != expected:
-        raise PretrainedError(
-            f"{stock.model_file} does not match {stock.config}: missing "
-            f"{sorted(expected - set(state_dict))[:5]}, unexpected "
-            f"{sorted(set(state_dict) - expected)[:5]}"
-        )
+        raise PretrainedError(f"{stock.model_file} does not match {stock.config}: missing "
+                              f"{sorted(expected - set(state_dict))[:5]}, unexpected "
+                              f"{sorted(set(state_dict) - expected)[:5]}")
     if list(model.token_list) != stock.tokens:
         raise PretrainedError(f"{stock.config}: ESPnet changed the token list while building the model")
     return model.eval(), state_dict
 
 
-def extended_config(
-    stock: StockModel, new_tokens: Sequence[str], emotion_tokens: Sequence[str], output_dir: Path
-) -> Tuple[Dict, List[str]]:
-    """The stock config for ``ASRSERTask`` with the output directory's files.
-
-    Keys that are not ASRSERTask options are dropped (returned; ESPnet's ``version``,
-    ``distributed`` and ``required`` among them), missing options take their defaults, and
-    the run-specific ones (:data:`RUN_SPECIFIC_KEYS`) are cleared, so the config works
-    with ``build_model_from_file`` and as ``--config`` of a training run.
+def extended_config(stock: StockModel, new_tokens: Sequence[str], emotion_tokens: Sequence[str],
+                    output_dir: Path) -> Tuple[Dict, List[str]]:
+    """The stock config for ``ASRSERTask`` with the output directory's files; also the
+    dropped keys (not ASRSERTask options). Missing options take their defaults and
+    :data:`RUN_SPECIFIC_KEYS` are cleared, so it also serves as ``--config`` of a training run.
     """
     defaults = _task_options()
-    conf, dropped = {}, []
-    for key, value in stock.conf.items():
-        if key in defaults:
-            conf[key] = copy.deepcopy(value)
-        else:
-            dropped.append(key)
-    for key, value in defaults.items():
-        conf.setdefault(key, value)
+    dropped = [key for key in stock.conf if key not in defaults]
+    conf = {k: copy.deepcopy(v) for k, v in stock.conf.items() if k in defaults}
+    conf.update((k, v) for k, v in defaults.items() if k not in conf)  # stock keys keep their order
     conf.update(copy.deepcopy(RUN_SPECIFIC_KEYS))
-    conf["model"] = "asr_ser"
-    conf["model_conf"] = dict(stock.conf.get("model_conf") or {}, emotion_tokens=list(emotion_tokens))
-    conf["token_list"] = str(output_dir / "tokens.txt")
-    conf["token_type"] = "bpe"
-    conf["bpemodel"] = str(output_dir / "bpe.model")
+    conf.update(model="asr_ser", token_type="bpe", token_list=str(output_dir / "tokens.txt"),
+                bpemodel=str(output_dir / "bpe.model"),
+                model_conf=dict(stock.conf.get("model_conf") or {}, emotion_tokens=list(emotion_tokens)))
     if stock.stats_file is not None:
-        conf["normalize_conf"] = dict(
-            stock.conf.get("normalize_conf") or {}, stats_file=str(output_dir / "feats_stats.npz")
-        )
+        conf["normalize_conf"] = dict(stock.conf.get("normalize_conf") or {},
+                                      stats_file=str(output_dir / "feats_stats.npz"))
     return conf, dropped
 
 
-def extend_pretrained(
-    asr_config: PathLike,
-    asr_model_file: PathLike,
-    add_tokens: Sequence[str],
-    output_dir: PathLike,
-    bpemodel: Optional[PathLike] = None,
-    stats_file: Optional[PathLike] = None,
-    token_list: Optional[PathLike] = None,
-    dumped_feats: bool = False,
-    verify: bool = True,
-    atol: float = 1e-5,
-) -> Dict:
-    """Write the extended model to ``output_dir`` (see the module docstring); return info.json.
+def extend_pretrained(asr_config: PathLike, asr_model_file: PathLike, add_tokens: Sequence[str],
+                      output_dir: PathLike, bpemodel: Optional[PathLike] = None,
+                      stats_file: Optional[PathLike] = None, token_list: Optional[PathLike] = None,
+                      dumped_feats: bool = False, verify: bool = True, atol: float = 1e-5) -> Dict:
+    """Write the extended model to ``output_dir``; return info.json.
 
     ``bpemodel`` / ``stats_file`` / ``token_list`` replace the files the config names.
-    ``dumped_feats``: the written config reads dumped fbank features (``frontend:
-    null``, ``input_size: n_mels``) instead of raw waves. ``verify``: compare the written
-    model with the stock one on a pseudo-random utterance (encoder output, decoder and
-    CTC logits of the old tokens) and fail if they differ by more than ``atol``.
-    Everything is checked before anything is written; ``info.json`` is written last.
+    ``dumped_feats``: the config reads dumped fbank (``frontend: null``, ``input_size:
+    n_mels``). ``verify``: fail if the written model's outputs for the old tokens differ
+    from the stock one's by more than ``atol``. Nothing is written before all checks pass.
     """
     quiet_nltk_downloads()
     from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
@@ -721,15 +494,12 @@ def extend_pretrained(
     from espnet_ser.features.fbank import FbankExtractor
 
     stock = read_stock(asr_config, asr_model_file, bpemodel, stats_file, token_list)
-    where = str(stock.config)
-    add_tokens = list(add_tokens)
-    old_tokens = stock.tokens
-    model_conf = dict(stock.conf.get("model_conf") or {})
-    new_tokens, old_to_new = extend_token_list(old_tokens, add_tokens, model_conf, f"{where}: token_list")
+    where, add_tokens, old_tokens = str(stock.config), list(add_tokens), stock.tokens
+    new_tokens, old_to_new = extend_token_list(
+        old_tokens, add_tokens, stock.conf.get("model_conf") or {}, f"{where}: token_list")
     sp_data = extend_sentencepiece(stock.bpemodel, add_tokens)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    output_dir = output_dir.resolve()
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    output_dir = Path(output_dir).resolve()
     _check_outputs_are_not_inputs(output_dir, stock.inputs)
 
     stock_model, stock_sd = build_stock_model(stock, output_dir)
@@ -740,7 +510,7 @@ def extend_pretrained(
         logging.warning(f"{where}: dropped key(s) unknown to ASRSERTask: {' '.join(unknown)}")
 
     # -- frontend: FbankExtractor arguments, checked against the stock frontend
-    fbank_conf, fbank_problem, frontend_check, extractor = None, None, None, None
+    fbank_conf = fbank_problem = frontend_check = extractor = None
     try:
         fbank_conf = fbank_config_of(stock.conf.get("frontend"), stock.conf.get("frontend_conf"), where)
     except PretrainedError as e:
@@ -758,38 +528,27 @@ def extend_pretrained(
                 raise PretrainedError(f"{where}: {msg}; dumped features would not match")
             logging.warning(msg)
     if dumped_feats:
-        new_conf["frontend"] = None
-        new_conf["frontend_conf"] = {}
-        new_conf["input_size"] = int(fbank_conf["n_mels"])
+        new_conf.update(frontend=None, frontend_conf={}, input_size=int(fbank_conf["n_mels"]))
 
     # -- the grown state dict, loaded strictly into the model the new config builds
     for_build = dict(new_conf, token_list=list(new_tokens))
     if stock.stats_file is not None:  # not copied yet
         for_build["normalize_conf"] = dict(new_conf["normalize_conf"], stats_file=str(stock.stats_file))
     grown = build_ser_model(for_build)
-    old_sd = stock_sd
-    if dumped_feats:
-        old_sd = {k: v for k, v in stock_sd.items() if not k.startswith("frontend.")}
-    new_sd, grown_names = grow_state_dict(
-        old_sd, {k: v.shape for k, v in grown.state_dict().items()}, old_to_new,
-        ordinary_ids(old_tokens), str(stock.model_file),
-    )
-    load_strict(grown, new_sd, f"the grown state dict of {stock.model_file}")
-    grown.eval()
+    old_sd = {k: v for k, v in stock_sd.items() if not (dumped_feats and k.startswith("frontend."))}
+    ordinary = ordinary_ids(old_tokens)
+    new_sd, grown_names = grow_state_dict(old_sd, {k: v.shape for k, v in grown.state_dict().items()},
+                                          old_to_new, ordinary, str(stock.model_file))
+    load_strict(grown, new_sd, f"the grown state dict of {stock.model_file}").eval()
     if [old_to_new[stock_model.sos], old_to_new[stock_model.eos]] != [grown.sos, grown.eos]:
         raise PretrainedError("the extended model's <sos>/<eos> moved to another token")
     del old_sd, stock_sd
 
     sp = _sp_processor(sp_data, str(stock.bpemodel))
-    index = set(new_tokens)
-    unknown_pieces = sorted(
-        {p for tok in add_tokens for p in sp.EncodeAsPieces(tok) if p not in index}
-    )
+    unknown_pieces = sorted({p for tok in add_tokens for p in sp.EncodeAsPieces(tok)} - set(new_tokens))
     if unknown_pieces:
-        logging.warning(
-            f"pieces next to the new tokens are not in the token list (ESPnet maps them "
-            f"to <unk>): {unknown_pieces}"
-        )
+        logging.warning("pieces next to the new tokens are not in the token list (ESPnet maps "
+                        f"them to <unk>): {unknown_pieces}")
 
     # -- numeric check on a pseudo-random utterance
     report = None
@@ -800,17 +559,13 @@ def extend_pretrained(
         if dumped_feats:
             feats = torch.from_numpy(extractor(wave.numpy()))[None]
             grown_input = (feats, torch.tensor([feats.size(1)]))
-        ordinary = ordinary_ids(old_tokens)
         tokens = [ordinary[(5 * i) % len(ordinary)] for i in range(8)]
         report = compare_models(stock_model, grown, old_to_new, stock_input, grown_input, tokens)
         if not _equivalent(report, atol):
             raise PretrainedError(f"the extended model differs from the stock model: {report}")
-        logging.info(
-            "the extended model matches the stock model: max abs diff encoder "
-            f"{report['encoder']['max_abs_diff']:.2e}, decoder logits "
-            f"{report['decoder_logits']['max_abs_diff']:.2e}, CTC logits "
-            f"{report['ctc_logits']['max_abs_diff']:.2e}"
-        )
+        diffs = [f"{report[k]['max_abs_diff']:.2e}" for k in ("encoder", "decoder_logits", "ctc_logits")]
+        logging.info("the extended model matches the stock model: max abs diff encoder {}, "
+                     "decoder logits {}, CTC logits {}".format(*diffs))
 
     # -- write
     atomic_write_text(output_dir / "tokens.txt", "".join(t + "\n" for t in new_tokens))
@@ -822,10 +577,9 @@ def extend_pretrained(
                   "# in FbankExtractor's format (python -m espnet_ser.bin.extract_feats)\n")
         atomic_write_text(output_dir / "feats_config.yaml",
                           header + yaml.safe_dump(fbank_conf, sort_keys=False))
-    _atomic_write(output_dir / "model.pth", lambda tmp: torch.save(new_sd, tmp))
-    atomic_write_text(
-        output_dir / "config.yaml", yaml_no_alias_safe_dump(new_conf, indent=4, sort_keys=False)
-    )
+    atomic_torch_save(new_sd, output_dir / "model.pth")
+    atomic_write_text(output_dir / "config.yaml",
+                      yaml_no_alias_safe_dump(new_conf, indent=4, sort_keys=False))
     inserted = old_to_new[-1] != len(old_tokens) - 1
     info = {
         "asr_config": str(stock.config.resolve()),
@@ -841,10 +595,9 @@ def extend_pretrained(
         "old_vocab_size": len(old_tokens),
         "new_vocab_size": len(new_tokens),
         "sos_eos_index": [grown.sos, grown.eos],
-        "token_layout": (
-            f"new tokens inserted before {old_tokens[-1]}, which stays last; the other old "
-            "tokens keep their indices" if inserted else "new tokens appended after the old tokens"
-        ),
+        "token_layout": (f"new tokens inserted before {old_tokens[-1]}, which stays last; the other "
+                         "old tokens keep their indices") if inserted
+        else "new tokens appended after the old tokens",
         "grown_tensors": grown_names,
         "new_rows": "mean of the rows of the old tokens other than " + ", ".join(SPECIAL_TOKENS),
         "pieces_not_in_token_list": unknown_pieces,
@@ -856,22 +609,14 @@ def extend_pretrained(
         "verification": report,
     }
     atomic_write_text(output_dir / "info.json", json.dumps(info, indent=2) + "\n")
-    logging.info(
-        f"wrote {output_dir}: {len(old_tokens)} -> {len(new_tokens)} tokens "
-        f"({' '.join(add_tokens)}), grew {', '.join(grown_names)}"
-    )
+    logging.info(f"wrote {output_dir}: {len(old_tokens)} -> {len(new_tokens)} tokens "
+                 f"({' '.join(add_tokens)}), grew {', '.join(grown_names)}")
     return info
 
 
-# --------------------------------------------------------------------------------------
-# Training from an extended model: the architecture is the pretrained model's
-# --------------------------------------------------------------------------------------
-
-# Components whose class and ``<name>_conf`` come from the pretrained config. A training
-# config may name the same class or a subclass that extends it (``encoder: gst_conformer``
-# over ``encoder: conformer``); the subclass's own arguments (style fields) then come from
-# the training config. Any other class is refused. ``frontend`` and ``normalize`` follow
-# the pretrained model's features and statistics whatever the training config says.
+# ---- Training from an extended model: the architecture is the pretrained model's
+# Components whose class and ``<name>_conf`` come from the pretrained config; a training
+# config may name a subclass (gst_conformer over conformer), whose own arguments it sets.
 ARCH_COMPONENTS = ("frontend", "normalize", "preencoder", "encoder", "postencoder", "decoder")
 FEATURE_COMPONENTS = ("frontend", "normalize")
 # Entries of model_conf that belong to the pretrained vocabulary.
@@ -892,27 +637,18 @@ def _yaml_value(value):
 
 
 def class_arguments(cls) -> Dict[str, object]:
-    """Keyword arguments of ``cls.__init__`` a config may set, with their defaults.
+    """Keyword arguments of ``cls.__init__`` a config may set -> default (or ``Parameter.empty``).
 
-    Arguments without a default map to ``inspect.Parameter.empty``; arguments the task
-    supplies (:data:`BUILD_ARGS`) and ``*args`` / ``**kwargs`` are left out.
+    Arguments the task supplies (:data:`BUILD_ARGS`) and ``*args`` / ``**kwargs`` are left out.
     """
-    out = {}
-    for name, p in inspect.signature(cls.__init__).parameters.items():
-        if name in BUILD_ARGS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        out[name] = p.default
-    return out
+    return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+            if name not in BUILD_ARGS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
 def complete_conf(cls, conf: Mapping, where: str) -> Tuple[Dict, List[str]]:
-    """``conf`` with every default of ``cls`` it omits written out; also the filled names.
-
-    Writing the defaults makes the merged config state the pretrained model's settings
-    (for example ``rel_pos_type: legacy``, ESPnet's default that a config written
-    before the key existed omits) even when the class built is a subclass whose
-    defaults might differ. Defaults that are not plain YAML data are left to the class.
-    """
+    """``conf`` with every plain-YAML default of ``cls`` it omits written out (so a subclass
+    built in its place keeps the pretrained settings, e.g. ``rel_pos_type: legacy``);
+    also the filled names."""
     args = class_arguments(cls)
     unknown = sorted(set(conf) - set(args))
     if unknown:
@@ -930,20 +666,10 @@ def complete_conf(cls, conf: Mapping, where: str) -> Tuple[Dict, List[str]]:
     return out, filled
 
 
-def _component_choices() -> Dict[str, object]:
-    from espnet_ser.tasks.asr_ser import ASRSERTask
-
-    return {c.name: c for c in ASRSERTask.class_choices_list}
-
-
 @dataclasses.dataclass
 class MergedConfig:
-    """A training config whose architecture is the pretrained model's.
-
-    ``config``: the mapping to train with. ``taken``: one line per field that comes
-    from the pretrained config (``key = value``). ``replaced``: the training config's
-    values that the pretrained model's replaced (``key: ours -> theirs``).
-    """
+    """``config`` to train with; ``taken``: ``key = value`` per field from the pretrained
+    config; ``replaced``: ``key: ours -> theirs`` per training-config value replaced."""
 
     config: Dict
     taken: List[str]
@@ -957,43 +683,33 @@ def _get_class(choices, name: str, where: Path):
         raise PretrainedError(f"{where}: {choices.name}: {e}") from e
 
 
-def _fmt(value) -> str:
-    return json.dumps(value, default=str)
-
-
 def merge_pretrained_config(pretrained_dir: PathLike, train_config: PathLike) -> MergedConfig:
     """The training config for fine-tuning the extended model in ``pretrained_dir``.
 
-    From the pretrained ``config.yaml``: the frontend, normalize, preencoder, encoder,
-    postencoder and decoder (class and ``*_conf``, with the class's defaults written
-    out), ``ctc_conf``, ``input_size``, the tokenizer (``token_type``, ``token_list``,
-    ``bpemodel``) and the vocabulary entries of ``model_conf``; ``init_param`` starts
-    with ``<pretrained_dir>/model.pth`` (the training config's entries follow). From
-    ``train_config``: everything else (style encoder, the style arguments of a subclass
-    such as ``gst_conformer``, model_conf weights, specaug, optimiser, schedule,
-    batches, epochs). A training-config value of an architecture field that differs
-    from the pretrained model's is replaced (listed in ``replaced``); a component class
-    that neither is nor extends the pretrained one is refused, naming the field.
-    Paths of the pretrained directory are written as ``pretrained_dir`` is given.
+    From its ``config.yaml``: :data:`ARCH_COMPONENTS` (class and ``*_conf``),
+    ``ctc_conf``, ``input_size``, the tokenizer, :data:`VOCAB_MODEL_CONF`, and
+    ``init_param[0] = <pretrained_dir>/model.pth``; everything else from ``train_config``.
+    A component class that neither is nor extends the pretrained one is refused.
     """
+    quiet_nltk_downloads()
+    from espnet_ser.tasks.asr_ser import ASRSERTask
     from espnet_ser.utils.safe_load import load_yaml_config
 
     pdir = Path(pretrained_dir)
     p_path, r_path = pdir / "config.yaml", Path(train_config)
     try:
-        pre = load_yaml_config(p_path)
-        ours = load_yaml_config(r_path)
+        pre, ours = load_yaml_config(p_path), load_yaml_config(r_path)
     except (OSError, ValueError) as e:
         raise PretrainedError(str(e)) from e
-    choices = _component_choices()
-    merged = copy.deepcopy(ours)
-    taken, replaced = [], []
+    choices = {c.name: c for c in ASRSERTask.class_choices_list}
+    merged, taken, replaced = copy.deepcopy(ours), [], []
 
     def take(key, value, note=""):
-        taken.append(f"{key} = {_fmt(value)}{note}")
+        taken.append(f"{key} = {json.dumps(value, default=str)}{note}")
 
     def differs(key, our_value, value):
-        replaced.append(f"{key}: {_fmt(our_value)} in {r_path} -> {_fmt(value)}")
+        replaced.append(f"{key}: {json.dumps(our_value, default=str)} in {r_path} -> "
+                        f"{json.dumps(value, default=str)}")
 
     for name in ARCH_COMPONENTS:
         conf_key = f"{name}_conf"
@@ -1010,10 +726,9 @@ def merge_pretrained_config(pretrained_dir: PathLike, train_config: PathLike) ->
             elif name in FEATURE_COMPONENTS:
                 differs(name, r_name, p_name)
             else:
-                raise PretrainedError(
-                    f"{r_path}: {name}: {r_name} cannot start from the pretrained model's "
-                    f"{name}: {p_name} ({p_path}); name {p_name} or a class extending it"
-                )
+                raise PretrainedError(f"{r_path}: {name}: {r_name} cannot start from the pretrained "
+                                      f"model's {name}: {p_name} ({p_path}); name {p_name} or a "
+                                      "class extending it")
         merged[name] = build_name
         take(name, p_name, "" if build_name == p_name else f" (built as {build_name}, which extends it)")
         if p_cls is None:
@@ -1030,10 +745,8 @@ def merge_pretrained_config(pretrained_dir: PathLike, train_config: PathLike) ->
             if key in extension:
                 conf[key] = copy.deepcopy(value)
             elif key not in conf:
-                raise PretrainedError(
-                    f"{r_path}: {conf_key}.{key} is not an argument of {build_name} "
-                    f"(the pretrained model's {name} is {p_name})"
-                )
+                raise PretrainedError(f"{r_path}: {conf_key}.{key} is not an argument of "
+                                      f"{build_name} (the pretrained model's {name} is {p_name})")
             elif value != conf[key] and not (name == "normalize" and key == "stats_file"):
                 differs(f"{conf_key}.{key}", value, conf[key])
         merged[conf_key] = conf
@@ -1068,25 +781,17 @@ def merge_pretrained_config(pretrained_dir: PathLike, train_config: PathLike) ->
             take(f"model_conf.{key}", value)
     merged["model_conf"] = model_conf
 
-    init = [str(pdir / "model.pth")]
     ours_init = ours.get("init_param") or []
-    if isinstance(ours_init, str):
-        ours_init = [ours_init]
-    init += [p for p in ours_init if p not in init]
-    merged["init_param"] = init
+    init = merged["init_param"] = [str(pdir / "model.pth")]
+    init += [p for p in ([ours_init] if isinstance(ours_init, str) else ours_init) if p not in init]
     take("init_param[0]", init[0])
     return MergedConfig(merged, taken, replaced)
 
 
-def write_pretrained_train_config(
-    pretrained_dir: PathLike, train_config: PathLike, output: Optional[PathLike]
-) -> MergedConfig:
-    """Log what :func:`merge_pretrained_config` takes and write its config to ``output``.
-
-    Every field taken from the pretrained config is logged, every training-config value
-    it replaces as a warning. The written YAML (nothing is written when ``output`` is
-    None) starts with comments holding the same lines.
-    """
+def write_pretrained_train_config(pretrained_dir: PathLike, train_config: PathLike,
+                                  output: Optional[PathLike]) -> MergedConfig:
+    """Log what :func:`merge_pretrained_config` takes (replacements as warnings) and write
+    its config, headed by the same lines as comments, to ``output`` (unless None)."""
     from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
 
     result = merge_pretrained_config(pretrained_dir, train_config)
@@ -1097,17 +802,14 @@ def write_pretrained_train_config(
         logging.warning(f"replaced by the pretrained model's value: {line}")
     if output is None:
         return result
-    header = [
-        f"# {train_config} with the architecture of the pretrained model {p_path}",
-        "# (python -m espnet_ser.bin.pretrained_train_config). Fields taken from it:",
-    ] + [f"#   {line}" for line in result.taken]
+    header = [f"# {train_config} with the architecture of the pretrained model {p_path}",
+              "# (python -m espnet_ser.bin.pretrained_train_config). Fields taken from it:"]
+    header += [f"#   {line}" for line in result.taken]
     if result.replaced:
         header.append("# Values of the training config replaced by the pretrained model's:")
         header += [f"#   {line}" for line in result.replaced]
     text = "\n".join(header) + "\n" + yaml_no_alias_safe_dump(result.config, indent=4, sort_keys=False)
     atomic_write_text(Path(output), text)
-    logging.info(
-        f"wrote {output}: {len(result.taken)} field(s) from the pretrained config, "
-        f"{len(result.replaced)} value(s) of {train_config} replaced"
-    )
+    logging.info(f"wrote {output}: {len(result.taken)} field(s) from the pretrained config, "
+                 f"{len(result.replaced)} value(s) of {train_config} replaced")
     return result

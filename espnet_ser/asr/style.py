@@ -1,19 +1,9 @@
-"""Style sources for a style-conditioned encoder.
+"""Style sources of a style-conditioned encoder (``encoder: gst_conformer``).
 
-A style encoder turns one extra per-utterance input into a style vector (B, D) that a
-style-conditioned encoder (``encoder: gst_conformer``) adds inside its blocks. Each
-style encoder names the data key it reads (``input_name``), which the recipe provides
-as one more ``--*_data_path_and_name_and_type`` entry:
-
-======================  ===============  ==========================================
-``style_encoder``       ``input_name``   data
-======================  ===============  ==========================================
-``gst``                 ``style_speech``  the GST log-mel dump, ``feats.scp,style_speech,kaldi_ark``
-``oracle``              ``emotion``       reference emotion ids, ``emotion_id,emotion,text_int``
-======================  ===============  ==========================================
-
-``oracle`` is the upper bound of the joint ASR + SER paper: the one-hot reference
-emotion as the style, so it needs the reference label at decoding time too.
+Each maps one more per-utterance input, its data key ``input_name``, to a style (B, D):
+``gst`` reads ``style_speech`` (the GST log-mel dump, ``feats.scp,style_speech,kaldi_ark``);
+``oracle`` reads ``emotion`` (reference ids, ``emotion_id,emotion,text_int``): the one-hot
+reference emotion, the paper's upper bound, which needs the label at decoding time too.
 """
 
 from abc import ABC, abstractmethod
@@ -37,11 +27,7 @@ class AbsStyleEncoder(torch.nn.Module, ABC):
 
 
 class OracleEmotionStyle(AbsStyleEncoder):
-    """The one-hot reference emotion as the style vector (no parameters).
-
-    Its input is the integer id of the reference emotion, the index of the emotion in
-    the recipe's ``emotions`` list (``data/token_*/<set>/emotion_id``).
-    """
+    """One-hot reference emotion id (index in the recipe's ``emotions``) as the style."""
 
     input_name = "emotion"
 
@@ -58,8 +44,6 @@ class OracleEmotionStyle(AbsStyleEncoder):
         ids = x.reshape(x.size(0), -1)[:, 0].long()
         bad = (ids < 0) | (ids >= self.n_emotions)
         if bool(bad.any()):
-            raise ValueError(
-                f"emotion id {int(ids[bad][0])} outside 0..{self.n_emotions - 1} "
-                f"(n_emotions={self.n_emotions})"
-            )
+            raise ValueError(f"emotion id {int(ids[bad][0])} outside 0..{self.n_emotions - 1} "
+                             f"(n_emotions={self.n_emotions})")
         return torch.nn.functional.one_hot(ids, self.n_emotions).float()

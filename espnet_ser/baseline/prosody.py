@@ -1,45 +1,29 @@
 """A prosody-only emotion baseline: utterance statistics + logistic regression.
 
-Per utterance (16 kHz or any rate; 25 ms frames every 10 ms):
-
-- F0 (``librosa.yin``, 60-500 Hz) in semitones re 100 Hz over voiced frames: mean, std,
-  5/25/50/75/95th percentiles, range (95th - 5th), mean absolute frame-to-frame change.
-  A frame is voiced when its RMS is within 35 dB of the utterance's loudest frame, its
-  zero-crossing rate is below 0.25 and its normalised autocorrelation at the YIN period
-  is above 0.5 (YIN itself never says "unvoiced").
-- Energy: frame RMS in dB over speech frames (within 50 dB of the loudest): mean, std,
-  10/50/90th percentiles.
-- Rate: words per second (words of the transcript over the speech span, first to last
-  frame within 35 dB of the loudest), voiced-frame ratio of the speech span, and the
-  speech span in seconds.
-
-The classifier is a standardised multinomial logistic regression (scikit-learn), fit on
-the training set; missing F0 statistics (no voiced frame) are imputed with the training
-median. No speaker normalisation is done: the baseline shows how far global prosody
-statistics go, which on mini_emo is deliberately not far.
+Per utterance (25 ms frames every 10 ms): F0 statistics (``librosa.yin``, semitones re 100 Hz)
+over voiced frames (within 35 dB of the loudest, zero-crossing rate < 0.25, autocorrelation at
+the YIN period > 0.5); frame energy (dB) statistics over speech frames (within 50 dB); words
+per second and voiced ratio of the speech span. Standardised logistic regression (training
+medians impute missing F0); no speaker normalisation.
 """
 
 import logging
 import math
 import multiprocessing
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-FRAME_SEC = 0.025
-HOP_SEC = 0.010
+FRAME_SEC, HOP_SEC = 0.025, 0.010
 F0_MIN, F0_MAX = 60.0, 500.0
-VOICED_DB = 35.0
-SPEECH_DB = 50.0
-ZCR_MAX = 0.25
-PERIODICITY_MIN = 0.5
+VOICED_DB, SPEECH_DB = 35.0, 50.0  # below the loudest frame: voiced candidates, speech
+ZCR_MAX, PERIODICITY_MIN = 0.25, 0.5
 
 FEATURE_NAMES: Tuple[str, ...] = (
-    "f0_mean", "f0_std", "f0_p05", "f0_p25", "f0_p50", "f0_p75", "f0_p95", "f0_range",
-    "f0_delta",
+    "f0_mean", "f0_std", "f0_p05", "f0_p25", "f0_p50", "f0_p75", "f0_p95", "f0_range", "f0_delta",
     "energy_mean", "energy_std", "energy_p10", "energy_p50", "energy_p90",
-    "words_per_sec", "voiced_ratio", "speech_sec",
-)
+    "words_per_sec", "voiced_ratio", "speech_sec")
 
 
 class ProsodyError(ValueError):
@@ -47,11 +31,8 @@ class ProsodyError(ValueError):
 
 
 def _frames(x: np.ndarray, frame: int, hop: int) -> np.ndarray:
-    if len(x) < frame:
-        x = np.pad(x, (0, frame - len(x)))
-    n = 1 + (len(x) - frame) // hop
-    idx = np.arange(frame)[None, :] + hop * np.arange(n)[:, None]
-    return x[idx]
+    x = np.pad(x, (0, max(0, frame - len(x))))
+    return np.lib.stride_tricks.sliding_window_view(x, frame)[::hop]
 
 
 def prosody_features(x: np.ndarray, sr: int, num_words: int) -> np.ndarray:
@@ -114,12 +95,10 @@ def prosody_features(x: np.ndarray, sr: int, num_words: int) -> np.ndarray:
 
 
 def _features_of(item: Tuple[str, str, str, int]) -> Tuple[str, np.ndarray]:
-    from espnet_ser.features.fbank import AudioError, read_utterance
+    from espnet_ser.features.audio import AudioError, read_utterance
 
     utt, path, where, num_words = item
     try:
-        # The toolkit's shared audio policy (espnet_ser.features.fbank): commands are
-        # refused, faulty files and multi-channel audio are errors; any rate is used.
         x, sr = read_utterance(utt, path, where, fs=None)
     except AudioError as e:
         raise ProsodyError(str(e)) from None
@@ -129,13 +108,9 @@ def _features_of(item: Tuple[str, str, str, int]) -> Tuple[str, np.ndarray]:
         raise ProsodyError(f"utterance {utt} ({path}): {e}") from None
 
 
-def extract_features(
-    wavs: Mapping[str, str], texts: Mapping[str, str], nj: int = 1, wav_scp: str = "wav.scp"
-) -> Tuple[List[str], np.ndarray]:
-    """Features of every utterance of ``wavs`` (sorted ids, matrix [utts, features]).
-
-    ``wav_scp`` names the file ``wavs`` was read from (sorted), for error messages.
-    """
+def extract_features(wavs: Mapping[str, str], texts: Mapping[str, str], nj: int = 1,
+                     wav_scp: str = "wav.scp") -> Tuple[List[str], np.ndarray]:
+    """Sorted ids and features [utts, features] of ``wavs`` (read from the sorted ``wav_scp``)."""
     items = []
     for lineno, utt in enumerate(sorted(wavs), 1):
         path = wavs[utt]
@@ -145,7 +120,7 @@ def extract_features(
     if nj > 1 and len(items) > 1:
         if "forkserver" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["librosa", "espnet_ser.features.fbank", __name__])
+            ctx.set_forkserver_preload(["librosa", "espnet_ser.features.audio", __name__])
         else:
             ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(nj) as pool:
@@ -161,16 +136,12 @@ def make_classifier(c: float = 1.0, seed: int = 0):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(
-        SimpleImputer(strategy="median"),
-        StandardScaler(),
-        LogisticRegression(C=c, max_iter=5000, random_state=seed),
-    )
+    return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
+                         LogisticRegression(C=c, max_iter=5000, random_state=seed))
 
 
-def fit_predict(
-    train_x: np.ndarray, train_y: Sequence[str], test_x: np.ndarray, c: float = 1.0
-) -> Tuple[List[str], object]:
+def fit_predict(train_x: np.ndarray, train_y: Sequence[str], test_x: np.ndarray, c: float = 1.0
+                ) -> Tuple[List[str], object]:
     """Fit on train, predict test; return (predicted codes, fitted pipeline)."""
     if len(set(train_y)) < 2:
         raise ValueError(f"the training set has fewer than two emotions: {sorted(set(train_y))}")
@@ -179,22 +150,11 @@ def fit_predict(
     return [str(p) for p in clf.predict(test_x)], clf
 
 
-def emotion_metrics(ref: Mapping[str, str], hyp: Mapping[str, Optional[str]],
-                    labels: Optional[Sequence[str]] = None) -> dict:
-    """The toolkit's WA / UA / confusion metrics (espnet_ser.scoring.emotion)."""
-    from espnet_ser.scoring.emotion import emotion_metrics as metrics
-
-    return metrics(ref, hyp, labels=labels)
-
-
 def run_baseline(train_dir, test_dir, nj: int = 1, c: float = 1.0) -> Dict:
-    """Features, fit and prediction for two Kaldi data directories.
-
-    Returns ``{"hyp": {utt: code}, "ref": {utt: code}, "train_acc": float, ...}``.
-    """
-    from pathlib import Path
-
-    from espnet_ser.data.datadir import read_kaldi_map, validate_data_dir
+    """Features, fit and prediction for two Kaldi data directories: ``{"hyp": {utt: code},
+    "ref": {utt: code}, "train_acc": float, "labels", "test_features", "test_utts"}``."""
+    from espnet_ser.data.datadir import validate_data_dir
+    from espnet_ser.utils.io import read_kaldi_map
 
     sets = {}
     for name, d in (("train", Path(train_dir)), ("test", Path(test_dir))):
@@ -209,11 +169,6 @@ def run_baseline(train_dir, test_dir, nj: int = 1, c: float = 1.0) -> Dict:
     te_utts, te_x, te_y = sets["test"]
     hyp, clf = fit_predict(tr_x, tr_y, te_x, c=c)
     train_acc = 100.0 * float(np.mean(np.asarray(clf.predict(tr_x)) == np.asarray(tr_y)))
-    return {
-        "ref": dict(zip(te_utts, te_y)),
-        "hyp": dict(zip(te_utts, hyp)),
-        "train_acc": train_acc,
-        "labels": sorted(set(tr_y) | set(te_y)),
-        "test_features": te_x,
-        "test_utts": te_utts,
-    }
+    return {"ref": dict(zip(te_utts, te_y)), "hyp": dict(zip(te_utts, hyp)),
+            "train_acc": train_acc, "labels": sorted(set(tr_y) | set(te_y)),
+            "test_features": te_x, "test_utts": te_utts}

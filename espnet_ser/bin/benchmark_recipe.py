@@ -44,7 +44,8 @@ def tree_rss_bytes(root_pid: int) -> int:
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cwd", type=Path, default=Path("."), help="directory to run the command in")
     p.add_argument("--interval", type=float, default=1.0, help="memory sampling period (s)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -65,7 +66,8 @@ def main(cmd=None) -> None:
         time.sleep(args.interval)
     wall = time.time() - start
     peak_proc = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    figures = dict(command=" ".join(command), returncode=proc.returncode, wall_seconds=round(wall, 1),
+    figures = dict(command=" ".join(command), returncode=proc.returncode,
+                   wall_seconds=round(wall, 1),
                    peak_rss_largest_process_mb=round(peak_proc / 2**20, 1),
                    peak_rss_process_tree_mb=round(peak_tree / 2**20, 1))
     for k, v in figures.items():

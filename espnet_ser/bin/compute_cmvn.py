@@ -1,11 +1,9 @@
 #!/usr/bin/env python3
-"""Global CMVN statistics of a feats.scp, in the npz format ESPnet's GlobalMVN loads.
+"""Global CMVN statistics of a feats.scp, in the npz ESPnet's GlobalMVN loads
+(``normalize: global_mvn``, ``normalize_conf: {stats_file: ...}``)::
 
     python -m espnet_ser.bin.compute_cmvn \\
         --feats_scp dump/fbank/train/feats.scp --out dump/fbank/train/feats_stats.npz
-
-The file holds ``count`` (frames), ``sum`` and ``sum_square`` (per dimension, float64);
-give it to a model as ``normalize: global_mvn`` / ``normalize_conf: {stats_file: ...}``.
 """
 
 import argparse
@@ -14,18 +12,18 @@ import sys
 from typing import Optional, Sequence
 
 from espnet_ser.features.cmvn import compute_cmvn_stats
-from espnet_ser.features.fbank import FeatureError
+from espnet_ser.features.extractor import FeatureError
 from espnet_ser.utils.cli import setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Compute global mean/variance statistics (ESPnet GlobalMVN npz)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--feats_scp", required=True, help="feats.scp of the training set")
-    parser.add_argument("--out", required=True, help="output npz, e.g. dump/fbank/train/feats_stats.npz")
-    parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add = parser.add_argument
+    add("--feats_scp", required=True, help="feats.scp of the training set")
+    add("--out", required=True, help="output npz, e.g. dump/fbank/train/feats_stats.npz")
+    add("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
 
@@ -39,10 +37,8 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         logging.error(str(e))
         sys.exit(1)
     mean, std = stats.mean_std()
-    logging.info(
-        f"wrote {args.out}: {stats.count} frames, dim {len(mean)}, "
-        f"mean in [{mean.min():.3f}, {mean.max():.3f}], std in [{std.min():.3f}, {std.max():.3f}]"
-    )
+    logging.info(f"wrote {args.out}: {stats.count} frames, dim {len(mean)}, mean in "
+                 f"[{mean.min():.3f}, {mean.max():.3f}], std in [{std.min():.3f}, {std.max():.3f}]")
 
 
 if __name__ == "__main__":

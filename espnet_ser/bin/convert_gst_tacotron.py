@@ -1,28 +1,14 @@
 #!/usr/bin/env python3
 """Convert the GST module of a GST-Tacotron checkpoint into a GSTEncoder state dict.
 
-Example:
-    python -m espnet_ser.bin.convert_gst_tacotron tacotron_gst.pth exp/gst/gst.pth
-    # -> exp/gst/gst.pth   (state dict for espnet_ser.asr.gst.GSTEncoder, strict)
-    #    exp/gst/gst.yaml  (GSTEncoder arguments, to copy into ``style_encoder_conf:``)
-
-The input uses the parameter names of the public PyTorch GST-Tacotron implementation::
-
-    <prefix>encoder.convs.{i}.weight / .bias
-    <prefix>encoder.bns.{i}.weight / .bias / .running_mean / .running_var / .num_batches_tracked
-    <prefix>encoder.gru.weight_ih_l0 / .weight_hh_l0 / .bias_ih_l0 / .bias_hh_l0
-    <prefix>stl.embed
-    <prefix>stl.attention.W_query.weight / .W_key.weight / .W_value.weight
-
-``<prefix>`` is found from the ``stl.*`` keys (e.g. ``gst.`` inside a whole Tacotron
-state dict, ``module.gst.`` for a DataParallel model, or empty for a bare GST module).
-The state dict may be wrapped in a dict with ``model`` / ``state_dict`` entries; nested
-dicts are searched with their keys joined by ``.``.
-
-The sizes are inferred from the tensor shapes, except ``n_heads`` (``--n_heads``) and
-``n_mels``, of which the shapes only give a range (``--n_mels``, checked against it).
-The file is read with ``torch.load(weights_only=True)`` only: a checkpoint that pickles
-other Python objects is refused rather than unpickled.
+``python -m espnet_ser.bin.convert_gst_tacotron tacotron_gst.pth exp/gst/gst.pth`` writes
+gst.pth (strict state dict for espnet_ser.asr.gst.GSTEncoder) and gst.yaml (its arguments,
+for ``style_encoder_conf:``). Input keys are those of the public PyTorch GST-Tacotron:
+``<prefix>encoder.{convs,bns}.{i}.*``, ``<prefix>encoder.gru.*``, ``<prefix>stl.embed``,
+``<prefix>stl.attention.W_{query,key,value}.weight``; ``<prefix>`` is found from the
+``stl.*`` keys (nested dicts are searched, keys joined by ``.``). Sizes come from the
+shapes except ``--n_heads`` and ``--n_mels`` (checked against the range the shapes allow).
+The file is read with ``torch.load(weights_only=True)``: other pickled objects are refused.
 """
 
 import argparse
@@ -37,8 +23,8 @@ import torch
 import yaml
 
 from espnet_ser.asr.gst import GSTEncoder
-from espnet_ser.utils.checkpoints import atomic_torch_save, atomic_write_text
 from espnet_ser.utils.cli import setup_logging
+from espnet_ser.utils.io import atomic_torch_save, atomic_write_text
 
 STL_KEYS = {
     "stl.embed": "style_tokens.embed",
@@ -67,12 +53,10 @@ def load_checkpoint(path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - re-raised with the file name
         raise ConversionError(
-            f"{path}: cannot be loaded with torch.load(weights_only=True) "
-            f"({type(e).__name__}: {e}). The file holds pickled objects other than "
-            f"tensors and plain containers; they are not unpickled because that can run "
-            f"arbitrary code. Re-save only the model's state dict "
-            f"(torch.save(model.state_dict(), ...)) from a source you trust."
-        ) from e
+            f"{path}: cannot be loaded with torch.load(weights_only=True) ({type(e).__name__}: {e}). "
+            "The file holds pickled objects other than tensors and plain containers; they are not "
+            "unpickled because that can run arbitrary code. Re-save only the model's state dict "
+            "(torch.save(model.state_dict(), ...)) from a source you trust.") from e
 
 
 def flatten_tensors(obj: Any, prefix: str = "") -> "OrderedDict[str, torch.Tensor]":
@@ -104,12 +88,8 @@ def _listing(keys: List[str], limit: int = N_LISTED_KEYS, where: str = "") -> st
 
 def find_prefixes(keys) -> List[str]:
     """Prefixes under which ``stl.*`` GST keys occur (``""`` for a bare GST module)."""
-    prefixes = set()
-    for key in keys:
-        for suffix in STL_KEYS:
-            if key == suffix or key.endswith("." + suffix):
-                prefixes.add(key[: len(key) - len(suffix)])
-    return sorted(prefixes)
+    return sorted({key[: len(key) - len(suffix)] for key in keys for suffix in STL_KEYS
+                   if key == suffix or key.endswith("." + suffix)})
 
 
 def select_prefix(keys) -> str:
@@ -117,15 +97,11 @@ def select_prefix(keys) -> str:
     keys = list(keys)
     prefixes = find_prefixes(keys)
     if not prefixes:
-        raise ConversionError(
-            "no GST-Tacotron style token layer found (no key ending in "
-            f"{' / '.join(STL_KEYS)}); {_listing(keys)}"
-        )
+        raise ConversionError("no GST-Tacotron style token layer found (no key ending in "
+                              f"{' / '.join(STL_KEYS)}); {_listing(keys)}")
     if len(prefixes) > 1:
-        raise ConversionError(
-            f"several GST modules found, under the prefixes {prefixes}; choose one "
-            f"with --prefix; {_listing(keys)}"
-        )
+        raise ConversionError(f"several GST modules found, under the prefixes {prefixes}; "
+                              f"choose one with --prefix; {_listing(keys)}")
     return prefixes[0]
 
 
@@ -133,86 +109,64 @@ def _conv_count(sd: Mapping[str, torch.Tensor], prefix: str) -> int:
     pattern = re.compile(re.escape(prefix) + r"encoder\.convs\.(\d+)\.weight$")
     indices = sorted(int(m.group(1)) for m in map(pattern.match, sd) if m)
     if indices != list(range(len(indices))):
-        raise ConversionError(
-            f"convolution indices must be 0..K-1, found encoder.convs.{indices}.weight"
-        )
+        raise ConversionError(f"convolution indices must be 0..K-1, found encoder.convs.{indices}.weight")
     return len(indices)
 
 
 def _required_keys(n_convs: int) -> List[str]:
     keys = []
     for i in range(n_convs):
-        keys += [f"encoder.convs.{i}.{k}" for k in CONV_KEYS]
-        keys += [f"encoder.bns.{i}.{k}" for k in BN_KEYS]
-    keys += [f"encoder.gru.{k}" for k in GRU_KEYS]
-    keys += list(STL_KEYS)
-    return keys
+        keys += [f"encoder.convs.{i}.{k}" for k in CONV_KEYS] + [f"encoder.bns.{i}.{k}" for k in BN_KEYS]
+    return keys + [f"encoder.gru.{k}" for k in GRU_KEYS] + list(STL_KEYS)
 
 
 def _check_shape(name: str, tensor: torch.Tensor, shape: Tuple[int, ...]) -> None:
     if tuple(tensor.shape) != tuple(shape):
-        raise ConversionError(
-            f"{name}: shape {tuple(tensor.shape)}, expected {tuple(shape)}"
-        )
+        raise ConversionError(f"{name}: shape {tuple(tensor.shape)}, expected {tuple(shape)}")
 
 
 def n_mels_range(n_convs: int, out_freq: int) -> Tuple[int, int]:
-    """The n_mels values (inclusive range) that ``n_convs`` stride-2 convs map to ``out_freq``."""
-    # each conv maps L -> ceil(L / 2), so n convs map L -> ceil(L / 2**n)
+    """The n_mels values (inclusive range) that ``n_convs`` stride-2 convs map to ``out_freq``
+    (each maps L -> ceil(L / 2))."""
     scale = 2**n_convs
     return scale * (out_freq - 1) + 1, scale * out_freq
 
 
-def convert_state_dict(
-    sd: Mapping[str, torch.Tensor],
-    n_heads: int = 8,
-    n_mels: int = 80,
-    prefix: Optional[str] = None,
-) -> Tuple["OrderedDict[str, torch.Tensor]", Dict[str, Any]]:
+def convert_state_dict(sd: Mapping[str, torch.Tensor], n_heads: int = 8, n_mels: int = 80,
+                       prefix: Optional[str] = None
+                       ) -> Tuple["OrderedDict[str, torch.Tensor]", Dict[str, Any]]:
     """Map the GST keys of a (flat) GST-Tacotron state dict to GSTEncoder's.
 
-    Returns ``(state dict for GSTEncoder, GSTEncoder keyword arguments)``. ``prefix``
-    selects the GST module when the state dict holds more than one. Raises
-    :class:`ConversionError` naming what was found when the layout is not understood.
+    Returns ``(state dict, GSTEncoder keyword arguments)``; ``prefix`` selects the GST
+    module when there are several. Raises :class:`ConversionError` naming what was found.
     """
     keys = list(sd)
     if prefix is None:
         prefix = select_prefix(keys)
-
     n_convs = _conv_count(sd, prefix)
     missing = [k for k in _required_keys(max(n_convs, 1)) if prefix + k not in sd]
     if missing:
         found = [k for k in keys if k.startswith(prefix)]
-        raise ConversionError(
-            f"GST keys missing under the prefix {prefix!r}: {missing}; "
-            f"{_listing(found, limit=4 * N_LISTED_KEYS, where=f' under {prefix!r}')}"
-        )
+        raise ConversionError(f"GST keys missing under the prefix {prefix!r}: {missing}; "
+                              f"{_listing(found, limit=4 * N_LISTED_KEYS, where=f' under {prefix!r}')}")
     known = set(prefix + k for k in _required_keys(n_convs))
     known |= {f"{prefix}encoder.bns.{i}.num_batches_tracked" for i in range(n_convs)}
-    unknown = [
-        k
-        for k in keys
-        if k not in known and any(k.startswith(prefix + ns) for ns in GST_NAMESPACES)
-    ]
+    unknown = [k for k in keys
+               if k not in known and any(k.startswith(prefix + ns) for ns in GST_NAMESPACES)]
     if unknown:
-        raise ConversionError(
-            f"unexpected keys in the GST module under the prefix {prefix!r} (a different "
-            f"architecture?): {unknown[:N_LISTED_KEYS]}"
-        )
+        raise ConversionError(f"unexpected keys in the GST module under the prefix {prefix!r} "
+                              f"(a different architecture?): {unknown[:N_LISTED_KEYS]}")
 
     def get(name: str) -> torch.Tensor:
         return sd[prefix + name]
 
     # reference encoder: shapes give the channels, the GRU sizes and the output frequency
-    channels = []
-    in_channels = 1
+    channels, in_channels = [], 1
     for i in range(n_convs):
         weight = get(f"encoder.convs.{i}.weight")
         if weight.dim() != 4 or tuple(weight.shape[1:]) != (in_channels, 3, 3):
-            raise ConversionError(
-                f"encoder.convs.{i}.weight: shape {tuple(weight.shape)}, expected "
-                f"(C, {in_channels}, 3, 3)"
-            )
+            raise ConversionError(f"encoder.convs.{i}.weight: shape {tuple(weight.shape)}, "
+                                  f"expected (C, {in_channels}, 3, 3)")
         out_channels = int(weight.shape[0])
         _check_shape(f"encoder.convs.{i}.bias", get(f"encoder.convs.{i}.bias"), (out_channels,))
         for k in BN_KEYS:
@@ -222,27 +176,22 @@ def convert_state_dict(
 
     w_hh = get("encoder.gru.weight_hh_l0")
     if w_hh.dim() != 2 or w_hh.shape[0] != 3 * w_hh.shape[1]:
-        raise ConversionError(
-            f"encoder.gru.weight_hh_l0: shape {tuple(w_hh.shape)}, expected (3 * H, H)"
-        )
+        raise ConversionError(f"encoder.gru.weight_hh_l0: shape {tuple(w_hh.shape)}, "
+                              "expected (3 * H, H)")
     ref_dim = int(w_hh.shape[1])
     w_ih = get("encoder.gru.weight_ih_l0")
     if w_ih.dim() != 2 or w_ih.shape[0] != 3 * ref_dim or w_ih.shape[1] % channels[-1]:
-        raise ConversionError(
-            f"encoder.gru.weight_ih_l0: shape {tuple(w_ih.shape)}, expected "
-            f"({3 * ref_dim}, {channels[-1]} * F)"
-        )
+        raise ConversionError(f"encoder.gru.weight_ih_l0: shape {tuple(w_ih.shape)}, expected "
+                              f"({3 * ref_dim}, {channels[-1]} * F)")
     for k in ("bias_ih_l0", "bias_hh_l0"):
         _check_shape(f"encoder.gru.{k}", get(f"encoder.gru.{k}"), (3 * ref_dim,))
     out_freq = int(w_ih.shape[1]) // channels[-1]
     low, high = n_mels_range(n_convs, out_freq)
     if not low <= n_mels <= high:
-        raise ConversionError(
-            f"n_mels={n_mels} does not fit the checkpoint: its GRU input "
-            f"{int(w_ih.shape[1])} = {channels[-1]} channels x {out_freq} frequency bins "
-            f"after {n_convs} stride-2 convolutions means n_mels in {low}..{high}; "
-            f"give --n_mels"
-        )
+        raise ConversionError(f"n_mels={n_mels} does not fit the checkpoint: its GRU input "
+                              f"{int(w_ih.shape[1])} = {channels[-1]} channels x {out_freq} frequency "
+                              f"bins after {n_convs} stride-2 convolutions means n_mels in "
+                              f"{low}..{high}; give --n_mels")
 
     # style token layer
     embed = get("stl.embed")
@@ -251,56 +200,34 @@ def convert_state_dict(
     n_tokens, token_dim = (int(s) for s in embed.shape)
     w_query = get("stl.attention.W_query.weight")
     if w_query.dim() != 2 or w_query.shape[1] != ref_dim:
-        raise ConversionError(
-            f"stl.attention.W_query.weight: shape {tuple(w_query.shape)}, expected "
-            f"(style_dim, {ref_dim})"
-        )
+        raise ConversionError(f"stl.attention.W_query.weight: shape {tuple(w_query.shape)}, "
+                              f"expected (style_dim, {ref_dim})")
     style_dim = int(w_query.shape[0])
     for k in ("W_key", "W_value"):
         name = f"stl.attention.{k}.weight"
         _check_shape(name, get(name), (style_dim, token_dim))
     if n_heads < 1 or style_dim % n_heads:
-        raise ConversionError(
-            f"n_heads={n_heads} does not divide the style dimension {style_dim}; give --n_heads"
-        )
+        raise ConversionError(f"n_heads={n_heads} does not divide the style dimension {style_dim}; "
+                              "give --n_heads")
     if style_dim // n_heads != token_dim:
         logging.warning(
             "token dimension %d != style_dim / n_heads = %d / %d: GST-Tacotron ties them "
             "(token_dim = style_dim // n_heads), which suggests n_heads=%s; check --n_heads",
-            token_dim,
-            style_dim,
-            n_heads,
-            style_dim // token_dim if style_dim % token_dim == 0 else "?",
-        )
+            token_dim, style_dim, n_heads, style_dim // token_dim if style_dim % token_dim == 0 else "?")
 
-    conf: Dict[str, Any] = {
-        "n_mels": n_mels,
-        "conv_channels": channels,
-        "ref_dim": ref_dim,
-        "n_tokens": n_tokens,
-        "n_heads": n_heads,
-        "style_dim": style_dim,
-        "token_dim": token_dim,
-    }
+    conf: Dict[str, Any] = dict(n_mels=n_mels, conv_channels=channels, ref_dim=ref_dim,
+                                n_tokens=n_tokens, n_heads=n_heads, style_dim=style_dim,
+                                token_dim=token_dim)
 
     new_sd: "OrderedDict[str, torch.Tensor]" = OrderedDict()
-    for i in range(n_convs):
-        for k in CONV_KEYS:
-            new_sd[f"reference_encoder.convs.{i}.{k}"] = get(f"encoder.convs.{i}.{k}")
-        for k in BN_KEYS:
-            new_sd[f"reference_encoder.bns.{i}.{k}"] = get(f"encoder.bns.{i}.{k}")
-        tracked = sd.get(f"{prefix}encoder.bns.{i}.num_batches_tracked")
-        if tracked is None:
-            tracked = torch.tensor(0, dtype=torch.long)
-        new_sd[f"reference_encoder.bns.{i}.num_batches_tracked"] = tracked.reshape(())
-    for k in GRU_KEYS:
-        new_sd[f"reference_encoder.gru.{k}"] = get(f"encoder.gru.{k}")
-    for old, new in STL_KEYS.items():
-        new_sd[new] = get(old)
+    for k in _required_keys(n_convs):  # encoder.* -> reference_encoder.*, stl.* -> style_tokens.*
+        new_sd[STL_KEYS.get(k, "reference_" + k)] = get(k)
+        if k.endswith(".running_var"):
+            tracked = sd.get(prefix + k.replace("running_var", "num_batches_tracked"), torch.tensor(0))
+            new_sd["reference_" + k.replace("running_var", "num_batches_tracked")] = tracked.reshape(())
     new_sd = OrderedDict((k, v.detach().clone().contiguous()) for k, v in new_sd.items())
 
-    # the result must load strictly into the module the configuration describes
-    try:
+    try:  # the result must load strictly into the module the configuration describes
         GSTEncoder(**conf).load_state_dict(new_sd, strict=True)
     except (RuntimeError, ValueError) as e:
         raise ConversionError(f"converted parameters do not fit GSTEncoder({conf}): {e}") from e
@@ -312,9 +239,8 @@ def conf_path(out) -> Path:
     return Path(out).with_suffix(".yaml")
 
 
-def convert_file(
-    in_path, out_path, n_heads: int = 8, n_mels: int = 80, prefix: Optional[str] = None
-) -> Dict[str, Any]:
+def convert_file(in_path, out_path, n_heads: int = 8, n_mels: int = 80,
+                 prefix: Optional[str] = None) -> Dict[str, Any]:
     """Convert ``in_path`` and write ``out_path`` and its ``.yaml``; return the arguments."""
     in_path, out_path = Path(in_path), Path(out_path)
     yaml_path = conf_path(out_path)
@@ -333,43 +259,26 @@ def convert_file(
         raise ConversionError(f"{in_path}: {e}") from e
     buffers = ("running_mean", "running_var", "num_batches_tracked")
     n_params = sum(v.numel() for k, v in new_sd.items() if not k.endswith(buffers))
-    header = (
-        f"# GSTEncoder arguments (style_encoder_conf) for {out_path.name},\n"
-        f"# converted from {in_path.name} (GST prefix {prefix!r}, "
-        f"{n_params} parameters)\n"
-    )
+    header = (f"# GSTEncoder arguments (style_encoder_conf) for {out_path.name},\n"
+              f"# converted from {in_path.name} (GST prefix {prefix!r}, {n_params} parameters)\n")
     atomic_torch_save(new_sd, out_path)
-    text = header + yaml.safe_dump(conf, sort_keys=False, default_flow_style=None)
-    atomic_write_text(yaml_path, text)
+    atomic_write_text(yaml_path, header + yaml.safe_dump(conf, sort_keys=False, default_flow_style=None))
     return conf
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Convert the GST module of a GST-Tacotron checkpoint into a "
-        "GSTEncoder state dict (OUT) and its arguments (OUT with suffix .yaml)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+        description="Convert the GST module of a GST-Tacotron checkpoint into a GSTEncoder state "
+        "dict (OUT) and its arguments (OUT with suffix .yaml)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("input", type=str, help="GST-Tacotron checkpoint (read only)")
     parser.add_argument("output", type=str, help="GSTEncoder state dict to write, e.g. gst.pth")
-    parser.add_argument(
-        "--n_heads",
-        type=int,
-        default=8,
-        help="Attention heads of the style token layer (not visible in the shapes)",
-    )
-    parser.add_argument(
-        "--n_mels",
-        type=int,
-        default=80,
-        help="Log-mel bins of the reference encoder input (the shapes only give a range)",
-    )
-    parser.add_argument(
-        "--prefix",
-        type=str,
-        default=None,
-        help="Key prefix of the GST module, e.g. 'gst.' (default: found from the stl.* keys)",
-    )
+    parser.add_argument("--n_heads", type=int, default=8,
+                        help="Attention heads of the style token layer (not visible in the shapes)")
+    parser.add_argument("--n_mels", type=int, default=80,
+                        help="Log-mel bins of the reference encoder input (shapes give a range)")
+    parser.add_argument("--prefix", type=str, default=None, help="Key prefix of the GST module, "
+                        "e.g. 'gst.' (default: found from the stl.* keys)")
     parser.add_argument("--log_level", type=str, default="INFO", help="Logging level")
     return parser
 
@@ -378,15 +287,12 @@ def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     setup_logging(args.log_level)
     try:
-        conf = convert_file(
-            args.input, args.output, n_heads=args.n_heads, n_mels=args.n_mels, prefix=args.prefix
-        )
+        conf = convert_file(args.input, args.output, n_heads=args.n_heads, n_mels=args.n_mels,
+                            prefix=args.prefix)
     except (ConversionError, OSError) as e:
         logging.error(str(e))
         sys.exit(1)
-    logging.info(
-        "wrote %s and %s: GSTEncoder(%s)", args.output, conf_path(args.output), conf
-    )
+    logging.info("wrote %s and %s: GSTEncoder(%s)", args.output, conf_path(args.output), conf)
 
 
 if __name__ == "__main__":

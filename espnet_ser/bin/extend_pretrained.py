@@ -1,16 +1,9 @@
 """Add emotion tokens to a stock ESPnet ASR model (model-zoo layout).
 
-Example (GigaSpeech conformer unpacked in zoo/; run from anywhere)::
-
-    python -m espnet_ser.bin.extend_pretrained \\
-        --asr_config zoo/exp/asr_train_asr_raw_en_bpe5000/config.yaml \\
-        --asr_model_file zoo/exp/asr_train_asr_raw_en_bpe5000/valid.acc.ave_10best.pth \\
-        --add_tokens "<ang> <hap> <neu> <sad>" --output_dir exp/pretrained_gigaspeech_emo
-
-Paths inside the config are looked up in the current directory, then in the config's
-directory and its ancestors; ``--bpemodel`` / ``--stats_file`` / ``--token_list``
-override them. Writes config.yaml (model: asr_ser), model.pth, tokens.txt, bpe.model,
-feats_stats.npz, feats_config.yaml and info.json (see espnet_ser.asr.pretrained).
+Example: ``python -m espnet_ser.bin.extend_pretrained --asr_config zoo/exp/asr_x/config.yaml
+--asr_model_file zoo/exp/asr_x/valid.acc.ave_10best.pth --add_tokens "<ang> <hap> <neu> <sad>"
+--output_dir exp/pretrained_emo``. Paths inside the config are looked up in the current
+directory, then in the config's directory and its ancestors. See espnet_ser.asr.pretrained.
 """
 
 import argparse
@@ -47,11 +40,9 @@ def main(cmd: Optional[List[str]] = None) -> None:
     from espnet_ser.asr.pretrained import PretrainedError, extend_pretrained
 
     try:
-        extend_pretrained(
-            args.asr_config, args.asr_model_file, args.add_tokens.split(), args.output_dir,
-            bpemodel=args.bpemodel, stats_file=args.stats_file, token_list=args.token_list,
-            dumped_feats=args.dumped_feats, verify=args.verify,
-        )
+        extend_pretrained(args.asr_config, args.asr_model_file, args.add_tokens.split(), args.output_dir,
+                          bpemodel=args.bpemodel, stats_file=args.stats_file, token_list=args.token_list,
+                          dumped_feats=args.dumped_feats, verify=args.verify)
     except PretrainedError as e:
         logging.error(str(e))
         sys.exit(1)

@@ -1,51 +1,13 @@
 #!/usr/bin/env python3
-"""Dump log-mel filterbank features of a Kaldi data directory (stage 3).
-
-One job of ``nj`` (run them in parallel, e.g. with run.pl JOB=1:4)::
+"""Dump the features of a Kaldi data directory (stage 3; :mod:`espnet_ser.features.dump`).
 
     python -m espnet_ser.bin.extract_feats --config conf/fbank.yaml \\
-        --data_dir data/train --out_dir dump/fbank/train --nj 4 --job 2
+        --data_dir data/train --out_dir dump/fbank/train --nj 4 --job 2   # one job, then
+    python -m espnet_ser.bin.extract_feats --merge --data_dir data/train \\
+        --out_dir dump/fbank/train --nj 4   # (without --job and --merge: all jobs, merged)
 
-then merge them::
-
-    python -m espnet_ser.bin.extract_feats --merge \\
-        --data_dir data/train --out_dir dump/fbank/train --nj 4
-
-Without ``--job`` (and without ``--merge``) every part is extracted in this process and
-then merged. Utterances of wav.scp are split in sorted order into ``nj`` contiguous
-parts; job J writes ``out_dir/split{nj}/feats.J.{ark,scp}`` (float32, frames x n_mels,
-absolute ark paths) and ``feats_shape.J``. The merge writes ``out_dir/feats.scp``,
-``out_dir/feats_shape`` (``<utt> <frames>,<n_mels>``, ESPnet's shape-file format) and
-copies the data directory files. Finished parts and a finished merge are kept when the
-command is run again (``--overwrite true`` recomputes).
-
-A set that is a subset of an already dumped set (cross-validation folds) takes its
-features from that dump instead of extracting them again::
-
-    python -m espnet_ser.bin.extract_feats --subset_of dump/fbank/all \\
-        --data_dir data/fold1_test --out_dir dump/fbank/fold1_test
-
-Any frontend argument of the config can be overridden on the command line, e.g.
-``--n_mels 40``.
-
-Dumps for self-supervised encoders (``encoder: ssl``; see
-:mod:`espnet_ser.features.ssl_states`)::
-
-    # waveforms (1-D float32, resampled to 16 kHz), shape lines <utt> <samples>
-    python -m espnet_ser.bin.extract_feats --extractor wave --fs 16000 --resample true \
-        --data_dir data/train --out_dir dump/raw/train --nj 4
-    # hidden states of a frozen encoder (encoder_conf.freeze: all), the layers the
-    # training config needs, float32 (frames, n_layers * hidden)
-    python -m espnet_ser.bin.extract_feats --extractor ssl_states \
-        --train_config conf/train_ser_ssl_frozen.yaml --resample true \
-        --data_dir data/train --out_dir dump/ssl_states/train --nj 4
-
-Audio policy (see :mod:`espnet_ser.features.fbank`): wav.scp commands (``cmd |``) are
-refused unless ``--allow_commands true``; a sample rate other than the config's ``fs``
-is an error unless ``--resample true``; multi-channel audio is an error unless
-``--channel`` picks one; faulty audio (missing, unreadable, truncated, empty, too
-short) stops the job unless ``--on_error reject`` (give it to the jobs and to the
-merge), which leaves those utterances out and lists them in ``out_dir/reject_list``.
+Finished parts and merges are kept when run again (``--overwrite true`` recomputes);
+``--on_error reject`` (to the jobs and the merge) lists faulty audio in ``reject_list``.
 """
 
 import argparse
@@ -56,15 +18,9 @@ from typing import Optional, Sequence
 import torch
 
 from espnet_ser.data.datadir import DataDirError
-from espnet_ser.features.fbank import (
-    FRONTEND_KEYS,
-    FbankExtractor,
-    FeatureError,
-    extract_part,
-    subset_dump,
-    load_fbank_config,
-    merge_parts,
-)
+from espnet_ser.features.dump import extract_part, merge_dump, subset_dump
+from espnet_ser.features.extractor import FeatureError
+from espnet_ser.features.fbank import FRONTEND_KEYS, FbankExtractor
 from espnet_ser.features.ssl_states import make_extractor
 from espnet_ser.utils.cli import setup_logging, str2bool
 
@@ -72,72 +28,41 @@ from espnet_ser.utils.cli import setup_logging, str2bool
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Dump log-mel filterbanks (ESPnet DefaultFrontend) of a data directory",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--extractor", choices=["fbank", "wave", "ssl_states"], default="fbank",
-        help="fbank: log-mel filterbanks (--config); wave: the waveform itself (--fs, "
-        "default 16000); ssl_states: hidden states of the frozen SSL encoder of "
-        "--train_config",
-    )
-    parser.add_argument("--config", help="filterbank YAML (conf/fbank.yaml); needed for "
-                        "--extractor fbank unless --merge")
-    parser.add_argument("--train_config", default=None,
-                        help="training YAML whose encoder_conf (encoder: ssl, freeze: all) "
-                        "gives the model and layers to dump (--extractor ssl_states)")
-    parser.add_argument("--device", default="cpu", help="torch device (--extractor ssl_states)")
-    parser.add_argument("--data_dir", required=True, help="Kaldi data directory with wav.scp")
-    parser.add_argument("--out_dir", required=True, help="dump directory, e.g. dump/fbank/train")
-    parser.add_argument("--nj", type=int, default=1, help="number of parts")
-    parser.add_argument("--job", type=int, default=None, help="part to extract (1..nj); all if not given")
-    parser.add_argument(
-        "--merge", type=str2bool, nargs="?", const=True, default=False,
-        help="merge the nj parts into out_dir/feats.scp instead of extracting",
-    )
-    parser.add_argument("--subset_of", default=None,
-                        help="finished dump of a superset to take the features from")
-    parser.add_argument(
-        "--overwrite", type=str2bool, nargs="?", const=True, default=False,
-        help="recompute finished parts / rewrite a finished merge",
-    )
-    parser.add_argument(
-        "--channel", type=int, default=None,
-        help="0-based channel to use from multi-channel audio (multi-channel is an error otherwise)",
-    )
-    parser.add_argument(
-        "--allow_commands", type=str2bool, default=False,
-        help="run wav.scp values that are shell commands ('cmd |'); refused otherwise",
-    )
-    parser.add_argument(
-        "--resample", type=str2bool, default=False,
-        help="resample audio whose rate differs from the config's fs (an error otherwise)",
-    )
-    parser.add_argument(
-        "--on_error", choices=["fail", "reject"], default="fail",
-        help="faulty audio: stop (fail) or leave the utterance out and list it in "
-        "out_dir/reject_list (reject)",
-    )
-    parser.add_argument(
-        "--compress", type=str2bool, default=False,
-        help="--extractor ssl_states: write Kaldi compressed matrices (as copy-feats "
-        "--compress true: 8 bits a value, about 1/4 of the size, lossy)",
-    )
-    parser.add_argument("--num_threads", type=int, default=1, help="torch threads per job")
-    parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add = parser.add_argument
+    flag = dict(type=str2bool, nargs="?", const=True, default=False)
+    add("--extractor", choices=["fbank", "wave", "ssl_states"], default="fbank",
+        help="fbank: log-mel filterbanks (--config); wave: the waveform itself (--fs, default "
+        "16000); ssl_states: hidden states of the frozen SSL encoder of --train_config")
+    add("--config", help="filterbank YAML (conf/fbank.yaml); needed for --extractor fbank "
+        "unless --merge")
+    add("--train_config", default=None, help="training YAML whose encoder_conf (encoder: ssl, "
+        "freeze: all) gives the model and layers to dump (--extractor ssl_states)")
+    add("--device", default="cpu", help="torch device (--extractor ssl_states)")
+    add("--data_dir", required=True, help="Kaldi data directory with wav.scp")
+    add("--out_dir", required=True, help="dump directory, e.g. dump/fbank/train")
+    add("--nj", type=int, default=1, help="number of parts")
+    add("--job", type=int, default=None, help="part to extract (1..nj); all if not given")
+    add("--merge", **flag, help="merge the nj parts into out_dir/feats.scp instead of extracting")
+    add("--subset_of", default=None, help="finished dump of a superset to take the features from")
+    add("--overwrite", **flag, help="recompute finished parts / rewrite a finished merge")
+    add("--channel", type=int, default=None, help="0-based channel to use from multi-channel "
+        "audio (multi-channel is an error otherwise)")
+    add("--allow_commands", type=str2bool, default=False,
+        help="run wav.scp values that are shell commands ('cmd |'); refused otherwise")
+    add("--resample", type=str2bool, default=False,
+        help="resample audio whose rate differs from the config's fs (an error otherwise)")
+    add("--on_error", choices=["fail", "reject"], default="fail", help="faulty audio: stop "
+        "(fail) or leave the utterance out and list it in out_dir/reject_list (reject)")
+    add("--compress", type=str2bool, default=False, help="--extractor ssl_states: write Kaldi "
+        "compressed matrices (as copy-feats --compress true: 8 bits a value, about 1/4 of the "
+        "size, lossy)")
+    add("--num_threads", type=int, default=1, help="torch threads per job")
+    add("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     group = parser.add_argument_group("frontend overrides (default: the --config value)")
-    group.add_argument("--fs", type=int)
-    group.add_argument("--n_fft", type=int)
-    group.add_argument("--win_length", type=int)
-    group.add_argument("--hop_length", type=int)
-    group.add_argument("--window", type=str)
-    group.add_argument("--center", type=str2bool)
-    group.add_argument("--normalized", type=str2bool)
-    group.add_argument("--onesided", type=str2bool)
-    group.add_argument("--n_mels", type=int)
-    group.add_argument("--fmin", type=int)
-    group.add_argument("--fmax", type=int)
-    group.add_argument("--htk", type=str2bool)
+    for key in FRONTEND_KEYS:
+        kind = str2bool if key in ("center", "normalized", "onesided", "htk") else int
+        group.add_argument(f"--{key}", type=str if key == "window" else kind)
     return parser
 
 
@@ -169,36 +94,26 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
         parser.error(f"--channel must be >= 0, got {args.channel}")
     torch.set_num_threads(max(1, args.num_threads))
 
+    audio = dict(on_error=args.on_error, allow_commands=args.allow_commands)
     try:
         if args.subset_of:
-            subset_dump(args.data_dir, args.subset_of, args.out_dir, on_error=args.on_error,
-                        allow_commands=args.allow_commands)
+            subset_dump(args.data_dir, args.subset_of, args.out_dir, **audio)
             return
-        if args.merge:
-            merge_parts(args.data_dir, args.out_dir, args.nj, overwrite=args.overwrite,
-                        on_error=args.on_error, allow_commands=args.allow_commands)
-            return
-        if args.extractor == "fbank":
-            conf = load_fbank_config(args.config)
-            conf.update({k: getattr(args, k) for k in FRONTEND_KEYS if getattr(args, k) is not None})
-            extractor = FbankExtractor(**conf)
-            logging.info(f"frontend: {extractor.frontend}")
-        else:
-            extractor = make_extractor(args.extractor, fs=args.fs,
-                                       train_config=args.train_config, device=args.device,
-                                       compress=args.compress)
-            logging.info(f"extractor {args.extractor}: {extractor.conf}")
-        jobs = [args.job] if args.job is not None else list(range(1, args.nj + 1))
-        for job in jobs:
-            extract_part(
-                args.data_dir, args.out_dir, extractor, args.nj, job,
-                channel=args.channel, overwrite=args.overwrite,
-                allow_commands=args.allow_commands, resample_to_fs=args.resample,
-                on_error=args.on_error,
-            )
+        if not args.merge:
+            if args.extractor == "fbank":
+                extractor = FbankExtractor.from_yaml(
+                    args.config, **{k: getattr(args, k) for k in FRONTEND_KEYS})
+                logging.info(f"frontend: {extractor.frontend}")
+            else:
+                extractor = make_extractor(args.extractor, fs=args.fs, device=args.device,
+                                           train_config=args.train_config, compress=args.compress)
+                logging.info(f"extractor {args.extractor}: {extractor.conf}")
+            for job in [args.job] if args.job is not None else range(1, args.nj + 1):
+                extract_part(args.data_dir, args.out_dir, extractor, args.nj, job,
+                             channel=args.channel, overwrite=args.overwrite,
+                             resample_to_fs=args.resample, **audio)
         if args.job is None:
-            merge_parts(args.data_dir, args.out_dir, args.nj, overwrite=args.overwrite,
-                        on_error=args.on_error, allow_commands=args.allow_commands)
+            merge_dump(args.data_dir, args.out_dir, args.nj, overwrite=args.overwrite, **audio)
     except (FeatureError, DataDirError) as e:
         logging.error(str(e))
         sys.exit(1)

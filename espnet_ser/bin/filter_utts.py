@@ -1,14 +1,12 @@
 #!/usr/bin/env python3
 """Drop too short / too long utterances from a training or validation set's shape files.
 
-    python -m espnet_ser.bin.filter_utts --feats_shape dump/fbank/train/feats_shape \\
-        --text_shape data/token_bpe150/train/text_shape --out_dir dump/fbank/train/filtered \\
+    python -m espnet_ser.bin.filter_utts --feats_shape dump/fbank/train/feats_shape \
+        --text_shape data/token_bpe150/train/text_shape --out_dir dump/fbank/train/filtered \
         --min_frames 10 --max_frames 3000 --subsampling 4 --set_role train
 
-writes ``out_dir/feats_shape``, ``out_dir/text_shape`` (give them to the training as
-``--train_shape_file``; ESPnet's samplers only use utterances listed there) and
-``out_dir/filtered`` (``<utt> <reason>``). See :mod:`espnet_ser.data.filter` for the
-rules. ``--set_role test`` is refused: the test set is never filtered.
+writes the filtered ``feats_shape``, ``text_shape`` and ``filtered`` (``<utt> <reason>``) to
+``--out_dir`` (espnet_ser.data.filter). ``--set_role test`` is refused.
 """
 
 import argparse
@@ -34,7 +32,8 @@ def get_parser() -> argparse.ArgumentParser:
                         help="the encoder's Conv2dSubsampling factor (input_layer)")
     parser.add_argument("--set_role", default="train", choices=SET_ROLES,
                         help="role of the set; test is refused")
-    parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log_level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
 

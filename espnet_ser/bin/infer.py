@@ -1,9 +1,6 @@
-"""Recognise words and emotion in wav files with a trained model.
+"""Recognise words and emotion in wav files with an experiment directory or a packed model.
 
-Loads an experiment directory (``--exp_dir``, using its averaged model, feats_config.yaml
-and decode.yaml) or a packed archive (``--model_archive``, from ``pack_model``) and
-prints one JSON object per utterance: id, words, text with the emotion token, emotion,
-and the posterior over emotions at the emitted token::
+Prints one JSON object per utterance (utt, words, text, emotion, posterior)::
 
     python -m espnet_ser.bin.infer --exp_dir exp/asr_x --wav a.wav b.wav
     python -m espnet_ser.bin.infer --model_archive model.zip --wav_scp data/test/wav.scp \
@@ -37,7 +34,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def load(args, workdir: Path):
-    from espnet_ser.asr.inference import STYLE_FEATS_CONFIG, Speech2TextEmotion, load_decode_config
+    from espnet_ser.asr.inference import Speech2TextEmotion
 
     overrides = {} if args.beam_size is None else {"beam_size": args.beam_size}
     if args.exp_dir is not None:
@@ -46,21 +43,16 @@ def load(args, workdir: Path):
     from espnet_ser.utils.checkpoints import unpack_model
 
     files = unpack_model(args.model_archive, workdir)
-    conf = load_decode_config(args.decode_config or files["decode_config"])
-    conf.update(overrides)
-    feats = Path(files["config"]).parent / "feats_config.yaml"
-    style_feats = Path(files["config"]).parent / STYLE_FEATS_CONFIG
-    return Speech2TextEmotion(files["config"], files["model_file"],
-                              feats_config=feats if feats.is_file() else None,
-                              style_feats_config=style_feats if style_feats.is_file() else None,
-                              device=args.device, **conf)
+    return Speech2TextEmotion.from_files(files["config"], files["model_file"],
+                                         args.decode_config or files["decode_config"],
+                                         device=args.device, **overrides)
 
 
 def main(cmd=None) -> None:
     args = get_parser().parse_args(cmd)
     setup_logging()
-    from espnet_ser.data.datadir import DataDirError, read_kaldi_map
-    from espnet_ser.features.fbank import FeatureError, load_utterance
+    from espnet_ser.features.audio import FeatureError, load_utterance
+    from espnet_ser.utils.io import DataFileError, read_kaldi_map
 
     try:
         if args.wav_scp is not None:
@@ -82,7 +74,7 @@ def main(cmd=None) -> None:
             finally:
                 if args.output:
                     out.close()
-    except (OSError, ValueError, DataDirError, FeatureError) as e:
+    except (OSError, ValueError, DataFileError, FeatureError) as e:
         logging.error(str(e))
         sys.exit(1)
 

@@ -4,11 +4,9 @@
     python -m espnet_ser.bin.make_results --recipe_dir egs/mini_emo \
         --out egs/mini_emo/RESULTS.md [--notes egs/mini_emo/local/results_notes.md]
 
-Reads ``exp/<exp>/decode_<tag>/<set>/score/scores.json`` and emotion-only
-``exp/<exp>/<set>/scores.json`` files and writes, after an environment block, one section
-per experiment with sclite rows (with and without the emotion token), per-emotion WER
-(WW / UW) and emotion accuracy (WA / UA / per class) tables. ``--notes`` is inserted
-verbatim after the title.
+Reads ``exp/<exp>/decode_<tag>/<set>/score/scores.json`` and ``exp/<exp>/<set>/scores.json``
+and writes an environment block and a section of tables per experiment (see
+:mod:`espnet_ser.scoring.results`); ``--notes`` is inserted verbatim after the title.
 """
 
 import argparse
@@ -16,22 +14,20 @@ import logging
 from pathlib import Path
 from typing import List, Optional
 
-from espnet_ser.scoring.results import ScoringError, find_score_files, write_results_md
+from espnet_ser.scoring.results import exit_on_error, find_score_files, write_results_md
 from espnet_ser.utils.cli import setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Write an ESPnet-style RESULTS.md from a recipe's scores.json files.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--recipe_dir", required=True, help="recipe directory holding exp/")
-    parser.add_argument("--out", default=None, help="output file (default: RECIPE_DIR/RESULTS.md)")
-    parser.add_argument("--notes", default=None,
-                        help="hand-written markdown inserted verbatim after the title")
-    parser.add_argument("--log_level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    return parser
+    p = argparse.ArgumentParser(description="Write an ESPnet-style RESULTS.md from a recipe's "
+                                "scores.json files.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--recipe_dir", required=True, help="recipe directory holding exp/")
+    p.add_argument("--out", default=None, help="output file (default: RECIPE_DIR/RESULTS.md)")
+    p.add_argument("--notes", default=None, help="hand-written markdown inserted verbatim after "
+                   "the title")
+    p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
 
 
 def main(cmd: Optional[List[str]] = None) -> None:
@@ -41,11 +37,8 @@ def main(cmd: Optional[List[str]] = None) -> None:
     if not recipe_dir.is_dir():
         raise SystemExit(f"espnet_ser.bin.make_results: error: {recipe_dir}: not a directory")
     out = Path(args.out) if args.out else recipe_dir / "RESULTS.md"
-    try:
+    with exit_on_error("make_results"):
         write_results_md(recipe_dir, out, notes_file=args.notes)
-    except (ScoringError, ValueError, OSError) as e:
-        logging.error(str(e))
-        raise SystemExit(f"espnet_ser.bin.make_results: error: {e}")
     n = len(find_score_files(recipe_dir))
     logging.info(f"wrote {out} from {n} scores.json files")
 

@@ -4,16 +4,12 @@
     python -m espnet_ser.bin.plot_block_sweep --recipe_dir . \\
         --base asr_train_asr_ser_conformer_ptgst
 
-reads the pooled cross-fold scores of every ``exp/<base>_block<k>_<tag>_cv`` experiment
-(``egs/iemocap/local/run_paper.sh``'s Figure-3 runs, ``--exp_tag _block<k>``) and writes
-``exp/<base>_block_sweep_<tag>/decode_<dec>/block_sweep.{png,md,json}``; the run of
-``<base>`` that conditions every block is drawn as the reference when it exists. Or, for
-given files::
+reads the pooled cross-fold scores of every ``exp/<base>_block<k>_<tag>_cv`` experiment and
+writes ``exp/<base>_block_sweep_<tag>/decode_<dec>/block_sweep.{png,md,json}`` (see
+:mod:`espnet_ser.scoring.block_sweep`). Or, for given files::
 
     python -m espnet_ser.bin.plot_block_sweep --outdir OUT --blocks "0 1 2" \\
         b0/scores.json b1/scores.json b2/scores.json [--reference all/scores.json]
-
-See :mod:`espnet_ser.scoring.block_sweep`.
 """
 
 import argparse
@@ -21,7 +17,7 @@ import logging
 from typing import List, Optional
 
 from espnet_ser.scoring.block_sweep import write_block_sweep, write_block_sweeps
-from espnet_ser.scoring.results import ScoringError
+from espnet_ser.scoring.results import ScoringError, exit_on_error
 from espnet_ser.utils.cli import setup_logging
 
 
@@ -42,7 +38,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
     parser = get_parser()
     args = parser.parse_args(cmd)
     setup_logging()
-    try:
+    with exit_on_error("plot_block_sweep", errors=(ScoringError, OSError)):
         if args.recipe_dir:
             if args.scores or args.outdir or args.blocks or args.reference:
                 parser.error("--recipe_dir excludes score files, --outdir, --blocks and --reference")
@@ -61,9 +57,6 @@ def main(cmd: Optional[List[str]] = None) -> None:
                 parser.error(f"--blocks: {len(blocks)} distinct numbers are needed for "
                              f"{len(args.scores)} score files, got {args.blocks!r}")
             write_block_sweep(dict(zip(blocks, args.scores)), args.outdir, args.reference, args.title)
-    except (ScoringError, OSError) as e:
-        logging.error(str(e))
-        raise SystemExit(f"espnet_ser.bin.plot_block_sweep: error: {e}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 import time
+from dataclasses import fields
 
 from espnet_ser.data.mini_emo import CorpusConfig, prepare_mini_emo
 from espnet_ser.utils.cli import setup_logging, str2bool
@@ -42,13 +43,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd=None) -> None:
     args = get_parser().parse_args(cmd)
     setup_logging(args.log_level)
-    cfg = CorpusConfig(
-        seed=args.seed,
-        num_train_utts=args.num_train_utts, num_valid_utts=args.num_valid_utts,
-        num_test_utts=args.num_test_utts, num_train_spk=args.num_train_spk,
-        num_valid_spk=args.num_valid_spk, num_test_spk=args.num_test_spk,
-        unseen_fraction=args.unseen_fraction, train_sentence_reuse=args.train_sentence_reuse,
-    )
+    cfg = CorpusConfig(**{f.name: getattr(args, f.name) for f in fields(CorpusConfig)})
     if args.nj < 1:
         sys.exit(f"--nj must be >= 1, got {args.nj}")
     try:
@@ -57,13 +52,9 @@ def main(cmd=None) -> None:
         sys.exit(f"prepare_mini_emo: {e}")
     start = time.time()
     try:
-        summary = prepare_mini_emo(cfg, args.out_dir, args.wav_dir, nj=args.nj,
-                                   overwrite=args.overwrite)
+        prepare_mini_emo(cfg, args.out_dir, args.wav_dir, nj=args.nj, overwrite=args.overwrite)
     except FileExistsError as e:
         sys.exit(f"prepare_mini_emo: {e}")
-    for s, info in summary["sets"].items():
-        logging.info("%s: %d utts, %d speakers, %.3f h, %.2f s/utt", s, info["num_utts"],
-                     info["num_speakers"], info["hours"], info["mean_duration_sec"])
     logging.info("done in %.1f s", time.time() - start)
 
 

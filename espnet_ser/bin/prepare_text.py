@@ -1,18 +1,12 @@
 """Stage 2: emotion-token transcripts and the token inventory.
 
-Example::
-
     python -m espnet_ser.bin.prepare_text --train_set train \
         --data_dirs data/train data/valid data/test \
         --out_dir data/token_bpe150_emoend --token_type bpe --nbpe 150 \
         --emo_token_position end --emotions "ang hap neu sad"
 
-With a pretrained tokenizer (from espnet_ser.bin.extend_pretrained), nothing is trained::
-
-    python -m espnet_ser.bin.prepare_text --train_set train \
-        --data_dirs data/train data/valid data/test --out_dir data/token_pretrained_emoend \
-        --bpemodel exp/pretrained_emo/bpe.model --token_list exp/pretrained_emo/tokens.txt \
-        --emo_token_position end --emotions "ang hap neu sad"
+With ``--bpemodel exp/pretrained_emo/bpe.model --token_list exp/pretrained_emo/tokens.txt``
+(from espnet_ser.bin.extend_pretrained) nothing is trained.
 """
 
 import argparse
@@ -20,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from espnet_ser.data.datadir import DataDirError
+from espnet_ser.data.datadir import DataDirError, parse_emotions
 from espnet_ser.text.emotion_text import POSITIONS, TOKEN_TYPES, prepare_token_dir
 from espnet_ser.utils.cli import setup_logging
 
@@ -32,7 +26,8 @@ def get_parser() -> argparse.ArgumentParser:
                    help="Kaldi data directories; the set name is the directory name")
     p.add_argument("--train_set", required=True, help="set whose text trains the tokenizer")
     p.add_argument("--out_dir", required=True, type=Path)
-    p.add_argument("--emotions", required=True, help="space-separated emotion codes")
+    p.add_argument("--emotions", required=True, type=parse_emotions,
+                   help="emotion codes, separated by spaces or commas")
     p.add_argument("--emo_token_position", choices=POSITIONS, default="end")
     p.add_argument("--token_type", choices=TOKEN_TYPES, default="bpe")
     p.add_argument("--nbpe", type=int, default=150, help="sentencepiece vocabulary size")
@@ -53,7 +48,7 @@ def main(cmd=None) -> None:
         sys.exit(f"prepare_text: two data directories share a name: {args.data_dirs}")
     try:
         prepare_token_dir(
-            data_dirs, args.train_set, args.out_dir, args.emotions.split(),
+            data_dirs, args.train_set, args.out_dir, args.emotions,
             position=args.emo_token_position, token_type=args.token_type,
             nbpe=args.nbpe, bpemode=args.bpemode,
             bpemodel=args.bpemodel, token_list=args.token_list,

@@ -1,24 +1,11 @@
 """Write the training config for fine-tuning a model made by ``extend_pretrained``.
 
-Example (what stage 4 of ``egs/TEMPLATE/asr_ser.sh`` runs with ``--pretrained_dir``)::
-
-    python -m espnet_ser.bin.pretrained_train_config --pretrained_dir exp/pretrained_gigaspeech \\
-        --train_config conf/tuning/train_asr_ser_conformer_ptgst.yaml \\
-        --output exp/asr_x/train_config.yaml
-
-The frontend, normalize, encoder, decoder and CTC architecture (classes and ``*_conf``
-blocks, with their defaults written out), the input size, the tokenizer and
-``init_param: [<pretrained_dir>/model.pth, ...]`` come from
-``<pretrained_dir>/config.yaml``; the training config adds what this toolkit adds (style
-encoder, the style arguments of ``encoder: gst_conformer``) and the training settings.
-Every field taken from the pretrained config is logged and listed at the top of the
-written file; a training-config value it replaces is logged as a warning (for example
-``encoder_conf.rel_pos_type: latest`` against a model trained with ESPnet's legacy
-relative positional encoding). A component class that neither is nor extends the
-pretrained one (``encoder: transformer`` against a conformer) is an error naming the field.
-``--check true`` only logs, writing nothing. Settings of the merged architecture can
-still be overridden after ``--config`` on the training command line
-(``--encoder_conf dropout_rate=0.2``).
+Example (stage 4 of ``egs/TEMPLATE/asr_ser.sh`` with ``--pretrained_dir``):
+``python -m espnet_ser.bin.pretrained_train_config --pretrained_dir exp/pretrained_x
+--train_config conf/tuning/train.yaml --output exp/asr_x/train_config.yaml``. The
+architecture, tokenizer and ``init_param`` come from ``<pretrained_dir>/config.yaml``
+(each field logged and listed atop the output), the rest from the training config
+(see espnet_ser.asr.pretrained.merge_pretrained_config). ``--check true`` writes nothing.
 """
 
 import argparse
@@ -45,9 +32,6 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     setup_logging(args.log_level)
-    from espnet_ser.utils.offline import quiet_nltk_downloads
-
-    quiet_nltk_downloads()
     from espnet_ser.asr.pretrained import PretrainedError, write_pretrained_train_config
 
     if not args.check and args.output is None:

@@ -3,10 +3,8 @@
     python -m espnet_ser.bin.prosody_baseline --train_dir data/train --test_dir data/test \
         --outdir exp/prosody_baseline/test
 
-writes ``outdir/hyp_utt2emo`` (utterance -> predicted emotion code) and
-``outdir/scores.json`` (num_utts, wa, ua, acc_per_emotion, num_per_emotion, confusion with
-counts as in :mod:`espnet_ser.scoring.emotion`, confusion_percent row-normalised, plus
-train accuracy and the feature list).
+writes ``outdir/hyp_utt2emo`` and ``outdir/scores.json`` (the metrics of
+:mod:`espnet_ser.scoring.emotion`, confusion_percent, train_acc and the feature list).
 """
 
 import argparse
@@ -15,15 +13,14 @@ import logging
 import sys
 from pathlib import Path
 
-from espnet_ser.baseline.prosody import FEATURE_NAMES, ProsodyError, emotion_metrics, run_baseline
+from espnet_ser.baseline.prosody import FEATURE_NAMES, ProsodyError, run_baseline
 from espnet_ser.utils.cli import setup_logging, str2bool
 
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Prosody-only emotion baseline (utterance statistics + logistic regression)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--train_dir", required=True, help="Kaldi data directory to fit on")
     p.add_argument("--test_dir", required=True, help="Kaldi data directory to predict")
     p.add_argument("--outdir", required=True, help="where hyp_utt2emo and scores.json go")
@@ -37,27 +34,23 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd=None) -> None:
     args = get_parser().parse_args(cmd)
     setup_logging(args.log_level)
-    from espnet_ser.data.datadir import DataDirError, atomic_write_text, write_kaldi_map
-    from espnet_ser.scoring.emotion import row_normalised
+    from espnet_ser.data.datadir import DataDirError
+    from espnet_ser.scoring.emotion import emotion_metrics, plot_confusion, row_normalised
+    from espnet_ser.utils.io import atomic_write_text, write_kaldi_map
 
     try:
         res = run_baseline(args.train_dir, args.test_dir, nj=args.nj, c=args.C)
     except (DataDirError, ProsodyError, ValueError) as e:
         sys.exit(f"prosody_baseline: {e}")
     scores = emotion_metrics(res["ref"], res["hyp"], labels=res["labels"])
-    scores["confusion_percent"] = row_normalised(scores["confusion"])
-    scores["system"] = "prosody_baseline"
-    scores["train_dir"] = str(args.train_dir)
-    scores["test_dir"] = str(args.test_dir)
-    scores["train_acc"] = res["train_acc"]
-    scores["features"] = list(FEATURE_NAMES)
+    scores.update(confusion_percent=row_normalised(scores["confusion"]), system="prosody_baseline",
+                  train_dir=str(args.train_dir), test_dir=str(args.test_dir),
+                  train_acc=res["train_acc"], features=list(FEATURE_NAMES))
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     write_kaldi_map(outdir / "hyp_utt2emo", res["hyp"])
     atomic_write_text(outdir / "scores.json", json.dumps(scores, indent=2) + "\n")
     if args.plot:
-        from espnet_ser.scoring.emotion import plot_confusion
-
         plot_confusion(scores["confusion"], outdir / "confusion.png",
                        title=f"prosody baseline: WA {scores['wa']:.1f}%  UA {scores['ua']:.1f}%")
     logging.info("%s: %d utts  WA %.2f%%  UA %.2f%%  (train acc %.2f%%)  per class: %s",

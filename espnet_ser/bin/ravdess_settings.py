@@ -4,24 +4,20 @@
     python -m espnet_ser.bin.ravdess_settings --train_config conf/train_ser.yaml \
         --protocol random [--paper_steps 1300] [--ser_args "..."] [--exp_tag X]
 
-``egs/ravdess/run.sh`` passes the printed arguments on to ``ser.sh``:
+- ``--inference_model <E>epoch.pth``: the random protocol has no validation set, so it
+  scores its last epoch ``E`` (``max_epoch`` of the config, or a ``--max_epoch`` in
+  ``--ser_args``); with ``--paper_steps`` every protocol scores the checkpoint of that step.
+- ``--paper_steps S`` reproduces a checkpoint of the paper's Hugging Face run (saved every
+  ``--save_steps`` = 100 updates): ``--num_iters_per_epoch`` makes an epoch of 100 updates
+  (100 x ``accum_grad`` mini-batches), ``--max_epoch S/100`` stops at step S, and
+  ``--scheduler_conf total_steps=T`` keeps the schedule of the whole run:
+  ``T = max_epoch x (ceil(U / batch_size) // accum_grad)`` with the config's values and
+  ``U = --train_utterances`` (1,152, the paper's 80 % split): 10 x (288 // 2) = 1,440.
+  It runs as its own experiment (``--exp_tag <exp_tag>_steps<S>``) and needs
+  ``scheduler: warmuplinearlr``.
 
-- ``--inference_model <E>epoch.pth``: the model scored. The random protocol has no
-  validation set, so it scores its last epoch ``E`` (``max_epoch`` of the config, or of a
-  ``--max_epoch`` in ``--ser_args``); with ``--paper_steps`` every protocol scores the
-  checkpoint of that step.
-- ``--paper_steps S`` reproduces a checkpoint of the paper's Hugging Face run (evaluated and
-  saved every ``--save_steps`` = 100 updates): ESPnet's ``--num_iters_per_epoch`` makes an
-  "epoch" of 100 updates (100 x ``accum_grad`` mini-batches), ``--max_epoch S/100`` stops
-  at step S, and ``--scheduler_conf total_steps=T`` keeps the learning-rate schedule of
-  the paper's whole run: ``T = max_epoch x (ceil(U / batch_size) // accum_grad)`` with the
-  config's ``max_epoch``, ``batch_size``, ``accum_grad`` and ``U = --train_utterances``
-  (1,152, the paper's 80 % split), the trainer's count of updates: 10 x (288 // 2) = 1,440.
-  The run goes to its own experiment (``--exp_tag <exp_tag>_steps<S>``). The config must
-  use ``scheduler: warmuplinearlr``.
-
-``--ser_args`` given by the user come after the recipe's, so they win. Errors (exit 2) name
-the option or the config field.
+The user's ``--ser_args`` come after the recipe's, so they win. Errors (exit 2) name the
+option or the config field.
 """
 
 import argparse

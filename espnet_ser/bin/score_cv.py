@@ -5,11 +5,8 @@
         --names "fold1 fold2 fold3 fold4 fold5" \
         exp/asr_x_fold1/decode_decode/fold1_test/score/scores.json ...
 
-or for every experiment of a recipe whose folds are named ``exp/<name>_fold<k>`` (fold k
-decodes ``fold<k>_test``), written to ``exp/<name>_cv/decode_<tag>/cv_test/score``::
-
-    python -m espnet_ser.bin.score_cv --recipe_dir . --folds "1 2 3 4 5"
-
+or ``--recipe_dir . --folds "1 2 3 4 5"`` for every ``exp/<name>_fold<k>`` experiment of a
+recipe (fold k decodes ``fold<k>_test``), written to ``exp/<name>_cv/decode_<tag>/cv_test/score``.
 See :mod:`espnet_ser.scoring.cv` for what mean and pooled mean.
 """
 
@@ -17,9 +14,8 @@ import argparse
 import logging
 from typing import List, Optional
 
-from espnet_ser.data.datadir import DataDirError
 from espnet_ser.scoring.cv import find_fold_groups, summarize_folds
-from espnet_ser.scoring.results import ScoringError
+from espnet_ser.scoring.results import exit_on_error
 from espnet_ser.utils.cli import setup_logging
 
 
@@ -50,11 +46,8 @@ def main(cmd: Optional[List[str]] = None) -> None:
             raise SystemExit("espnet_ser.bin.score_cv: error: give fold scores and --outdir, or --recipe_dir")
         jobs = [(args.outdir, args.names.split() if args.names else None, args.scores)]
     for outdir, names, scores in jobs:
-        try:
+        with exit_on_error("score_cv"):
             summary = summarize_folds(scores, outdir, names=names, emotions=emotions)
-        except (ScoringError, DataDirError, ValueError, OSError) as e:
-            logging.error(str(e))
-            raise SystemExit(f"espnet_ser.bin.score_cv: error: {e}")
         m, p = summary["mean"], summary["pooled"]
         logging.info(f"{outdir}: {len(scores)} folds; mean WA {m['wa']} UA {m['ua']} WW {m['ww']}; "
                      f"pooled WA {p['wa']} UA {p['ua']} WW {p['ww']}")

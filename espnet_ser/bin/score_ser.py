@@ -6,22 +6,13 @@
         [--ref_text data/test/text --hyp_text exp/ser_x/decode_best/test/text] \
         [--train_log exp/ser_x/train.log] --outdir exp/ser_x/decode_best/test/score
 
-Writes in OUTDIR:
-
-- ``result.txt``: ``%WA`` / ``%UA`` / ``%macro-F1`` (and ``%WER`` / ``%CER`` of the CTC
-  transcript) lines in Kaldi's style, the classification report (per-class precision,
-  recall, F1, support; macro and weighted averages; accuracy), the confusion matrix
-  (counts and % of row) and the number of ``none`` hypotheses (failed decodes), which
-  count as errors;
-- ``scores.json`` (``"kind": "ser"``; schema in :mod:`espnet_ser.scoring.ser`);
-- ``predictions``: ``<utt> <ref> <hyp>`` (``none`` for no prediction);
-- ``confusion.png``; with ``--train_log``, ``curves.png`` (train / valid loss, train /
-  valid accuracy and valid UA per epoch, and a panel of the CTC head's valid WER / CER
-  when the log has them) and ``curves.json`` (the parsed epoch lines).
-
-A reference utterance without a hypothesis is an error naming it unless it is in the
-``failed`` list beside HYP_EMOTION; a hypothesis utterance without a reference is an
-error. Nothing is written when an input is malformed.
+Writes in OUTDIR result.txt (Kaldi-style ``%WA`` / ``%UA`` / ``%macro-F1`` / ``%WER`` /
+``%CER`` lines, the classification report, the confusion matrix, the number of ``none``
+hypotheses, which count as errors), scores.json (``"kind": "ser"``, schema in
+:mod:`espnet_ser.scoring.ser`), ``predictions`` (``<utt> <ref> <hyp>``), confusion.png and,
+with ``--train_log``, curves.png / curves.json (loss, accuracy, UA and, when logged, the CTC
+head's valid WER / CER per epoch). A reference utterance without a hypothesis is an error
+unless it is in the ``failed`` list beside HYP_EMOTION; nothing is written for bad input.
 """
 
 import argparse
@@ -30,11 +21,11 @@ import logging
 from pathlib import Path
 from typing import List, Optional
 
-from espnet_ser.data.datadir import DataDirError, atomic_write_text
 from espnet_ser.scoring.curves import parse_train_log, plot_curves
-from espnet_ser.scoring.results import ScoringError
+from espnet_ser.scoring.results import exit_on_error
 from espnet_ser.scoring.ser import kaldi_lines, score_ser, write_ser_outputs
 from espnet_ser.utils.cli import setup_logging, str2bool
+from espnet_ser.utils.io import atomic_write_text
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -56,17 +47,12 @@ def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     setup_logging()
     outdir = Path(args.outdir)
-    try:
+    with exit_on_error("score_ser"):
         scores, predictions = score_ser(args.ref_emotion, args.hyp_emotion, args.emotions,
                                         args.ref_text, args.hyp_text)
-        stats = None
-        if args.train_log:
-            stats = parse_train_log(args.train_log)
-            if not stats:
-                logging.warning(f"{args.train_log}: no '<N>epoch results:' lines; no curves.png")
-    except (ScoringError, DataDirError, ValueError, OSError) as e:
-        logging.error(str(e))
-        raise SystemExit(f"espnet_ser.bin.score_ser: error: {e}")
+        stats = parse_train_log(args.train_log) if args.train_log else None
+        if args.train_log and not stats:
+            logging.warning(f"{args.train_log}: no '<N>epoch results:' lines; no curves.png")
     if stats:
         plot_curves(stats, outdir / "curves.png", title=str(args.train_log))
         scores["curves"] = str(outdir / "curves.png")

@@ -5,30 +5,19 @@
         --score_dirs exp/ser_x_fold{1,2,3,4,5}/decode_best/fold*_test/score \
         [--names "fold1 fold2 fold3 fold4 fold5"]
 
-Each SCORE_DIR is a ``score_ser`` output (``scores.json`` + ``predictions``). Writes in
-OUTDIR ``result.txt`` (per-fold WA / UA / macro-F1 / WER table with the mean and sample
-standard deviation of the per-fold WA and UA, then the pooled report), ``scores.json``
-(``"kind": "ser_cv"``), ``predictions`` and ``confusion.png`` of the pooled predictions.
-
-Pooled accuracy = total correct over all folds / total utterances; UA and the
-classification report are computed over the pooled predictions; the overall WER is the
-sum of the folds' word errors over the sum of their reference words. An utterance in the
-predictions of two folds is an error naming it.
-
-For every experiment of a recipe whose folds are ``exp/<name>_fold<k>`` (fold k scored
-in ``decode_<tag>/fold<k>_test/score``), written to
-``exp/<name>_cv/decode_<tag>/cv_test/score``::
-
-    python -m espnet_ser.bin.score_ser_cv --recipe_dir . --folds "1 2 3 4 5"
+Each SCORE_DIR is a ``score_ser`` output. Writes OUTDIR/result.txt (per-fold table, mean and
+sample std of WA / UA, the pooled report), scores.json (``"kind": "ser_cv"``, see
+:mod:`espnet_ser.scoring.ser`), predictions and confusion.png. ``--recipe_dir . --folds "1 2"``
+pools every ``exp/<name>_fold<k>/decode_<tag>/fold<k>_test/score`` of a recipe into
+``exp/<name>_cv/decode_<tag>/cv_test/score``.
 """
 
 import argparse
 import logging
 from typing import List, Optional
 
-from espnet_ser.data.datadir import DataDirError
 from espnet_ser.scoring.cv import find_fold_groups
-from espnet_ser.scoring.results import ScoringError
+from espnet_ser.scoring.results import exit_on_error
 from espnet_ser.scoring.ser import kaldi_lines, score_ser_cv, write_ser_cv_outputs
 from espnet_ser.utils.cli import setup_logging, str2bool
 
@@ -65,11 +54,8 @@ def main(cmd: Optional[List[str]] = None) -> None:
                              "--outdir, or --recipe_dir")
         jobs = [(args.outdir, args.names.split() if args.names else None, args.score_dirs)]
     for outdir, names, dirs in jobs:
-        try:
+        with exit_on_error("score_ser_cv"):
             scores, pooled = score_ser_cv(dirs, names)
-        except (ScoringError, DataDirError, ValueError, OSError) as e:
-            logging.error(str(e))
-            raise SystemExit(f"espnet_ser.bin.score_ser_cv: error: {e}")
         write_ser_cv_outputs(scores, pooled, outdir, plot=args.plot)
         logging.info(f"{outdir}: {scores['num_folds']} folds, {scores['n']} utterances; "
                      f"per-fold WA {scores['wa_mean']:.2f} (std {scores['wa_std'] or 0:.2f}), "

@@ -1,9 +1,5 @@
-"""Print (and plot) the learned SSL layer weights of a trained SER model.
-
-For models with ``encoder: ssl`` and ``layer: weighted`` the encoder learns one weight per
-hidden state (index 0 = input to the first transformer layer); their softmax is how much
-each layer contributes. They are read from the model file alone (no SSL checkpoint is
-loaded)::
+"""Print (and plot) the softmax of the learned SSL layer weights (``encoder: ssl``, ``layer:
+weighted``; 0 = input to the first layer) of a model file, without loading the SSL checkpoint::
 
     python -m espnet_ser.bin.ssl_layer_weights --model_file exp/x/valid.ua.best.pth \\
         --png exp/x/layer_weights.png --json exp/x/layer_weights.json
@@ -28,9 +24,8 @@ def layer_weights(model_file: Path) -> List[float]:
     """Softmax of the model's ``encoder.layer_weights``; ValueError naming the file if absent."""
     state = load_model_state(model_file)
     if KEY not in state:
-        raise ValueError(
-            f"{model_file}: no {KEY}: not a model with an SSL encoder and layer: weighted"
-        )
+        raise ValueError(f"{model_file}: no {KEY}: not a model with an SSL encoder and "
+                         "layer: weighted")
     return torch.softmax(state[KEY].float(), dim=0).tolist()
 
 

@@ -1,8 +1,6 @@
-"""Check Kaldi data directories; exit 1 naming the file, line and utterance of every problem.
+"""Check Kaldi data directories; exit 1 naming file, line and utterance of every problem.
 
-wav.scp commands (``... |``) are refused unless ``--allow_commands true``; they are never
-run either way.
-
+wav.scp commands (``... |``) are refused unless ``--allow_commands true`` (never run).
 Example::
 
     python -m espnet_ser.bin.validate_data_dir --emotions "ang hap neu sad" data/train data/test
@@ -12,29 +10,34 @@ import argparse
 import logging
 import sys
 
-from espnet_ser.data.datadir import REQUIRED_FILES, DataDirError, validate_data_dir
+from espnet_ser.data.datadir import REQUIRED_FILES, DataDirError, parse_emotions, validate_data_dir
 from espnet_ser.utils.cli import setup_logging, str2bool
 
 
+def add_data_dir_args(p: argparse.ArgumentParser, commands_help: str) -> argparse.ArgumentParser:
+    """--emotions and --allow_commands, shared with fix_data_dir."""
+    p.add_argument("--emotions", type=parse_emotions, default=None,
+                   help="allowed emotion codes, separated by spaces or commas")
+    p.add_argument("--allow_commands", type=str2bool, default=False, help=commands_help)
+    return p
+
+
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data_dirs", nargs="+")
-    p.add_argument("--emotions", default=None, help="space-separated allowed emotion codes")
     p.add_argument("--require", default=" ".join(REQUIRED_FILES), help="files that must exist")
     p.add_argument("--check_audio", type=str2bool, default=True, help="check wav.scp paths exist")
-    p.add_argument("--allow_commands", type=str2bool, default=False,
-                   help="accept wav.scp commands ending in '|' (they are not run)")
-    return p
+    return add_data_dir_args(p, "accept wav.scp commands ending in '|' (they are not run)")
 
 
 def main(cmd=None) -> None:
     args = get_parser().parse_args(cmd)
     setup_logging()
-    emotions = args.emotions.split() if args.emotions else None
     failed = []
     for d in args.data_dirs:
         try:
-            n = validate_data_dir(d, emotions=emotions, require=args.require.split(),
+            n = validate_data_dir(d, emotions=args.emotions or None, require=args.require.split(),
                                   check_audio_exists=args.check_audio,
                                   allow_commands=args.allow_commands)
         except DataDirError as e:

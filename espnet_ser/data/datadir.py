@@ -1,24 +1,6 @@
-"""Kaldi-style data directories: reading, writing and validation.
-
-A data directory holds one file per field, one utterance per line, keys sorted in C
-(byte) order::
-
-    wav.scp   <utt> <path>
-    text      <utt> <transcript>
-    utt2spk   <utt> <speaker>
-    spk2utt   <speaker> <utt> <utt> ...
-    utt2emo   <utt> <emotion code>
-
-plus optional per-utterance files such as ``utt2dim`` (arousal valence dominance) or
-``utt2personality``.
-
-A transcript may be empty only where the directory says so: ``utt2empty_text``
-(EMPTY_TEXT_FILE) lists ``<utt> <why>`` (e.g. the corpus transcript ``[LAUGHTER]``) for
-the utterances whose ``text`` line is intentionally empty, such as emotion samples with
-no words in sets for utterance-level SER. The validator and :func:`read_kaldi_map`
-accept an empty transcript of a listed utterance and refuse every other one; a recipe
-that needs the words (joint ASR + SER, a CTC head) leaves such utterances out. Every check fails loudly with the file, line and utterance it is
-about, unlike Kaldi's ``validate_data_dir.sh`` which only warns for some of them.
+"""Kaldi-style data directories (``wav.scp text utt2spk spk2utt utt2emo`` and the optional
+per-utterance files): writing, validation and repair. Every check names file, line and
+utterance; an empty transcript is allowed only for the utterances in ``utt2empty_text``.
 """
 
 import datetime
@@ -34,6 +16,7 @@ from espnet_ser.utils.io import (  # noqa: F401  (re-exported: the data-file API
     EMPTY_TEXT_FILE,
     DataFileError,
     PathLike,
+    atomic_path,
     atomic_write_text,
     read_kaldi_map,
     write_kaldi_map,
@@ -47,8 +30,7 @@ _EMOTION_TOKEN_RE = re.compile(r"^<([a-z]{3})>$")
 # Three-letter special tokens of ESPnet / Kaldi / sentencepiece token lists that look
 # like ``<xyz>`` but are not emotions.
 RESERVED_CODES = frozenset(
-    {"unk", "sos", "eos", "pad", "bos", "cls", "sep", "sil", "spn", "nsn", "oov"}
-)
+    {"unk", "sos", "eos", "pad", "bos", "cls", "sep", "sil", "spn", "nsn", "oov"})
 
 
 DataDirError = DataFileError  # one error for a data file and for a data directory
@@ -59,8 +41,7 @@ def emotion_token(code: str) -> str:
     if not re.fullmatch(r"[a-z]{3}", code) or code in RESERVED_CODES:
         raise ValueError(
             f"emotion codes are three lowercase letters other than {sorted(RESERVED_CODES)}, "
-            f"got {code!r}"
-        )
+            f"got {code!r}")
     return f"<{code}>"
 
 
@@ -71,10 +52,10 @@ def emotion_of_token(token: str) -> Optional[str]:
 
 
 def parse_emotions(value: Union[None, str, Sequence[str]]) -> List[str]:
-    """Emotion codes from a list, or from strings separated by spaces or commas.
+    """Emotion codes from a list or a string, separated by spaces or commas.
 
-    Each code is checked as :func:`emotion_token` checks it; a code given twice is an
-    error. None or nothing gives ``[]``.
+    Each code is checked by :func:`emotion_token`; a code given twice is a ValueError.
+    None or nothing gives ``[]``.
     """
     if value is None:
         return []
@@ -95,23 +76,21 @@ def empty_text_utts(data_dir: PathLike) -> Dict[str, str]:
     return read_kaldi_map(path, check_sorted=False)
 
 
-def spk2utt_from_utt2spk(utt2spk: Mapping[str, str]) -> Dict[str, str]:
-    spk2utts: Dict[str, list] = {}
+def _spk2utts(utt2spk: Mapping[str, str]) -> Dict[str, List[str]]:
+    out: Dict[str, List[str]] = {}
     for utt in sorted(utt2spk):
-        spk2utts.setdefault(utt2spk[utt], []).append(utt)
-    return {spk: " ".join(utts) for spk, utts in spk2utts.items()}
+        out.setdefault(utt2spk[utt], []).append(utt)
+    return out
 
 
-def write_data_dir(
-    data_dir: PathLike,
-    fields: Mapping[str, Mapping[str, str]],
-    emotions: Optional[Sequence[str]] = None,
-) -> int:
-    """Write a data directory from ``{filename: {utt: value}}`` and validate it.
+def spk2utt_from_utt2spk(utt2spk: Mapping[str, str]) -> Dict[str, str]:
+    return {spk: " ".join(utts) for spk, utts in _spk2utts(utt2spk).items()}
 
-    ``fields`` must contain every file of REQUIRED_FILES; ``spk2utt`` is derived from
-    ``utt2spk``. Returns the number of utterances.
-    """
+
+def write_data_dir(data_dir: PathLike, fields: Mapping[str, Mapping[str, str]],
+                   emotions: Optional[Sequence[str]] = None) -> int:
+    """Write ``{filename: {utt: value}}`` (REQUIRED_FILES at least) and the derived
+    ``spk2utt``, validate; return the number of utterances."""
     data_dir = Path(data_dir)
     missing = [name for name in REQUIRED_FILES if name not in fields]
     if missing:
@@ -138,7 +117,7 @@ class KaldiLine(NamedTuple):
 
 
 def _odd_char(s: str) -> Optional[str]:
-    """Return the first control or non-space/tab white-space character of ``s``."""
+    """The first control or white-space character of ``s`` other than space and tab."""
     for c in s:
         if c in " \t":
             continue
@@ -148,11 +127,8 @@ def _odd_char(s: str) -> Optional[str]:
 
 
 def id_problem(ident: str) -> Optional[str]:
-    """Say why ``ident`` is not usable as an utterance or speaker id, or return None.
-
-    Ids become file names and are split on white space by Kaldi and ESPnet tools, so
-    ``/``, ``..``, white space and control characters are refused.
-    """
+    """Why ``ident`` is not usable as an utterance or speaker id (a file name, split on
+    white space), or None."""
     if not ident:
         return "is empty"
     if "/" in ident:
@@ -172,12 +148,7 @@ def _show(s: str) -> str:
 
 
 def scan_kaldi_file(path: PathLike) -> List[KaldiLine]:
-    """Read every line of a ``<key> <value...>`` file without stopping at problems.
-
-    Key and value are separated by spaces or tabs (as Kaldi does). Reported problems:
-    not UTF-8, carriage return, leading white space, empty line, control characters or
-    other white space (e.g. no-break space) in the value. Ids are not checked here.
-    """
+    """Every line of a ``<key> <value...>`` file, with its problem if any (ids unchecked)."""
     data = Path(path).read_bytes()
     chunks = data.split(b"\n")
     if chunks and chunks[-1] == b"":
@@ -236,8 +207,7 @@ def _read_checked(
         if prev is not None and ln.key < prev:
             problems.append(
                 f"{where}: id {key} comes after {_show(prev)}; "
-                "files must be sorted in C order (LC_ALL=C sort)"
-            )
+                "files must be sorted in C order (LC_ALL=C sort)")
         out[ln.key] = (ln.lineno, ln.value)
         prev = ln.key
     return out
@@ -263,9 +233,7 @@ def _per_utt_files(d: Path, require: Sequence[str]) -> List[str]:
 def _check_spk2utt(d: Path, utt2spk: Dict[str, Tuple[int, str]], problems: List[str]) -> None:
     path = d / "spk2utt"
     spk2utt = _read_checked(path, problems, allow_empty_value=False, what="speaker")
-    expected: Dict[str, List[str]] = {}
-    for utt in sorted(utt2spk):
-        expected.setdefault(utt2spk[utt][1], []).append(utt)
+    expected = _spk2utts({utt: spk for utt, (_, spk) in utt2spk.items()})
     seen: Dict[str, str] = {}
     for spk, (lineno, value) in spk2utt.items():
         head = f"{path}:{lineno}: speaker {_show(spk)} does not agree with utt2spk: "
@@ -274,7 +242,8 @@ def _check_spk2utt(d: Path, utt2spk: Dict[str, Tuple[int, str]], problems: List[
         for utt in utts:
             shown = _show(utt)
             if utt in seen:
-                problems.append(head + f"utterance {shown} is listed twice (also under {_show(seen[utt])})")
+                problems.append(head + f"utterance {shown} is listed twice "
+                                f"(also under {_show(seen[utt])})")
                 continue
             seen[utt] = spk
             if utt not in utt2spk:
@@ -282,58 +251,50 @@ def _check_spk2utt(d: Path, utt2spk: Dict[str, Tuple[int, str]], problems: List[
             elif utt2spk[utt][1] != spk:
                 problems.append(
                     head + f"utterance {shown} is listed here but utt2spk:{utt2spk[utt][0]} "
-                    f"gives it speaker {_show(utt2spk[utt][1])}"
-                )
+                    f"gives it speaker {_show(utt2spk[utt][1])}")
             if prev is not None and utt < prev:
                 problems.append(
                     head + f"utterance {shown} comes after {_show(prev)}; "
-                    "utterances must be sorted in C order"
-                )
+                    "utterances must be sorted in C order")
             prev = utt
         for utt in expected.get(spk, []):
             if utt not in utts:
                 problems.append(
-                    head + f"utterance {_show(utt)} (utt2spk:{utt2spk[utt][0]}) is missing"
-                )
+                    head + f"utterance {_show(utt)} (utt2spk:{utt2spk[utt][0]}) is missing")
     for spk, utts in expected.items():
         if spk not in spk2utt:
             problems.append(
                 f"{path}: speaker {_show(spk)} is missing, but utt2spk:{utt2spk[utts[0]][0]} "
                 f"gives it to utterance {_show(utts[0])}"
-                + (f" ({len(utts)} utterances in all)" if len(utts) > 1 else "")
-            )
+                + (f" ({len(utts)} utterances in all)" if len(utts) > 1 else ""))
 
 
-def validate_data_dir(
-    data_dir: PathLike,
-    emotions: Optional[Sequence[str]] = None,
-    require: Sequence[str] = REQUIRED_FILES,
-    check_audio_exists: bool = False,
-    allow_commands: bool = False,
-) -> int:
-    """Check a data directory; raise DataDirError listing every problem found.
-
-    Each problem names the file, line and utterance (or speaker). Checks: required
-    files exist; lines are UTF-8 and well formed; ids are usable (no ``/``, ``..``,
-    white space, control characters); every file is sorted and free of duplicates; all
-    per-utterance files (REQUIRED_FILES, OPTIONAL_UTT_FILES) cover the same utterances;
-    no empty transcript unless ``utt2empty_text`` lists the utterance; emotion labels are in ``emotions`` (when given); ``spk2utt``
-    is the inverse of ``utt2spk``; wav.scp holds no command (``... |``) unless
-    ``allow_commands``; with ``check_audio_exists`` every wav.scp path exists. Commands
-    are never run. Returns the number of utterances.
-    """
+def _data_dir(data_dir: PathLike, require: Sequence[str], why: str = "") -> Path:
     d = Path(data_dir)
     if not d.is_dir():
         raise DataDirError(f"{d}: not a directory")
     missing = [name for name in require if not (d / name).is_file()]
     if missing:
-        raise DataDirError(f"{d}: missing {', '.join(missing)}")
+        raise DataDirError(f"{d}: missing {', '.join(missing)}{why}")
+    return d
+
+
+def validate_data_dir(data_dir: PathLike, emotions: Optional[Sequence[str]] = None,
+                      require: Sequence[str] = REQUIRED_FILES, check_audio_exists: bool = False,
+                      allow_commands: bool = False) -> int:
+    """Check a data directory; raise DataDirError listing every problem (file, line,
+    utterance or speaker): malformed lines or ids, unsorted or duplicate keys, per-utterance
+    files that disagree, empty transcripts outside ``utt2empty_text``, emotions outside
+    ``emotions``, a ``spk2utt`` that does not invert ``utt2spk``, wav.scp commands (unless
+    ``allow_commands``; never run), missing audio (``check_audio_exists``). Returns the
+    number of utterances.
+    """
+    d = _data_dir(data_dir, require)
     problems: List[str] = []
     present = _per_utt_files(d, require)
     maps = {
         name: _read_checked(d / name, problems, allow_empty_value=(name == "text"))
-        for name in present
-    }
+        for name in present}
     union = sorted(set().union(*maps.values())) if maps else []
     for utt in union:
         holders = [n for n in present if utt in maps[n]]
@@ -342,30 +303,28 @@ def validate_data_dir(
                 first = holders[0]
                 problems.append(
                     f"{d / first}:{maps[first][utt][0]}: utterance {_show(utt)} is in "
-                    f"{first} but not in {name}"
-                )
+                    f"{first} but not in {name}")
     if "text" in maps:
         may_be_empty = _read_checked(d / EMPTY_TEXT_FILE, problems, allow_empty_value=False) \
             if (d / EMPTY_TEXT_FILE).is_file() else {}
         for utt, (lineno, txt) in maps["text"].items():
             if not txt.strip() and utt not in may_be_empty:
-                problems.append(f"{d / 'text'}:{lineno}: utterance {_show(utt)} has an empty transcript"
+                problems.append(f"{d / 'text'}:{lineno}: utterance {_show(utt)} has an empty "
+                                "transcript"
                                 + (f" (not listed in {EMPTY_TEXT_FILE})" if may_be_empty else ""))
     if "utt2emo" in maps and emotions is not None:
         allowed = set(emotions)
         for utt, (lineno, emo) in maps["utt2emo"].items():
             if emo not in allowed:
                 problems.append(
-                    f"{d / 'utt2emo'}:{lineno}: utterance {_show(utt)} has unknown emotion {emo!r} "
-                    f"(known: {' '.join(sorted(allowed))})"
-                )
+                    f"{d / 'utt2emo'}:{lineno}: utterance {_show(utt)} has unknown emotion "
+                    f"{emo!r} (known: {' '.join(sorted(allowed))})")
     if "utt2spk" in maps:
         for utt, (lineno, spk) in maps["utt2spk"].items():
             bad = id_problem(spk)
             if bad and spk:
-                problems.append(
-                    f"{d / 'utt2spk'}:{lineno}: utterance {_show(utt)}: speaker id {_show(spk)} {bad}"
-                )
+                problems.append(f"{d / 'utt2spk'}:{lineno}: utterance {_show(utt)}: speaker id "
+                                f"{_show(spk)} {bad}")
         if (d / "spk2utt").is_file():
             _check_spk2utt(d, maps["utt2spk"], problems)
     if "wav.scp" in maps:
@@ -378,7 +337,8 @@ def validate_data_dir(
                     )
                 continue  # never run, so its audio cannot be checked
             if check_audio_exists and wav and not Path(wav).is_file():
-                problems.append(f"{d / 'wav.scp'}:{lineno}: utterance {_show(utt)}: no such file {wav}")
+                problems.append(f"{d / 'wav.scp'}:{lineno}: utterance {_show(utt)}: "
+                                f"no such file {wav}")
     _raise_problems(problems)
     return len(union)
 
@@ -416,28 +376,17 @@ def _copy_durably(src: Path, dst: Path) -> None:
         raise OSError(f"{dst}: backup copy differs from {src}")
 
 
-def fix_data_dir(
-    data_dir: PathLike,
-    emotions: Optional[Sequence[str]] = None,
-    allow_commands: bool = False,
-) -> FixReport:
-    """Repair a data directory in place, keeping a backup of the originals.
+def fix_data_dir(data_dir: PathLike, emotions: Optional[Sequence[str]] = None,
+                 allow_commands: bool = False) -> FixReport:
+    """Repair a data directory in place, keeping the originals in ``.backup/<time>/``.
 
-    Keeps the utterances present in every per-utterance file; drops those with a
-    malformed line, a duplicate id with different values, an invalid utterance or
-    speaker id, an empty transcript (unless listed in ``utt2empty_text``), an emotion outside ``emotions`` (when given) or a
-    wav.scp command (unless ``allow_commands``). Normalises white space, sorts,
-    rebuilds ``spk2utt``, copies the originals to ``.backup/<YYYYmmdd-HHMMSS>/``,
-    replaces each file atomically and validates the result. Raises DataDirError,
-    leaving the directory as it was, if nothing would remain; on any failure while
-    replacing, the originals are put back.
+    Keeps the utterances present in every per-utterance file and drops those that
+    validate_data_dir would refuse (a duplicate id with different values included);
+    normalises white space, sorts, rebuilds ``spk2utt``, replaces each file atomically and
+    validates the result. Raises DataDirError, changing nothing, if nothing would remain;
+    on a failure while replacing, the originals are put back.
     """
-    d = Path(data_dir)
-    if not d.is_dir():
-        raise DataDirError(f"{d}: not a directory")
-    missing = [n for n in REQUIRED_FILES if not (d / n).is_file()]
-    if missing:
-        raise DataDirError(f"{d}: missing {', '.join(missing)}; cannot repair without it")
+    d = _data_dir(data_dir, REQUIRED_FILES, "; cannot repair without it")
     present = _per_utt_files(d, REQUIRED_FILES)
     reasons: Dict[str, str] = {}
     repaired = 0
@@ -492,45 +441,32 @@ def fix_data_dir(
     if not kept:
         counts = ", ".join(f"{len(v)} {k}" for k, v in dropped.items())
         raise DataDirError(
-            f"{d}: no utterance would remain (of {len(union)}: {counts}); nothing was changed"
-        )
+            f"{d}: no utterance would remain (of {len(union)}: {counts}); nothing was changed")
     texts = {name: "".join(f"{u} {tables[name][u]}\n" for u in kept) for name in present}
     spk2utt = spk2utt_from_utt2spk({u: tables["utt2spk"][u] for u in kept})
     texts["spk2utt"] = "".join(f"{s} {spk2utt[s]}\n" for s in sorted(spk2utt))
     if may_be_empty:
-        texts[EMPTY_TEXT_FILE] = "".join(f"{u} {may_be_empty[u]}\n" for u in kept if u in may_be_empty)
+        texts[EMPTY_TEXT_FILE] = "".join(f"{u} {may_be_empty[u]}\n" for u in kept
+                                         if u in may_be_empty)
     names = list(texts)
-    untouched = sorted(
-        p.name for p in d.iterdir() if p.is_file() and p.name not in texts and not p.name.startswith(".")
-    )
+    untouched = sorted(p.name for p in d.iterdir()
+                       if p.is_file() and p.name not in texts and not p.name.startswith("."))
 
     staging = Path(tempfile.mkdtemp(prefix=".fix_data_dir.", dir=str(d)))
     try:
         for name in names:
-            atomic_write_text(staging / name, texts[name])
-            if (d / name).is_file():
-                os.chmod(staging / name, (d / name).stat().st_mode & 0o7777)
+            with atomic_path(staging / name,
+                             mode_from=d / name if (d / name).is_file() else None) as tmp:
+                tmp.write_text(texts[name], encoding="utf-8")
         validate_data_dir(staging, emotions=emotions, allow_commands=allow_commands)
         backup = _new_backup_dir(d)
-        existed = [name for name in names if (d / name).is_file()]
-        for name in existed:
-            _copy_durably(d / name, backup / name)
-        done: List[str] = []
-        try:
-            for name in names:
-                os.replace(staging / name, d / name)
-                done.append(name)
-            validate_data_dir(d, emotions=emotions, allow_commands=allow_commands)
-        except BaseException:
-            for name in done:
-                if name in existed:
-                    _copy_durably(backup / name, staging / name)
-                    os.replace(staging / name, d / name)
-                else:
-                    os.unlink(d / name)
-            raise
+        for name in names:
+            if (d / name).is_file():
+                _copy_durably(d / name, backup / name)
+        install_sets(staging, d, names)  # all files or none
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    validate_data_dir(d, emotions=emotions, allow_commands=allow_commands)
     for reason, utts in dropped.items():
         for utt in utts:
             logging.info(f"{d}: dropped {_show(utt)}: {reason}")
@@ -542,14 +478,8 @@ def _move(src: Path, dst: Path) -> None:
 
 
 def install_sets(staging: Path, out_dir: Path, names: Sequence[str]) -> None:
-    """Move the finished sets ``staging/<name>`` to ``out_dir/<name>``, all or nothing.
-
-    Data preparation writes and validates every set in ``staging`` (a directory next to
-    ``out_dir``) and installs them with this at the end.
-
-    Existing ``out_dir/<name>`` are moved to ``staging/.previous`` first and restored
-    if any move fails; other contents of ``out_dir`` are never touched.
-    """
+    """Move ``staging/<name>`` to ``out_dir/<name>``, all or nothing: the sets replaced wait
+    in ``staging/.previous`` and come back if a move fails. Nothing else is touched."""
     backup = staging / ".previous"
     backup.mkdir()
     done = []  # (name, had_previous, new_moved)

@@ -1,23 +1,9 @@
-"""A small ctypes wrapper of libespeak-ng as shipped by the PyPI package ``espeakng-loader``.
+"""A ctypes wrapper of libespeak-ng as shipped by the PyPI package ``espeakng-loader``.
 
-No system espeak package is needed: ``espeakng_loader.get_library_path()`` gives the shared
-library and ``espeakng_loader.get_data_path()`` its ``espeak-ng-data`` directory.
-
-The library keeps global state, so there is one engine per process (:func:`get_engine`).
-It is initialised in synchronous mode: ``espeak_Synth`` returns once the whole text is
-synthesised, and a callback collects the int16 samples::
-
-    from espnet_ser.data.espeak import get_engine
-    audio, sr = get_engine().synthesize("the dog sat by the door", voice="en-us+f4",
-                                        rate=160, pitch=55, pitch_range=60)
-
-Determinism: eSpeak NG carries some synthesis state (pitch flutter phase, gain control)
-from one call to the next within a process, and its breathy voice variants (``f2 f3 f5``
-and a few named ones) add noise whose sequence differs between processes. The same
-sequence of calls in a fresh process gives byte-identical audio for the other variants;
-:func:`is_deterministic_variant` tells which is which, and
-:func:`espnet_ser.data.mini_emo` synthesises fixed chunks of utterances, each in a fresh
-worker process, for that reason.
+One engine per process (:func:`get_engine`; the library keeps global state), synchronous,
+a callback collecting the int16 samples. eSpeak NG carries state between calls and its
+breathy variants add noise that differs between processes; for the other variants
+(:func:`is_deterministic_variant`) the same calls in a fresh process give the same audio.
 """
 
 import ctypes
@@ -50,8 +36,7 @@ RATE_MIN, RATE_MAX = 80, 450
 _BREATH_KEYWORD = "breath"
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-)
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 
 class ESpeakError(RuntimeError):
@@ -82,8 +67,7 @@ def default_data_path() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _language_names(data_path: str) -> Tuple[str, ...]:
-    """Lower-case names of the voice files under ``lang/`` (what espeak_SetVoiceByName
-    resolves: ``en-us``, ``en-gb-scotland``, ``en`` for British English, ...)."""
+    """Lower-case names of the voice files under ``lang/`` (``en-us``, ``en``, ...)."""
     files = Path(data_path, "lang").rglob("*")
     return tuple(sorted({p.name.lower() for p in files if p.is_file()}))
 
@@ -111,10 +95,8 @@ def is_deterministic_variant(variant: str, data_path: Optional[str] = None) -> b
     path = _variant_files(data_path or default_data_path()).get(variant.lower())
     if path is None:
         raise ESpeakError(f"unknown eSpeak NG voice variant {variant!r}")
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.split()[:1] == [_BREATH_KEYWORD]:
-            return False
-    return True
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return not any(line.split()[:1] == [_BREATH_KEYWORD] for line in lines)
 
 
 def check_voice(voice: str, data_path: Optional[str] = None) -> None:
@@ -126,13 +108,11 @@ def check_voice(voice: str, data_path: Optional[str] = None) -> None:
     lang, _, variant = voice.partition("+")
     if lang.lower() not in _language_names(data_path):
         raise ESpeakError(
-            f"unknown eSpeak NG voice {voice!r}: language {lang!r} is not in {data_path}/lang"
-        )
+            f"unknown eSpeak NG voice {voice!r}: language {lang!r} is not in {data_path}/lang")
     if variant and variant.lower() not in _variant_files(data_path):
         raise ESpeakError(
             f"unknown eSpeak NG voice {voice!r}: variant {variant!r} is not in "
-            f"{data_path}/voices/!v"
-        )
+            f"{data_path}/voices/!v")
 
 
 class ESpeak:
@@ -149,20 +129,17 @@ class ESpeak:
             lib = ctypes.CDLL(self.library_path)
         except OSError as e:
             raise ESpeakError(f"cannot load libespeak-ng from {self.library_path}: {e}") from e
-        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        lib.espeak_Initialize.restype = ctypes.c_int
-        lib.espeak_SetSynthCallback.argtypes = [_SYNTH_CALLBACK]
-        lib.espeak_SetSynthCallback.restype = None
-        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_SetVoiceByName.restype = ctypes.c_int
-        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_SetParameter.restype = ctypes.c_int
-        lib.espeak_Synth.argtypes = [
-            ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-            ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
-        ]
-        lib.espeak_Synth.restype = ctypes.c_int
-        lib.espeak_Synchronize.restype = ctypes.c_int
+        c = ctypes
+        for name, argtypes, restype in (
+            ("espeak_Initialize", [c.c_int, c.c_int, c.c_char_p, c.c_int], c.c_int),
+            ("espeak_SetSynthCallback", [_SYNTH_CALLBACK], None),
+            ("espeak_SetVoiceByName", [c.c_char_p], c.c_int),
+            ("espeak_SetParameter", [c.c_int, c.c_int, c.c_int], c.c_int),
+            ("espeak_Synth", [c.c_char_p, c.c_size_t, c.c_uint, c.c_int, c.c_uint, c.c_uint,
+                              c.c_void_p, c.c_void_p], c.c_int),
+        ):
+            getattr(lib, name).argtypes, getattr(lib, name).restype = argtypes, restype
+        lib.espeak_Synchronize.restype = c.c_int
         self._seed_fn = getattr(lib, "espeak_ng_SetRandSeed", None)
         if self._seed_fn is not None:
             self._seed_fn.argtypes = [ctypes.c_long]
@@ -174,12 +151,10 @@ class ESpeak:
             self._libc = None
 
         sr = lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), _INITIALIZE_DONT_EXIT
-        )
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), _INITIALIZE_DONT_EXIT)
         if sr <= 0:
             raise ESpeakError(
-                f"espeak_Initialize failed (returned {sr}) with data path {self.data_path}"
-            )
+                f"espeak_Initialize failed (returned {sr}) with data path {self.data_path}")
         self.sample_rate = int(sr)
         self._lib = lib
         self._chunks: List[np.ndarray] = []
@@ -194,51 +169,35 @@ class ESpeak:
         self._callback = _SYNTH_CALLBACK(_collect)
         lib.espeak_SetSynthCallback(self._callback)
 
-    def _set(self, param: int, value: int, name: str) -> None:
-        err = self._lib.espeak_SetParameter(param, int(value), 0)
-        if err != _EE_OK:
-            raise ESpeakError(f"espeak_SetParameter({name}={value}) failed with code {err}")
-
-    def synthesize(
-        self,
-        text: str,
-        voice: str = "en-us",
-        rate: int = 175,
-        pitch: int = 50,
-        pitch_range: int = 50,
-        volume: int = 100,
-        word_gap: int = 0,
-        seed: Optional[int] = None,
-    ) -> Tuple[np.ndarray, int]:
-        """Synthesise ``text``; return (float32 audio in [-1, 1], native sample rate).
-
-        rate: words per minute (80..450); pitch, pitch_range: 0..100 (50 = voice default);
-        volume: 0..200 (100 = normal); word_gap: extra pause between words in 10 ms units.
-        ``seed`` seeds the library's random generators before synthesis.
-        """
+    def synthesize(self, text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
+                   pitch_range: int = 50, volume: int = 100, word_gap: int = 0,
+                   seed: Optional[int] = None) -> Tuple[np.ndarray, int]:
+        """(float32 audio in [-1, 1], native sample rate) of ``text``. rate: words/min;
+        pitch, pitch_range: 0..100 (50 = voice default); volume: 0..200 (100 = normal);
+        word_gap: extra pause between words, 10 ms; ``seed`` seeds the library's RNGs."""
         if not text or not text.strip():
             raise ESpeakError("cannot synthesise an empty text")
         check_voice(voice, self.data_path)
-        if not RATE_MIN <= rate <= RATE_MAX:
-            raise ESpeakError(f"rate {rate} out of range [{RATE_MIN}, {RATE_MAX}] words/min")
-        for name, value, lo, hi in (
-            ("pitch", pitch, 0, 100), ("pitch_range", pitch_range, 0, 100),
-            ("volume", volume, 0, 200), ("word_gap", word_gap, 0, 100),
-        ):
+        params = ((PARAM_RATE, "rate", rate, RATE_MIN, RATE_MAX),
+                  (PARAM_PITCH, "pitch", pitch, 0, 100),
+                  (PARAM_RANGE, "pitch_range", pitch_range, 0, 100),
+                  (PARAM_VOLUME, "volume", volume, 0, 200),
+                  (PARAM_WORDGAP, "word_gap", word_gap, 0, 100))
+        for _, name, value, lo, hi in params:
             if not lo <= value <= hi:
-                raise ESpeakError(f"{name} {value} out of range [{lo}, {hi}]")
+                raise ESpeakError(f"{name} {value} out of range [{lo}, {hi}]"
+                                  + (" words/min" if name == "rate" else ""))
         with self._lock:
             err = self._lib.espeak_SetVoiceByName(voice.encode("utf-8"))
             if err == _EE_NOT_FOUND:
                 raise ESpeakError(f"unknown eSpeak NG voice {voice!r}")
             if err != _EE_OK:
                 raise ESpeakError(f"espeak_SetVoiceByName({voice!r}) failed with code {err}")
-            # parameters after the voice: loading a voice may reset them
-            self._set(PARAM_RATE, int(round(rate)), "rate")
-            self._set(PARAM_PITCH, int(round(pitch)), "pitch")
-            self._set(PARAM_RANGE, int(round(pitch_range)), "pitch_range")
-            self._set(PARAM_VOLUME, int(round(volume)), "volume")
-            self._set(PARAM_WORDGAP, int(round(word_gap)), "word_gap")
+            for param, name, value, _, _ in params:  # after the voice: loading it resets them
+                err = self._lib.espeak_SetParameter(param, int(round(value)), 0)
+                if err != _EE_OK:
+                    raise ESpeakError(
+                        f"espeak_SetParameter({name}={int(round(value))}) failed with code {err}")
             if seed is not None:
                 if self._seed_fn is not None:
                     self._seed_fn(int(seed) & 0x7FFFFFFF)
@@ -247,8 +206,7 @@ class ESpeak:
             self._chunks = []
             data = text.encode("utf-8")
             err = self._lib.espeak_Synth(
-                data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
-            )
+                data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
             if err != _EE_OK:
                 raise ESpeakError(f"espeak_Synth failed with code {err} for text {text!r}")
             self._lib.espeak_Synchronize()

@@ -1,35 +1,27 @@
 """Length filtering of the training and validation sets, by their shape files.
 
-ESPnet's batch samplers (``espnet2/samplers``) take the utterance ids of a set from its
-first shape file and require every other shape file to hold the same ids, so an
-utterance left out of the shape files is never read by the training. This module
-writes filtered copies of a set's ``feats_shape`` (``<utt> <frames>,<dim>``) and
-``text_shape`` (``<utt> <tokens>,<vocab>``) and lists each filtered utterance with its
-reason in ``filtered``. An utterance is filtered when
-
-* it has no text shape (``no_text``) or no feature shape (``no_features``, e.g. its
-  audio was rejected at feature extraction);
-* its target has no token (``empty_text``: an utterance whose transcript has no words,
-  kept in a data directory for utterance-level SER through ``utt2empty_text``, gives a
-  transcript head nothing to learn);
-* it has fewer than ``min_frames`` feature frames (``too_short``) or more than
-  ``max_frames`` (``too_long``);
-* after the encoder's convolutional subsampling it has fewer frames than target
-  tokens, so CTC has no alignment (``ctc_too_short``).
-
-The test set is never filtered: every test utterance is decoded and scored.
+ESPnet's samplers take a set's utterances from its first shape file (every other must
+hold the same ids), so an utterance left out of the shape files is never trained on. This
+writes filtered copies of ``feats_shape`` (``<utt> <frames>,<dim>``) and ``text_shape``
+(``<utt> <tokens>,<vocab>``) and lists each dropped utterance with its reason in
+``filtered``: ``no_text`` / ``no_features`` (missing from a shape file), ``empty_text``
+(no target token, e.g. listed in ``utt2empty_text``), ``too_short`` / ``too_long``
+(``min_frames`` / ``max_frames``), ``ctc_too_short`` (fewer frames after the encoder's
+subsampling than target tokens). The test set is never filtered: every test utterance
+is scored.
 """
 
 import logging
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Tuple
 
-from espnet_ser.data.datadir import atomic_write_text
-
-PathLike = Union[str, Path]
+from espnet_ser.utils.io import PathLike, atomic_write_text
 
 SET_ROLES = ("train", "valid", "test")
-SUBSAMPLING_FACTORS = (1, 2, 4, 6, 8)
+# (kernel, stride) of each Conv2d of ESPnet's Conv2dSubsampling{2,4,6,8}
+_SUBSAMPLING_LAYERS = {1: (), 2: ((3, 2), (3, 1)), 4: ((3, 2), (3, 2)), 6: ((3, 2), (5, 3)),
+                       8: ((3, 2), (3, 2), (3, 2))}
+SUBSAMPLING_FACTORS = tuple(_SUBSAMPLING_LAYERS)
 
 
 class FilterError(ValueError):
@@ -37,23 +29,14 @@ class FilterError(ValueError):
 
 
 def subsampled_frames(frames: int, subsampling: int) -> int:
-    """Frames left after ESPnet's Conv2dSubsampling{2,4,6,8} (1: no subsampling).
-
-    Each ``Conv2d(kernel k, stride s)`` without padding maps T to (T - k) // s + 1:
-    factor 2 is (3,2),(3,1); 4 is (3,2),(3,2); 6 is (3,2),(5,3); 8 is three (3,2).
-    """
+    """Frames left after ESPnet's Conv2dSubsampling{2,4,6,8} (1: no subsampling): each
+    ``Conv2d(kernel k, stride s)`` without padding maps T to (T - k) // s + 1."""
+    if subsampling not in _SUBSAMPLING_LAYERS:
+        raise FilterError(f"subsampling must be one of {SUBSAMPLING_FACTORS}, got {subsampling}")
     t = int(frames)
-    if subsampling == 1:
-        return t
-    if subsampling == 2:
-        return (t - 1) // 2 - 2
-    if subsampling == 4:
-        return ((t - 1) // 2 - 1) // 2
-    if subsampling == 6:
-        return ((t - 1) // 2 - 2) // 3
-    if subsampling == 8:
-        return (((t - 1) // 2 - 1) // 2 - 1) // 2
-    raise FilterError(f"subsampling must be one of {SUBSAMPLING_FACTORS}, got {subsampling}")
+    for k, stride in _SUBSAMPLING_LAYERS[subsampling]:
+        t = (t - k) // stride + 1
+    return t
 
 
 def read_shape_file(path: PathLike) -> Dict[str, Tuple[str, int]]:
@@ -81,13 +64,9 @@ def read_shape_file(path: PathLike) -> Dict[str, Tuple[str, int]]:
     return out
 
 
-def filter_reasons(
-    feats_shape: Mapping[str, int],
-    text_shape: Mapping[str, int],
-    min_frames: Optional[int] = None,
-    max_frames: Optional[int] = None,
-    subsampling: int = 4,
-) -> Dict[str, str]:
+def filter_reasons(feats_shape: Mapping[str, int], text_shape: Mapping[str, int],
+                   min_frames: Optional[int] = None, max_frames: Optional[int] = None,
+                   subsampling: int = 4) -> Dict[str, str]:
     """``{utt: reason}`` of the utterances to drop, given frames and token counts."""
     subsampled_frames(1, subsampling)  # validates the factor
     reasons: Dict[str, str] = {}
@@ -110,20 +89,13 @@ def filter_reasons(
             if sub < tokens:
                 reasons[utt] = (
                     f"ctc_too_short ({frames} frames -> {sub} after subsampling by "
-                    f"{subsampling} < {tokens} tokens)"
-                )
+                    f"{subsampling} < {tokens} tokens)")
     return reasons
 
 
-def filter_shape_files(
-    feats_shape: PathLike,
-    text_shape: PathLike,
-    out_dir: PathLike,
-    min_frames: Optional[int] = None,
-    max_frames: Optional[int] = None,
-    subsampling: int = 4,
-    set_role: str = "train",
-) -> Dict[str, str]:
+def filter_shape_files(feats_shape: PathLike, text_shape: PathLike, out_dir: PathLike,
+                       min_frames: Optional[int] = None, max_frames: Optional[int] = None,
+                       subsampling: int = 4, set_role: str = "train") -> Dict[str, str]:
     """Write ``out_dir/{feats_shape,text_shape}`` without the filtered utterances.
 
     The file names are those of the inputs; ``out_dir/filtered`` lists
@@ -150,8 +122,7 @@ def filter_shape_files(
     if not kept:
         raise FilterError(
             f"every utterance of {feats_shape} would be filtered ({len(reasons)}); "
-            "check --min_frames / --max_frames"
-        )
+            "check --min_frames / --max_frames")
     for utt, reason in reasons.items():
         logging.info(f"filtered {utt}: {reason}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -164,6 +135,5 @@ def filter_shape_files(
     logging.info(
         f"{set_role}: kept {len(kept)} of {len(set(feats) | set(text))} utterances; filtered "
         f"{len(reasons)} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'none'}); "
-        f"list: {out_dir / 'filtered'}"
-    )
+        f"list: {out_dir / 'filtered'}")
     return reasons

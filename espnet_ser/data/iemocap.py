@@ -1,91 +1,18 @@
-"""IEMOCAP (``IEMOCAP_full_release/``) to Kaldi data directories.
-
-Reads, for ``Session1`` .. ``Session5``:
-
-* ``dialog/EmoEvaluation/<dialog>.txt``: consensus lines
-  ``[start - end]<TAB><utt><TAB><label><TAB>[V, A, D]``. Only lines starting with ``[``
-  are read; the header (``%``), evaluator lines and blank lines are skipped. The
-  subfolders (``Categorical/``, ``Attribute/``, ``Self-evaluation/``) hold per-evaluator
-  files and are never read.
-* ``dialog/transcriptions/<dialog>.txt``: ``<utt> [start-end]: text``; other lines
-  (``M: [BREATHING]``, lines without a time stamp) are skipped.
-* ``sentences/wav/<dialog>/<utt>.wav``: only checked to exist (headers read with
-  ``check_audio``).
-
-Files and folders whose names start with ``.`` (macOS ``._*`` AppleDouble files,
-``.DS_Store``) are ignored everywhere.
-
-Utterance ids are ``<speaker>-<corpus id>``, e.g. ``Ses01M-Ses01F_impro01_M013``: the
-speaker is the session plus the gender letter starting the last part of the corpus id,
-and the prefix keeps utt2spk sorted by speaker as Kaldi requires. ``utt2dim`` holds the
-consensus values in the toolkit's order ``arousal valence dominance`` (the corpus lists
-them as valence, activation = arousal, dominance).
-
-Output sets (``protocols``, both by default; ``iemocap_all`` is always written):
-
-* ``iemocap_all``: every kept utterance.
-* ``session`` protocol: ``fold{k}_{train,valid,test}`` for k = 1..5 (test = Session k,
-  valid = Session k mod 5 + 1, train = the other three sessions).
-* ``loso`` protocol (leave one speaker out, 10 folds, as in the multi-task SER papers):
-  fold k tests on speaker k, the k-th of ``Ses01F Ses01M Ses02F Ses02M ... Ses05F
-  Ses05M`` (SPEAKERS): test = every kept utterance of speaker k. Three ways of
-  validating (``loso_valid``, all three written by default), each with its own set
-  names (LOSO_SET_PREFIX) so that they never overwrite each other:
-
-  - ``none``, ``losonv{k}_{train,test}``: the multi-task paper's protocol. train = all
-    nine other speakers; there is no validation set and no epoch is chosen on held-out
-    data: the recipe scores the model of the last epoch (and gives ESPnet's trainer the
-    test speaker as its validation set only to draw the training curves).
-  - ``partner``, ``loso{k}_{train,valid,test}``: valid = the other speaker of the same
-    session (Ses01F <-> Ses01M), train = the remaining 8 speakers. This follows the session protocol, whose
-    validation set is also held out at the speaker (there: session) level: valid and
-    test are both speaker-disjoint from train, and since the partner shares the test
-    speaker's dialogs, train is even session-disjoint from valid and test (the same
-    conversation never lands on both sides). Choosing e.g. the "next" speaker instead
-    would put the partner of the validation speaker, i.e. the other half of its
-    dialogs, into train.
-  - ``random``, ``losorv{k}_{train,valid,test}``: valid = a seeded, emotion-stratified
-    ``loso_valid_fraction`` (10 %) of the utterances of the other nine speakers (the
-    toolkit's scikit-learn split, :mod:`espnet_ser.data.split`); train = the rest of
-    those nine speakers. Valid then shares speakers (and dialogs) with train, so early
-    stopping on it is optimistic; use it only to match papers that did this.
-
-  Labels and the exc -> hap merge are those of every other set (the sets are cut from
-  the same utterance list). Every speaker must keep at least one utterance, else
-  IemocapError names the missing speaker(s).
-
-Utterances whose transcript has no words once the non-lexical tags are removed (e.g.
-``[LAUGHTER]`` alone) are valid emotion samples. ``iemocap_all`` and the ``loso`` sets
-(utterance-level SER) keep them with an empty ``text`` line, listed in ``utt2empty_text``
-with their corpus transcript (the data directory's declaration that this empty transcript
-is intended, see :mod:`espnet_ser.data.datadir`); a recipe with a CTC head leaves them out
-of its training (``espnet_ser.data.filter``: no target tokens). The ``session`` sets (joint
-ASR + SER, where the transcript is the target) leave them out.
-
-With the default emotions (``ang hap neu sad``, exc merged into hap) the number of kept
-utterances is checked against FOUR_CLASS_TOTAL, the 5,531 of the full release: a
-warning names the difference.
+"""IEMOCAP (``IEMOCAP_full_release/``) to Kaldi data directories: ``iemocap_all``, the
+session folds ``fold{k}_*`` and the leave-one-speaker-out folds of each validation mode
+(LOSO_SET_PREFIX); the layout, ids and protocols are described in egs/iemocap/README.md.
 """
 
 import logging
 import math
-import os
 import re
-import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from espnet_ser.data.datadir import (
-    EMPTY_TEXT_FILE,
-    DataDirError,
-    PathLike,
-    emotion_token,
-    install_sets,
-    write_data_dir,
-)
-from espnet_ser.data.split import SplitError
+from espnet_ser.data.datadir import EMPTY_TEXT_FILE, DataDirError, PathLike
+from espnet_ser.data.prepare import (
+    absolute, check_out_dir, check_wav_header, visible_entries, write_sets)
 from espnet_ser.data.split import stratified_split as _stratified_split
 
 CORPUS_DIR_NAME = "IEMOCAP_full_release"
@@ -110,8 +37,7 @@ DEFAULT_LOSO_SEED = 0
 _NUM = r"[-+]?\d+(?:\.\d*)?"
 _CONSENSUS_RE = re.compile(
     rf"^\[\s*({_NUM})\s*-\s*({_NUM})\s*\]\s+(\S+)\s+(\S+)\s+"
-    rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\]\s*$"
-)
+    rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\]\s*$")
 _TRANSCRIPT_RE = re.compile(rf"^(\S+)\s*\[\s*{_NUM}\s*-\s*{_NUM}\s*\]\s*:(.*)$")
 _SPEAKER_RE = re.compile(r"^(Ses\d\d)[FM]_.+_([FM])[^_]*$")
 # Non-lexical tags: [LAUGHTER], [BREATHING], [GARBAGE], <sigh>, {noise}.
@@ -131,10 +57,6 @@ class ConsensusLine(NamedTuple):
     lineno: int
 
 
-def _visible(path: Path) -> bool:
-    return not path.name.startswith(".")
-
-
 def _lines(path: Path) -> List[bytes]:
     try:
         data = path.read_bytes()
@@ -146,11 +68,7 @@ def _lines(path: Path) -> List[bytes]:
 
 
 def read_consensus(path: PathLike) -> List[ConsensusLine]:
-    """Parse the consensus lines (those starting with ``[``) of an EmoEvaluation file.
-
-    Raises IemocapError naming file and line for a line that does not parse or a
-    label outside KNOWN_LABELS.
-    """
+    """The consensus lines (those starting with ``[``) of an EmoEvaluation file."""
     path = Path(path)
     out = []
     for lineno, raw in enumerate(_lines(path), 1):
@@ -164,14 +82,12 @@ def read_consensus(path: PathLike) -> List[ConsensusLine]:
         if not m:
             raise IemocapError(
                 f"{path}:{lineno}: cannot parse consensus line {line.strip()!r} (expected "
-                "'[START - END]<TAB>UTT<TAB>LABEL<TAB>[V, A, D]')"
-            )
+                "'[START - END]<TAB>UTT<TAB>LABEL<TAB>[V, A, D]')")
         utt, label = m.group(3), m.group(4)
         if label not in KNOWN_LABELS:
             raise IemocapError(
                 f"{path}:{lineno}: utterance {utt} has unknown label {label!r} "
-                f"(known: {' '.join(KNOWN_LABELS)})"
-            )
+                f"(known: {' '.join(KNOWN_LABELS)})")
         vad = tuple(float(m.group(i)) for i in (5, 6, 7))
         if not all(math.isfinite(x) for x in vad):
             raise IemocapError(f"{path}:{lineno}: utterance {utt} has non-finite V/A/D {vad}")
@@ -180,11 +96,8 @@ def read_consensus(path: PathLike) -> List[ConsensusLine]:
 
 
 def read_transcripts(path: PathLike, keep: Optional[set] = None) -> Dict[str, str]:
-    """Return ``{utt: raw text}`` from the ``<utt> [start-end]: text`` lines of a file.
-
-    Other lines are skipped. Two different texts for one id raise IemocapError when
-    the id is in ``keep`` (every id when ``keep`` is None); otherwise the first wins.
-    """
+    """``{utt: raw text}`` of the ``<utt> [start-end]: text`` lines; two different texts for
+    an id in ``keep`` (default all) are an error, otherwise the first wins."""
     path = Path(path)
     out: Dict[str, str] = {}
     first_line: Dict[str, int] = {}
@@ -202,8 +115,7 @@ def read_transcripts(path: PathLike, keep: Optional[set] = None) -> Dict[str, st
             if out[utt] != text and (keep is None or utt in keep):
                 raise IemocapError(
                     f"{path}:{lineno}: second transcript for {utt} differs from the one "
-                    f"on line {first_line[utt]}"
-                )
+                    f"on line {first_line[utt]}")
             continue
         out[utt] = text
         first_line[utt] = lineno
@@ -211,14 +123,8 @@ def read_transcripts(path: PathLike, keep: Optional[set] = None) -> Dict[str, st
 
 
 def normalize_transcript(text: str) -> str:
-    """Word-level text: tags removed, lower case, no punctuation.
-
-    Removes ``[...]``, ``<...>`` and ``{...}`` tags; lower-cases; turns every character
-    that is not a letter, digit or apostrophe into a space (so ``well-known`` ->
-    ``well known``, ``U.S.`` -> ``u s``, ``50%`` -> ``50``); keeps an apostrophe only
-    between two letters/digits (``don't``; ``'hello'`` -> ``hello``, ``goin'`` ->
-    ``goin``); collapses spaces. A stray unmatched bracket is dropped as punctuation.
-    """
+    """Lower-case words: tags (``[LAUGHTER]``, ``<sigh>``, ``{noise}``) removed, other
+    characters but apostrophes inside a word (``don't``) made spaces."""
     t = _TAG_RE.sub(" ", text)
     t = t.replace("\u2019", "'").replace("\u2018", "'").lower()
     t = _NON_WORD_RE.sub(" ", t)
@@ -231,9 +137,7 @@ def speaker_of(utt_id: str) -> str:
     """``Ses01F_impro01_M013`` -> ``Ses01M`` (session + gender letter of the last part)."""
     m = _SPEAKER_RE.match(utt_id)
     if not m:
-        raise IemocapError(
-            f"{utt_id!r} is not an IEMOCAP utterance id like Ses01F_impro01_M013"
-        )
+        raise IemocapError(f"{utt_id!r} is not an IEMOCAP utterance id like Ses01F_impro01_M013")
     return m.group(1) + m.group(2)
 
 
@@ -244,14 +148,13 @@ def kaldi_utt_id(utt_id: str) -> str:
 
 def check_root(root: PathLike) -> Path:
     """Return the absolute corpus root, or raise naming ``--iemocap_root``."""
-    root = Path(os.path.abspath(os.path.expanduser(str(root))))
+    root = absolute(root)
     if not root.is_dir():
         raise IemocapError(f"--iemocap_root {root}: no such directory")
     if not (root / "Session1").is_dir() and (root / CORPUS_DIR_NAME / "Session1").is_dir():
         raise IemocapError(
             f"--iemocap_root {root} has no Session1 but contains {CORPUS_DIR_NAME}; "
-            f"did you mean --iemocap_root {root / CORPUS_DIR_NAME}?"
-        )
+            f"did you mean --iemocap_root {root / CORPUS_DIR_NAME}?")
     return root
 
 
@@ -263,14 +166,7 @@ def _check_dir(path: Path) -> Path:
 
 def check_emotions(emotions: Sequence[str], merge_exc: bool) -> List[str]:
     emotions = list(emotions)
-    if not emotions:
-        raise IemocapError("--emotions is empty")
-    for e in emotions:
-        if e not in KNOWN_LABELS:
-            raise IemocapError(f"--emotions: unknown label {e!r} (known: {' '.join(KNOWN_LABELS)})")
-        emotion_token(e)
-    if len(set(emotions)) != len(emotions):
-        raise IemocapError(f"--emotions lists a label twice: {' '.join(emotions)}")
+    _check_choices(emotions, KNOWN_LABELS, "--emotions", "label")  # all valid emotion codes
     if merge_exc and "exc" in emotions:
         raise IemocapError("--emotions contains exc but --merge_exc_into_hap is true")
     return emotions
@@ -286,42 +182,20 @@ class _Utt(NamedTuple):
     raw_text: str = ""  # the corpus transcript
 
 
-def _check_audio(wav: Path) -> None:
-    import soundfile
-
-    try:
-        info = soundfile.info(str(wav))
-    except Exception as e:
-        raise IemocapError(f"{wav}: cannot read audio header ({e})") from e
-    if info.samplerate != SAMPLE_RATE or info.channels != 1:
-        raise IemocapError(
-            f"{wav}: {info.samplerate} Hz, {info.channels} channel(s); expected "
-            f"{SAMPLE_RATE} Hz mono"
-        )
-
-
 def collect_utterances(root: Path, emotions: Sequence[str], merge_exc: bool = True,
                        check_audio: bool = False) -> Tuple[List[_Utt], Dict]:
     """Read all sessions; return the kept utterances and the counts."""
     keep_labels = set(emotions)
     kept: List[_Utt] = []
     seen: Dict[str, str] = {}
-    counts = {
-        "consensus_lines": 0,
-        "kept_per_session": {},
-        "kept_per_label": Counter(),
-        "dropped_per_label": Counter(),
-        "merged_exc_into_hap": 0,
-        "empty_text": 0,
-    }
-    empty_ids: List[str] = []
+    counts = {"consensus_lines": 0, "kept_per_session": {}, "kept_per_label": Counter(),
+              "dropped_per_label": Counter(), "merged_exc_into_hap": 0}
     for n in range(1, NUM_SESSIONS + 1):
         sess = _check_dir(root / f"Session{n}")
         emo_dir = _check_dir(sess / "dialog" / "EmoEvaluation")
         trn_dir = _check_dir(sess / "dialog" / "transcriptions")
         wav_root = _check_dir(sess / "sentences" / "wav")
-        files = sorted(p for p in emo_dir.iterdir()
-                       if _visible(p) and p.suffix == ".txt" and p.is_file())
+        files = [p for p in visible_entries(emo_dir) if p.suffix == ".txt" and p.is_file()]
         if not files:
             raise IemocapError(f"{emo_dir}: no consensus files <dialog>.txt")
         prefix = f"Ses{n:02d}"
@@ -344,9 +218,7 @@ def collect_utterances(root: Path, emotions: Sequence[str], merge_exc: bool = Tr
                                        f"{seen[c.utt]}")
                 seen[c.utt] = where
                 counts["consensus_lines"] += 1
-                label = c.label
-                if merge_exc and label == "exc":
-                    label = "hap"
+                label = "hap" if merge_exc and c.label == "exc" else c.label
                 if label not in keep_labels:
                     counts["dropped_per_label"][c.label] += 1
                     continue
@@ -363,24 +235,22 @@ def collect_utterances(root: Path, emotions: Sequence[str], merge_exc: bool = Tr
                 if c.utt not in texts:
                     raise IemocapError(
                         f"{trn_file}: no '<utt> [start-end]: text' line for {c.utt} "
-                        f"(labelled at {emo_file}:{c.lineno})"
-                    )
-                text = normalize_transcript(texts[c.utt])
-                if not text:
-                    counts["empty_text"] += 1
-                    empty_ids.append(c.utt)
+                        f"(labelled at {emo_file}:{c.lineno})")
                 wav = wav_root / dialog / f"{c.utt}.wav"
                 if not wav.is_file():
                     raise IemocapError(f"{wav}: no such file (utterance {c.utt} labelled at "
                                        f"{emo_file}:{c.lineno})")
                 if check_audio:
-                    _check_audio(wav)
-                kept.append(_Utt(n, c.utt, label, c.vad, text, wav, texts[c.utt]))
+                    check_wav_header(wav, SAMPLE_RATE, IemocapError)
+                kept.append(_Utt(n, c.utt, label, c.vad, normalize_transcript(texts[c.utt]),
+                                 wav, texts[c.utt]))
                 per_label[label] += 1
         counts["kept_per_session"][sess.name] = {e: per_label[e] for e in sorted(keep_labels)}
         counts["kept_per_label"].update(per_label)
         logging.info("%s: kept %d (%s)", sess.name, sum(per_label.values()),
                      ", ".join(f"{e} {per_label[e]}" for e in sorted(keep_labels)))
+    empty_ids = [u.corpus_id for u in kept if not u.text]
+    counts["empty_text"] = len(empty_ids)
     if empty_ids:
         logging.debug("no words left in the transcript: %s", " ".join(empty_ids))
     counts["kept_per_label"] = {e: counts["kept_per_label"][e] for e in sorted(keep_labels)}
@@ -403,10 +273,7 @@ def partner_of(speaker: str) -> str:
 
 
 def loso_speakers(k: int) -> Dict[str, List[str]]:
-    """Speakers of LOSO fold k (1..10) with the ``partner`` validation set.
-
-    test = SPEAKERS[k - 1], valid = its session partner, train = the other 8 speakers.
-    """
+    """Speakers of LOSO fold k (1..10): test SPEAKERS[k - 1], valid its session partner."""
     if not 1 <= k <= NUM_LOSO_FOLDS:
         raise IemocapError(f"LOSO fold {k}: expected 1..{NUM_LOSO_FOLDS}")
     test = SPEAKERS[k - 1]
@@ -415,32 +282,26 @@ def loso_speakers(k: int) -> Dict[str, List[str]]:
             "test": [test]}
 
 
+def _check_choices(values, known: Sequence[str], option: str, what: str) -> List[str]:
+    """Known, non-empty, no repeats; returned in the order of ``known``."""
+    values = [values] if isinstance(values, str) else list(values)
+    if not values:
+        raise IemocapError(f"{option} is empty (choose from {','.join(known)})")
+    for v in values:
+        if v not in known:
+            raise IemocapError(f"{option}: unknown {what} {v!r} (known: {','.join(known)})")
+    if len(set(values)) != len(values):
+        raise IemocapError(f"{option} lists a {what} twice: {','.join(values)}")
+    return [v for v in known if v in values]
+
+
 def check_protocols(protocols: Sequence[str]) -> List[str]:
-    """Known, non-empty, no repeats; returned in PROTOCOLS order."""
-    protocols = list(protocols)
-    if not protocols:
-        raise IemocapError(f"--protocols is empty (choose from {','.join(PROTOCOLS)})")
-    for p in protocols:
-        if p not in PROTOCOLS:
-            raise IemocapError(
-                f"--protocols: unknown protocol {p!r} (known: {','.join(PROTOCOLS)})")
-    if len(set(protocols)) != len(protocols):
-        raise IemocapError(f"--protocols lists a protocol twice: {','.join(protocols)}")
-    return [p for p in PROTOCOLS if p in protocols]
+    return _check_choices(protocols, PROTOCOLS, "--protocols", "protocol")
 
 
 def check_loso_valid(modes) -> List[str]:
-    """``--loso_valid``: one mode or a sequence of them; returned in LOSO_VALID_MODES order."""
-    modes = [modes] if isinstance(modes, str) else list(modes)
-    if not modes:
-        raise IemocapError(f"--loso_valid is empty (choose from {','.join(LOSO_VALID_MODES)})")
-    for m in modes:
-        if m not in LOSO_VALID_MODES:
-            raise IemocapError(f"--loso_valid: unknown mode {m!r} "
-                               f"(known: {' '.join(LOSO_VALID_MODES)})")
-    if len(set(modes)) != len(modes):
-        raise IemocapError(f"--loso_valid lists a mode twice: {','.join(modes)}")
-    return [m for m in LOSO_VALID_MODES if m in modes]
+    """``--loso_valid``: one mode or a sequence of them."""
+    return _check_choices(modes, LOSO_VALID_MODES, "--loso_valid", "mode")
 
 
 def loso_set_names(mode: str) -> List[str]:
@@ -465,38 +326,20 @@ def set_names(protocols: Sequence[str] = PROTOCOLS,
 
 def stratified_split(utts: Sequence[_Utt], fraction: float,
                      seed: int) -> Tuple[List[_Utt], List[_Utt]]:
-    """Split ``utts`` into (rest, held out), ``fraction`` held out, stratified by emotion.
-
-    The toolkit's stratified split (:func:`espnet_ser.data.split.stratified_split`,
-    scikit-learn's ``train_test_split(..., stratify=emotions, random_state=seed)``)
-    over the utterances sorted by Kaldi id; both lists are in that order. It holds out
-    ``ceil(fraction * n)`` utterances, as scikit-learn counts a fraction, but at least one
-    per emotion (so that no emotion is missing from a small validation set). An emotion
-    with fewer than 2 utterances raises IemocapError naming it and its count.
-    """
+    """(rest, held out) stratified by emotion, in Kaldi id order, holding out
+    ``ceil(fraction * n)`` utterances but at least one per emotion."""
     ordered = sorted(utts, key=lambda u: kaldi_utt_id(u.corpus_id))
     labels = [u.label for u in ordered]
     n_held = max(math.ceil(fraction * len(ordered)), len(set(labels)))
-    try:
-        return _stratified_split(ordered, labels, n_held, seed,
-                                 what="leave-one-speaker-out random validation set")
-    except SplitError as e:
-        raise IemocapError(str(e)) from e
+    return _stratified_split(ordered, labels, n_held, seed,
+                             what="leave-one-speaker-out random validation set",
+                             error=IemocapError)
 
 
 def loso_plan(utts: Sequence[_Utt], valid_mode: str = "partner",
               valid_fraction: float = DEFAULT_LOSO_VALID_FRACTION,
               seed: int = DEFAULT_LOSO_SEED) -> Dict[str, List[_Utt]]:
-    """``{set name: utterances}`` of LOSO validation mode ``valid_mode``, k = 1..10.
-
-    test = every utterance of SPEAKERS[k - 1]. ``none`` (``losonv{k}_{train,test}``):
-    train = the nine other speakers, no validation set. ``partner``
-    (``loso{k}_{train,valid,test}``): valid = every utterance of the session partner,
-    train = the other 8 speakers (speaker- and session-disjoint from valid and test).
-    ``random`` (``losorv{k}_*``): valid = an emotion-stratified ``valid_fraction`` of the
-    other nine speakers' utterances (see stratified_split; seeded by ``seed``), train =
-    the rest of them. Raises IemocapError naming every speaker with no utterance.
-    """
+    """``{set name: utterances}`` of LOSO validation mode ``valid_mode``, k = 1..10."""
     valid_mode = check_loso_valid(valid_mode)
     if len(valid_mode) != 1:
         raise IemocapError(f"loso_plan: one --loso_valid mode at a time, got {valid_mode}")
@@ -511,8 +354,7 @@ def loso_plan(utts: Sequence[_Utt], valid_mode: str = "partner",
         raise IemocapError(
             f"leave-one-speaker-out: no kept utterance of speaker(s) {' '.join(missing)} "
             f"(LOSO fold(s) {' '.join(str(SPEAKERS.index(s) + 1) for s in missing)}); "
-            "check the tree and --emotions, or pass --protocols session"
-        )
+            "check the tree and --emotions, or pass --protocols session")
     prefix = LOSO_SET_PREFIX[valid_mode]
     plan: Dict[str, List[_Utt]] = {}
     for k in range(1, NUM_LOSO_FOLDS + 1):
@@ -532,7 +374,7 @@ def loso_plan(utts: Sequence[_Utt], valid_mode: str = "partner",
 
 
 def _fields(utts: Sequence[_Utt]) -> Dict[str, Dict[str, str]]:
-    f = {name: {} for name in ("wav.scp", "text", "utt2spk", "utt2emo", "utt2dim")}
+    f = {name: {} for name in SET_FILES if name != "spk2utt"}
     for u in utts:
         utt = kaldi_utt_id(u.corpus_id)
         f["wav.scp"][utt] = str(u.wav)
@@ -549,13 +391,9 @@ def _fields(utts: Sequence[_Utt]) -> Dict[str, Dict[str, str]]:
 
 
 def check_four_class_total(num_utts: int, emotions: Sequence[str], merge_exc: bool) -> Optional[str]:
-    """The warning to give when the default 4-class set does not hold FOUR_CLASS_TOTAL.
-
-    None for other label sets, or when the count matches.
-    """
-    if sorted(emotions) != sorted(DEFAULT_EMOTIONS) or not merge_exc:
-        return None
-    if num_utts == FOUR_CLASS_TOTAL:
+    """The warning when the default 4-class set does not hold FOUR_CLASS_TOTAL, else None."""
+    if sorted(emotions) != sorted(DEFAULT_EMOTIONS) or not merge_exc or \
+            num_utts == FOUR_CLASS_TOTAL:
         return None
     diff = num_utts - FOUR_CLASS_TOTAL
     return (f"the 4-class set (ang hap+exc neu sad) holds {num_utts} utterances, "
@@ -569,31 +407,15 @@ def prepare_iemocap(root: PathLike, out_dir: PathLike,
                     loso_valid: Sequence[str] = LOSO_VALID_MODES,
                     loso_valid_fraction: float = DEFAULT_LOSO_VALID_FRACTION,
                     loso_seed: int = DEFAULT_LOSO_SEED) -> Dict:
-    """Write ``out_dir/iemocap_all`` and the sets of ``protocols`` (default both).
-
-    ``session``: ``fold{1..5}_{train,valid,test}`` (utterances with no words in the
-    transcript left out). ``loso``: the sets of every LOSO validation mode in
-    ``loso_valid`` (default all three: ``losonv{k}_*`` for ``none``, ``loso{k}_*`` for
-    ``partner``, ``losorv{k}_*`` for ``random`` drawn with ``loso_valid_fraction`` and
-    ``loso_seed``); see loso_plan and the module docstring.
-
-    Logs how many utterances each protocol keeps, and warns when the default 4-class
-    set does not hold the full release's 5,531 (check_four_class_total).
-
-    Every set is written and validated in a temporary directory next to ``out_dir`` and
-    moved into place only when all succeeded; sets of the same name are replaced,
-    anything else in ``out_dir`` (including sets of a protocol not asked for this time)
-    is left alone. Returns the counts.
-    """
+    """Write ``out_dir/iemocap_all`` and the sets of ``protocols`` and ``loso_valid``, all
+    or nothing (prepare.write_sets); log what each protocol keeps; return the counts."""
     emotions = check_emotions(emotions, merge_exc)
     protocols = check_protocols(protocols)
     loso_valid = check_loso_valid(loso_valid)
     if not (0.0 < loso_valid_fraction < 1.0):
         raise IemocapError(f"--loso_valid_fraction {loso_valid_fraction}: expected 0 < f < 1")
     root = check_root(root)
-    out_dir = Path(os.path.abspath(os.path.expanduser(str(out_dir))))
-    if out_dir.exists() and not out_dir.is_dir():
-        raise IemocapError(f"--out_dir {out_dir}: exists and is not a directory")
+    out_dir = check_out_dir(out_dir, IemocapError)
     logging.info("reading %s (emotions %s, exc merged into hap: %s)", root,
                  " ".join(emotions), merge_exc)
     utts, counts = collect_utterances(root, emotions, merge_exc, check_audio)
@@ -639,36 +461,7 @@ def prepare_iemocap(root: PathLike, out_dir: PathLike,
                          "the 10 test folds (%d with no words in the transcript)", mode, prefix,
                          how, tested, len(utts) - len(with_words))
     names = set_names(protocols, loso_valid)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.iemocap.", dir=str(out_dir.parent)))
-    created_out = False
-    try:
-        counts["sets"] = {}
-        for name in names:
-            write_data_dir(staging / name, _fields(plan[name]), emotions=emotions)
-            per = Counter(u.label for u in plan[name])
-            counts["sets"][name] = {
-                "num_utts": len(plan[name]),
-                "num_speakers": len({speaker_of(u.corpus_id) for u in plan[name]}),
-                "per_emotion": {e: per[e] for e in sorted(emotions)},
-            }
-        if not out_dir.exists():
-            out_dir.mkdir()
-            created_out = True
-        install_sets(staging, out_dir, names)
-    except BaseException:
-        if created_out:
-            try:
-                out_dir.rmdir()
-            except OSError:
-                pass
-        raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    for name in names:
-        c = counts["sets"][name]
-        logging.info("%s: %d utterances, %d speakers (%s)", out_dir / name, c["num_utts"],
-                     c["num_speakers"], ", ".join(f"{e} {n}" for e, n in c["per_emotion"].items()))
+    sets = {name: _fields(plan[name]) for name in names}
+    counts["sets"] = write_sets(out_dir, sets, sorted(emotions), "iemocap")
     counts["num_utts"] = len(utts)
     return counts

@@ -1,72 +1,10 @@
-"""mini_emo: a small synthetic emotional speech corpus made with eSpeak NG.
+"""mini_emo: a small synthetic emotional speech corpus made with eSpeak NG (the main job).
 
-The corpus is the toolkit's embedded main job: it runs on a laptop CPU in minutes and
-needs nothing but the ``espeakng-loader`` wheel. It is rule-based formant synthesis;
-it says nothing about accuracy on real emotional speech.
-
-Text
-    A vocabulary of a few hundred English words (people, animals, objects, places, times,
-    adjectives, verbs, adverbs) and 15 sentence templates give sentences of 4-10
-    lowercase words without punctuation (:func:`generate_sentences`). Each speaker says
-    each of its sentences in every emotion, so text alone never reveals the emotion.
-
-Speakers
-    20 synthetic speakers (:data:`SPEAKERS`), each an eSpeak NG English accent (en-us,
-    en = British, en-gb-scotland, en-gb-x-rp, en-029, en-gb-x-gbclan, en-gb-x-gbcwmd,
-    en-us-nyc) with a voice variant (m1-m8, f1, f4 and named variants), plus a speaker
-    baseline: espeak pitch (0-100), pitch range (0-100), rate (words/min), volume (0-200),
-    RMS level (-20 to -26 dBFS) and a channel tilt (high-shelf gain above 1.5 kHz, -2.5 to
-    +2.5 dB). Breathy variants (f2 f3 f5, ...) are not used: their noise is not
-    reproducible.
-    The default split is speaker-disjoint: train spk01-spk12, valid spk13-spk14,
-    test spk15-spk18 (speakers are taken in table order: train, then valid, then test).
-
-Emotions ``ang hap neu sad``: prosody relative to the speaker baseline plus a
-voice-quality effect on the waveform (:data:`PROFILES`)::
-
-    emo  rate x  pitch  range  volume  gap  level dB  voice quality effect
-    neu   1.00     +0     +0      +0    0      0.0   none
-    hap   1.07     +6    +14      +5    0     +0.5   presence boost 2-4 kHz, +7 dB
-    ang   1.10     +3     +8     +20    0     +1.5   high shelf >1.5 kHz +9 dB, tanh soft
-                                                      clipping (drive 2.5)
-    sad   0.86     -6    -14     -20    1     -1.5   low-pass ~2.6 kHz (4th order), 5.5 Hz
-                                                      tremolo (depth 0.15), breath noise
-                                                      at -24 dB re speech
-
-    per-utterance jitter (normal, standard deviation): rate x exp(0.06), pitch 4,
-    range 8, volume 8, level 2 dB, word gap +0/+1 (uniform); effect strengths jitter
-    too (gains 2 dB, cut-off x exp(0.15), tremolo rate 1 Hz, depth 0.05, drive 0.6).
-
-    rate: factor on words/minute; pitch, range, volume: espeak parameter units added to
-    the speaker's; gap: extra pause between words in 10 ms units; level: RMS level in dB
-    added to the speaker's.
-
-The speaker baselines are as wide as the emotion shifts, so utterance-level F0, energy
-and rate statistics overlap between classes (the prosody-only baseline in
-``espnet_ser.baseline.prosody`` stays well below perfect), while the voice-quality
-effects leave spectral cues a model on log-mel features can learn on unseen speakers.
-Measured on the default corpus (seed 777): prosody baseline 62.5 % UA on test (70.2 % on
-valid); a small 1-D CNN on 80-dim log-mel with global normalisation, 10 epochs on CPU,
-84-93 % UA on test depending on the epoch.
-
-Splits and sentences
-    Train sentences are each spoken by about two train speakers. Valid and test speakers
-    say a mix (``unseen_fraction``, default 0.5) of sentences seen in training and
-    sentences never seen in training; ``data/<set>/unseen_sentences`` lists the
-    utterance ids of the latter.
-
-Utterance ids: ``<spk>_<emo>_<sentence index>``, e.g. ``spk03_ang_00012``; the same
-index within a speaker is the same sentence in another emotion.
-
-Audio: synthesised at the library's native rate (22.05 kHz), trimmed to 0.1 s of
-leading/trailing silence, effects applied, resampled to 16 kHz mono with
-``scipy.signal.resample_poly``, scaled to its RMS level and then, if needed, down to a
-peak of -1 dBFS (never clipped), written as 16-bit PCM WAV.
-
-Determinism: everything random is drawn from generators seeded by (seed, speaker,
-sentence, emotion), and the utterances are synthesised in fixed chunks, each in a fresh
-worker process (eSpeak NG carries state from one call to the next), so the same seed
-gives byte-identical wav and data files whatever ``nj``.
+Each speaker (SPEAKERS: accent + variant + prosody baseline) says each of its sentences in
+every emotion (PROFILES: prosody shift + voice-quality effect, jittered per utterance by
+JITTER), so text never gives the emotion away; see egs/mini_emo/README.md. Every random
+draw is seeded by (seed, speaker, sentence, emotion) and fixed chunks are synthesised each
+in a fresh worker process, so one seed gives byte-identical files whatever ``nj``.
 """
 
 import hashlib
@@ -74,9 +12,8 @@ import json
 import logging
 import math
 import multiprocessing
-import os
 import random
-import shutil
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -84,87 +21,71 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from espnet_ser.utils.io import atomic_path, atomic_write_text
+
 EMOTIONS: Tuple[str, ...] = ("ang", "hap", "neu", "sad")
 SAMPLE_RATE = 16000
 MAX_PEAK = 10 ** (-1.0 / 20)  # -1 dBFS
 CHUNK_SIZE = 100  # utterances per worker task; part of the corpus definition
 CORPUS_VERSION = 1
 
-# --------------------------------------------------------------------------------------
-# Vocabulary and sentences
-# --------------------------------------------------------------------------------------
 
-POSSESSIVES = ("the", "my", "your", "his", "her", "our", "their", "that")
-PEOPLE = (
-    "teacher", "doctor", "neighbour", "brother", "sister", "mother", "father", "farmer",
-    "driver", "nurse", "pilot", "baker", "waiter", "captain", "student", "manager",
-    "painter", "singer", "cousin", "uncle", "aunt", "gardener", "lawyer", "soldier",
-    "writer", "dancer", "sailor", "friend", "officer", "engineer", "cook", "guard",
-    "clerk", "tailor", "judge", "actor", "coach", "porter", "grandmother", "plumber",
-)
-ANIMALS = (
-    "dog", "cat", "horse", "bird", "rabbit", "goat", "fox", "duck", "mouse", "pony",
-    "sheep", "cow",
-)
-OBJECTS = (
-    "letter", "book", "key", "box", "coat", "bottle", "ticket", "phone", "basket", "lamp",
-    "chair", "table", "map", "bag", "cup", "picture", "window", "door", "bicycle", "car",
-    "parcel", "umbrella", "camera", "ladder", "blanket", "hammer", "candle", "apple",
-    "bread", "cake", "plate", "kettle", "radio", "clock", "shirt", "jacket", "wallet",
-    "pencil", "bucket", "rope", "newspaper", "suitcase", "envelope", "mirror", "carpet",
-)
-PLACES = (
-    "kitchen", "garden", "station", "market", "office", "library", "river", "bridge",
-    "harbour", "village", "church", "school", "hospital", "bakery", "museum", "forest",
-    "beach", "hotel", "theatre", "hall", "park", "farm", "airport", "castle", "square",
-    "valley", "cottage", "factory", "stadium", "garage", "post office", "bus stop",
-)
-TIMES = (
-    "yesterday", "today", "tonight", "this morning", "last night", "on monday",
-    "on tuesday", "on friday", "on sunday", "every evening", "after lunch",
-    "before dinner", "at noon", "last week", "next week", "tomorrow", "in the spring",
-    "at dawn", "this afternoon", "in october", "at midnight", "after school",
-)
-ADJECTIVES = (
-    "red", "blue", "green", "old", "new", "small", "large", "heavy", "yellow", "wooden",
-    "empty", "clean", "warm", "cold", "brown", "white", "black", "tall", "short", "round",
-    "quiet", "long", "narrow", "bright", "dark", "plain", "soft", "thin", "little", "grey",
-)
-# (base form, past form) of transitive verbs taking an object
-VERBS_T = (
-    ("find", "found"), ("bring", "brought"), ("paint", "painted"), ("open", "opened"),
-    ("carry", "carried"), ("sell", "sold"), ("wash", "washed"), ("fix", "fixed"),
-    ("drop", "dropped"), ("move", "moved"), ("buy", "bought"), ("borrow", "borrowed"),
-    ("clean", "cleaned"), ("close", "closed"), ("wrap", "wrapped"), ("hide", "hid"),
-    ("keep", "kept"), ("take", "took"), ("leave", "left"), ("pack", "packed"),
-    ("check", "checked"), ("mend", "mended"), ("send", "sent"), ("show", "showed"),
-    ("lift", "lifted"), ("return", "returned"), ("fetch", "fetched"), ("count", "counted"),
-    ("measure", "measured"), ("polish", "polished"),
-)
-# (base form, past form) of intransitive verbs
-VERBS_I = (
-    ("arrive", "arrived"), ("wait", "waited"), ("stay", "stayed"), ("sleep", "slept"),
-    ("work", "worked"), ("walk", "walked"), ("stop", "stopped"), ("rest", "rested"),
-    ("listen", "listened"), ("sit", "sat"), ("stand", "stood"), ("run", "ran"),
-    ("swim", "swam"), ("read", "read"), ("eat", "ate"), ("play", "played"),
-)
-ADVERBS = (
-    "slowly", "quickly", "quietly", "early", "late", "again", "alone", "together",
-    "carefully", "outside", "upstairs", "downstairs",
-)
+def _words(text: str) -> Tuple[str, ...]:
+    """Comma-separated entries (an entry may hold several words)."""
+    return tuple(w.strip() for w in text.split(","))
+
+
+def _verbs(text: str) -> Tuple[Tuple[str, str], ...]:
+    """``base/past`` pairs separated by spaces."""
+    return tuple(tuple(pair.split("/")) for pair in text.split())
+
+
+# -------------------- Vocabulary and sentences (their order is part of the corpus)
+POSSESSIVES = _words("the, my, your, his, her, our, their, that")
+PEOPLE = _words(
+    "teacher, doctor, neighbour, brother, sister, mother, father, farmer, driver, nurse, "
+    "pilot, baker, waiter, captain, student, manager, painter, singer, cousin, uncle, aunt, "
+    "gardener, lawyer, soldier, writer, dancer, sailor, friend, officer, engineer, cook, "
+    "guard, clerk, tailor, judge, actor, coach, porter, grandmother, plumber")
+ANIMALS = _words("dog, cat, horse, bird, rabbit, goat, fox, duck, mouse, pony, sheep, cow")
+OBJECTS = _words(
+    "letter, book, key, box, coat, bottle, ticket, phone, basket, lamp, chair, table, map, "
+    "bag, cup, picture, window, door, bicycle, car, parcel, umbrella, camera, ladder, "
+    "blanket, hammer, candle, apple, bread, cake, plate, kettle, radio, clock, shirt, jacket, "
+    "wallet, pencil, bucket, rope, newspaper, suitcase, envelope, mirror, carpet")
+PLACES = _words(
+    "kitchen, garden, station, market, office, library, river, bridge, harbour, village, "
+    "church, school, hospital, bakery, museum, forest, beach, hotel, theatre, hall, park, "
+    "farm, airport, castle, square, valley, cottage, factory, stadium, garage, post office, "
+    "bus stop")
+TIMES = _words(
+    "yesterday, today, tonight, this morning, last night, on monday, on tuesday, on friday, "
+    "on sunday, every evening, after lunch, before dinner, at noon, last week, next week, "
+    "tomorrow, in the spring, at dawn, this afternoon, in october, at midnight, after school")
+ADJECTIVES = _words(
+    "red, blue, green, old, new, small, large, heavy, yellow, wooden, empty, clean, warm, "
+    "cold, brown, white, black, tall, short, round, quiet, long, narrow, bright, dark, plain, "
+    "soft, thin, little, grey")
+VERBS_T = _verbs(  # transitive, taking an object
+    "find/found bring/brought paint/painted open/opened carry/carried sell/sold wash/washed "
+    "fix/fixed drop/dropped move/moved buy/bought borrow/borrowed clean/cleaned close/closed "
+    "wrap/wrapped hide/hid keep/kept take/took leave/left pack/packed check/checked "
+    "mend/mended send/sent show/showed lift/lifted return/returned fetch/fetched "
+    "count/counted measure/measured polish/polished")
+VERBS_I = _verbs(  # intransitive
+    "arrive/arrived wait/waited stay/stayed sleep/slept work/worked walk/walked stop/stopped "
+    "rest/rested listen/listened sit/sat stand/stood run/ran swim/swam read/read eat/ate "
+    "play/played")
+ADVERBS = _words("slowly, quickly, quietly, early, late, again, alone, together, carefully, "
+                 "outside, upstairs, downstairs")
+NUMBERS = _words("two, three, four, five, six, seven, eight, nine, ten, twelve")
 UNCOUNTABLE = ("bread",)
+MIN_WORDS, MAX_WORDS = 4, 10
 
 
 def plural(noun: str) -> str:
     """English plural of the object nouns above."""
-    if noun.endswith(("s", "x", "ch", "sh")):
-        return noun + "es"
-    return noun + "s"
-
-
-NUMBERS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "twelve")
-
-MIN_WORDS, MAX_WORDS = 4, 10
+    return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
 
 
 def vocabulary() -> List[str]:
@@ -177,9 +98,23 @@ def vocabulary() -> List[str]:
     for base, past in VERBS_T + VERBS_I:
         words.update((base, past))
     words.update(plural(o) for o in OBJECTS if o not in UNCOUNTABLE)
-    words.update(("a", "and", "at", "by", "in", "near", "to", "from", "will", "did", "we",
-                  "i", "there", "is", "was", "under", "behind", "with"))
+    words.update("a and at by in near to from will did we i there is was under behind with"
+                 .split())
     return sorted(words)
+
+
+# The sentence templates; each {slot} is drawn in turn, left to right (see _sentence).
+TEMPLATES = (
+    "{person} {vt} the {adj} {obj}", "{person} {vt} the {obj} {time}",
+    "{subject} {vi} near the {place} {time}", "{person} {vt} {poss} {obj} in the {place}",
+    "the {adj} {obj} {is} in the {place}", "{person} will {vt0} the {obj} {time}",
+    "did {person} {vt0} the {adj} {obj}", "{time} {person} {vt} a {adj} {obj}",
+    "{person} and {person} {vi} {adv}", "{we} {vt} the {obj} {prep} the {place}",
+    "{person} {vt} {num} {objs} to the {place}", "there {is} a {adj} {obj} by the {place}",
+    "{subject} {vi} {adv}", "{person} {vt} the {obj}",
+    "{time} {person} and {person} {vi} near the {place}",
+)
+_COUNTABLE = tuple(o for o in OBJECTS if o not in UNCOUNTABLE)
 
 
 def _sentence(rng: random.Random) -> str:
@@ -188,44 +123,18 @@ def _sentence(rng: random.Random) -> str:
     def person():
         return f"{c(POSSESSIVES)} {c(PEOPLE)}"
 
-    def subject():
-        return person() if rng.random() < 0.8 else f"the {c(ANIMALS)}"
-
-    template = rng.randrange(15)
+    template = TEMPLATES[rng.randrange(len(TEMPLATES))]
     vt, vi = c(VERBS_T), c(VERBS_I)
-    if template == 0:
-        s = f"{person()} {vt[1]} the {c(ADJECTIVES)} {c(OBJECTS)}"
-    elif template == 1:
-        s = f"{person()} {vt[1]} the {c(OBJECTS)} {c(TIMES)}"
-    elif template == 2:
-        s = f"{subject()} {vi[1]} near the {c(PLACES)} {c(TIMES)}"
-    elif template == 3:
-        s = f"{person()} {vt[1]} {c(POSSESSIVES)} {c(OBJECTS)} in the {c(PLACES)}"
-    elif template == 4:
-        s = f"the {c(ADJECTIVES)} {c(OBJECTS)} {c(('is', 'was'))} in the {c(PLACES)}"
-    elif template == 5:
-        s = f"{person()} will {vt[0]} the {c(OBJECTS)} {c(TIMES)}"
-    elif template == 6:
-        s = f"did {person()} {vt[0]} the {c(ADJECTIVES)} {c(OBJECTS)}"
-    elif template == 7:
-        s = f"{c(TIMES)} {person()} {vt[1]} a {c(ADJECTIVES)} {c(OBJECTS)}"
-    elif template == 8:
-        s = f"{person()} and {person()} {vi[1]} {c(ADVERBS)}"
-    elif template == 9:
-        who, obj, prep = c(("we", "i")), c(OBJECTS), c(("near", "behind", "under"))
-        s = f"{who} {vt[1]} the {obj} {prep} the {c(PLACES)}"
-    elif template == 10:
-        countable = [o for o in OBJECTS if o not in UNCOUNTABLE]
-        s = f"{person()} {vt[1]} {c(NUMBERS)} {plural(c(countable))} to the {c(PLACES)}"
-    elif template == 11:
-        s = f"there {c(('is', 'was'))} a {c(ADJECTIVES)} {c(OBJECTS)} by the {c(PLACES)}"
-    elif template == 12:
-        s = f"{subject()} {vi[1]} {c(ADVERBS)}"
-    elif template == 13:
-        s = f"{person()} {vt[1]} the {c(OBJECTS)}"
-    else:
-        s = f"{c(TIMES)} {person()} and {person()} {vi[1]} near the {c(PLACES)}"
-    return s
+    slots = {
+        "person": person, "vt": lambda: vt[1], "vt0": lambda: vt[0], "vi": lambda: vi[1],
+        "subject": lambda: person() if rng.random() < 0.8 else f"the {c(ANIMALS)}",
+        "adj": lambda: c(ADJECTIVES), "obj": lambda: c(OBJECTS), "time": lambda: c(TIMES),
+        "place": lambda: c(PLACES), "poss": lambda: c(POSSESSIVES), "adv": lambda: c(ADVERBS),
+        "is": lambda: c(("is", "was")), "we": lambda: c(("we", "i")),
+        "prep": lambda: c(("near", "behind", "under")), "num": lambda: c(NUMBERS),
+        "objs": lambda: plural(c(_COUNTABLE)),
+    }
+    return re.sub(r"\{(\w+)\}", lambda m: slots[m.group(1)](), template)
 
 
 def generate_sentences(n: int, seed: int) -> List[str]:
@@ -239,22 +148,18 @@ def generate_sentences(n: int, seed: int) -> List[str]:
         if attempts > 50 * n + 1000:
             raise RuntimeError(f"could not generate {n} distinct sentences")
         s = _sentence(rng)
-        if not MIN_WORDS <= len(s.split()) <= MAX_WORDS or s in seen:
-            continue
-        seen.add(s)
-        out.append(s)
+        if MIN_WORDS <= len(s.split()) <= MAX_WORDS and s not in seen:
+            seen.add(s)
+            out.append(s)
     return out
 
 
-# --------------------------------------------------------------------------------------
-# Speakers and emotion profiles
-# --------------------------------------------------------------------------------------
-
+# -------------------- Speakers and emotion profiles
 
 @dataclass(frozen=True)
 class Speaker:
     spk_id: str
-    voice: str  # eSpeak NG <language>+<variant>
+    voice: str  # eSpeak NG <language>+<variant> (no breathy variant: not reproducible)
     gender: str  # m / f (of the voice variant)
     pitch: float  # espeak pitch 0-100
     pitch_range: float  # espeak pitch range 0-100
@@ -264,44 +169,49 @@ class Speaker:
     tilt_db: float  # channel high-shelf gain above 1.5 kHz, dB
 
 
-# Ordered so that any block of consecutive speakers mixes accents and genders.
-SPEAKERS: Tuple[Speaker, ...] = (
-    Speaker("spk01", "en-us+m3", "m", 46, 50, 172, 100, -21.0, 0.0),
-    Speaker("spk02", "en+f4", "f", 54, 58, 160, 95, -23.0, 1.5),
-    Speaker("spk03", "en-gb-scotland+m1", "m", 40, 44, 185, 105, -21.5, -2.0),
-    Speaker("spk04", "en-us+linda", "f", 48, 62, 150, 100, -24.5, 0.5),
-    Speaker("spk05", "en-029+m5", "m", 58, 56, 192, 110, -20.0, -1.0),
-    Speaker("spk06", "en-gb-x-rp+f1", "f", 44, 40, 168, 90, -22.0, 2.0),
-    Speaker("spk07", "en-us-nyc+m7", "m", 52, 60, 178, 100, -24.0, -2.5),
-    Speaker("spk08", "en-gb-x-gbclan+belinda", "f", 60, 46, 155, 105, -21.0, 0.5),
-    Speaker("spk09", "en-gb-x-gbcwmd+m2", "m", 36, 54, 165, 95, -26.0, 1.0),
-    Speaker("spk10", "en-029+Annie", "f", 42, 52, 188, 110, -21.5, -1.0),
-    Speaker("spk11", "en+john", "m", 55, 38, 158, 100, -23.0, 2.5),
-    Speaker("spk12", "en-us+steph", "f", 50, 64, 176, 90, -20.0, -0.5),
-    Speaker("spk13", "en-gb-x-rp+m6", "m", 47, 58, 182, 105, -22.0, 1.0),
-    Speaker("spk14", "en-gb-scotland+aunty", "f", 56, 45, 152, 95, -24.5, -1.5),
-    Speaker("spk15", "en-us+m4", "m", 53, 48, 163, 100, -21.5, 2.0),
-    Speaker("spk16", "en-gb-x-gbcwmd+Andrea", "f", 38, 57, 190, 105, -23.0, -0.5),
-    Speaker("spk17", "en-us-nyc+quincy", "m", 43, 62, 170, 95, -21.0, -2.0),
-    Speaker("spk18", "en-gb-x-gbclan+anika", "f", 45, 42, 157, 100, -24.0, 1.0),
-    Speaker("spk19", "en-us+m8", "m", 57, 52, 180, 110, -22.0, 0.5),
-    Speaker("spk20", "en-gb-x-rp+grandma", "f", 51, 49, 162, 90, -21.5, -1.0),
-)
+# id, voice, gender, pitch, range, rate, volume, level_db, tilt_db. Ordered so that any
+# block of consecutive speakers mixes accents and genders; default split: train
+# spk01-spk12, valid spk13-spk14, test spk15-spk18.
+_SPEAKER_TABLE = """
+spk01 en-us+m3               m 46 50 172 100 -21.0  0.0
+spk02 en+f4                  f 54 58 160  95 -23.0  1.5
+spk03 en-gb-scotland+m1      m 40 44 185 105 -21.5 -2.0
+spk04 en-us+linda            f 48 62 150 100 -24.5  0.5
+spk05 en-029+m5              m 58 56 192 110 -20.0 -1.0
+spk06 en-gb-x-rp+f1          f 44 40 168  90 -22.0  2.0
+spk07 en-us-nyc+m7           m 52 60 178 100 -24.0 -2.5
+spk08 en-gb-x-gbclan+belinda f 60 46 155 105 -21.0  0.5
+spk09 en-gb-x-gbcwmd+m2      m 36 54 165  95 -26.0  1.0
+spk10 en-029+Annie           f 42 52 188 110 -21.5 -1.0
+spk11 en+john                m 55 38 158 100 -23.0  2.5
+spk12 en-us+steph            f 50 64 176  90 -20.0 -0.5
+spk13 en-gb-x-rp+m6          m 47 58 182 105 -22.0  1.0
+spk14 en-gb-scotland+aunty   f 56 45 152  95 -24.5 -1.5
+spk15 en-us+m4               m 53 48 163 100 -21.5  2.0
+spk16 en-gb-x-gbcwmd+Andrea  f 38 57 190 105 -23.0 -0.5
+spk17 en-us-nyc+quincy       m 43 62 170  95 -21.0 -2.0
+spk18 en-gb-x-gbclan+anika   f 45 42 157 100 -24.0  1.0
+spk19 en-us+m8               m 57 52 180 110 -22.0  0.5
+spk20 en-gb-x-rp+grandma     f 51 49 162  90 -21.5 -1.0
+"""
+SPEAKERS: Tuple[Speaker, ...] = tuple(
+    Speaker(*row[:3], *(json.loads(v) for v in row[3:]))  # 46 stays int, -21.0 float
+    for row in map(str.split, _SPEAKER_TABLE.strip().splitlines()))
 
 
 @dataclass(frozen=True)
 class EmotionProfile:
     rate_factor: float
-    pitch: float
+    pitch: float  # pitch, pitch_range, volume: espeak units relative to the speaker
     pitch_range: float
     volume: float
-    word_gap: int
+    word_gap: int  # extra pause between words, 10 ms
     level_db: float
     # voice-quality effect (0 disables a component)
     presence_db: float = 0.0  # band boost 2-4 kHz
     shelf_db: float = 0.0  # high shelf above 1.5 kHz
     clip_drive: float = 0.0  # tanh soft clipping drive
-    lowpass_hz: float = 0.0  # low-pass cut-off
+    lowpass_hz: float = 0.0  # 4th-order low-pass cut-off
     tremolo_hz: float = 0.0
     tremolo_depth: float = 0.0
     breath_db: float = -200.0  # breath noise level re speech RMS
@@ -315,14 +225,12 @@ PROFILES: Dict[str, EmotionProfile] = {
                           tremolo_depth=0.15, breath_db=-24.0),
 }
 
+# standard deviations of the per-utterance jitter
 JITTER = dict(rate=0.06, pitch=4.0, pitch_range=8.0, volume=8.0, level_db=2.0, gain_db=2.0,
               cutoff=0.15, tremolo_hz=1.0, tremolo_depth=0.05, clip_drive=0.6)
 
 
-# --------------------------------------------------------------------------------------
-# Corpus plan
-# --------------------------------------------------------------------------------------
-
+# -------------------- Corpus plan
 
 @dataclass
 class UttPlan:
@@ -367,11 +275,10 @@ class CorpusConfig:
 
 def split_speakers(cfg: CorpusConfig) -> Dict[str, List[int]]:
     """Speaker indices per split: train first in table order, then valid, then test."""
-    n = {"train": cfg.num_train_spk, "valid": cfg.num_valid_spk, "test": cfg.num_test_spk}
     out, start = {}, 0
     for name in ("train", "valid", "test"):
-        out[name] = list(range(start, start + n[name]))
-        start += n[name]
+        n = getattr(cfg, f"num_{name}_spk")
+        out[name], start = list(range(start, start + n)), start + n
     return out
 
 
@@ -405,46 +312,33 @@ def plan_corpus(cfg: CorpusConfig) -> List[UttPlan]:
 
     n_train_slots = sum(slots["train"])
     pool_train = max(math.ceil(n_train_slots / cfg.train_sentence_reuse), max(slots["train"]))
-    n_unseen = {}
+    n_unseen, pool_heldout = {}, {}
     for split in ("valid", "test"):
         # cumulative rounding: the split as a whole gets its share of unseen sentences
-        cum, prev, n_unseen[split] = 0, 0, []
+        cum, prev, nu = 0, 0, []
         for k in slots[split]:
             cum += k
             target = min(cum, int(math.floor(cum * cfg.unseen_fraction + 0.5)))
-            n_unseen[split].append(min(k, target - prev))
-            prev += n_unseen[split][-1]
-    pool_heldout = {
-        split: (math.ceil(sum(n_unseen[split]) / cfg.train_sentence_reuse)
-                if sum(n_unseen[split]) else 0)
-        for split in ("valid", "test")
-    }
-    for split in ("valid", "test"):
-        if n_unseen[split]:
-            pool_heldout[split] = max(pool_heldout[split], max(n_unseen[split]))
+            nu.append(min(k, target - prev))
+            prev += nu[-1]
+        n_unseen[split] = nu
+        pool_heldout[split] = max([math.ceil(sum(nu) / cfg.train_sentence_reuse)] + nu)
     sentences = generate_sentences(
-        pool_train + pool_heldout["valid"] + pool_heldout["test"], cfg.seed
-    )
+        pool_train + pool_heldout["valid"] + pool_heldout["test"], cfg.seed)
     train_pool = sentences[:pool_train]
-    heldout = {
-        "valid": sentences[pool_train:pool_train + pool_heldout["valid"]],
-        "test": sentences[pool_train + pool_heldout["valid"]:],
-    }
+    heldout = {"valid": sentences[pool_train:pool_train + pool_heldout["valid"]],
+               "test": sentences[pool_train + pool_heldout["valid"]:]}
 
     plans: List[UttPlan] = []
     # train: consecutive slots cycle through the pool, so a speaker never repeats a sentence
     k = 0
-    used_train: List[str] = []  # in order of first use
-    used_set = set()
     for spk, emo_lists in sent_plan["train"]:
         for j, emos in enumerate(emo_lists):
             text = train_pool[k % pool_train]
             k += 1
-            if text not in used_set:
-                used_train.append(text)
-                used_set.add(text)
-            for emo in emos:
-                plans.append(_utt(split="train", spk=spk, emo=emo, j=j, text=text, seen=True))
+            plans += [_utt("train", spk, emo, j, text, seen=True) for emo in emos]
+    used_train = list(dict.fromkeys(p.text for p in plans))  # in order of first use
+    used_set = set(used_train)
     for split in ("valid", "test"):
         rng = random.Random(f"mini_emo-{split}-{cfg.seed}")
         seen_pool = list(used_train)
@@ -471,15 +365,11 @@ def _utt(split: str, spk: int, emo: str, j: int, text: str, seen: bool) -> UttPl
     return UttPlan(f"{sid}_{emo}_{j:05d}", split, spk, emo, j, text, seen)
 
 
-# --------------------------------------------------------------------------------------
-# Synthesis of one utterance
-# --------------------------------------------------------------------------------------
-
+# -------------------- Synthesis of one utterance
 
 def _utt_seed(seed: int, plan: UttPlan) -> np.random.SeedSequence:
     return np.random.SeedSequence(
-        [int(seed) & 0xFFFFFFFF, plan.spk_index, plan.sent_index, EMOTIONS.index(plan.emotion)]
-    )
+        [int(seed) & 0xFFFFFFFF, plan.spk_index, plan.sent_index, EMOTIONS.index(plan.emotion)])
 
 
 def utterance_params(seed: int, plan: UttPlan) -> Dict[str, float]:
@@ -488,7 +378,7 @@ def utterance_params(seed: int, plan: UttPlan) -> Dict[str, float]:
     rng = np.random.default_rng(ss)
     spk, prof, jit = SPEAKERS[plan.spk_index], PROFILES[plan.emotion], JITTER
     n = rng.standard_normal(10)
-    p = {
+    return {
         "rate": float(np.clip(spk.rate * prof.rate_factor * math.exp(jit["rate"] * n[0]), 80, 450)),
         "pitch": float(np.clip(spk.pitch + prof.pitch + jit["pitch"] * n[1], 0, 100)),
         "pitch_range": float(np.clip(spk.pitch_range + prof.pitch_range
@@ -512,7 +402,6 @@ def utterance_params(seed: int, plan: UttPlan) -> Dict[str, float]:
         "espeak_seed": int(ss.generate_state(1)[0]),
         "fx_seed": int(ss.generate_state(2)[1]),
     }
-    return p
 
 
 def _trim(x: np.ndarray, sr: int, margin: float = 0.1, thresh_db: float = -45.0) -> np.ndarray:
@@ -601,10 +490,7 @@ def synthesize_utterance(seed: int, plan: UttPlan) -> np.ndarray:
     return np.clip(np.round(x * 32767.0), -32767, 32767).astype(np.int16)
 
 
-# --------------------------------------------------------------------------------------
-# Writing the corpus
-# --------------------------------------------------------------------------------------
-
+# -------------------- Writing the corpus
 
 def wav_path(wav_dir: Path, plan: UttPlan) -> Path:
     return wav_dir / plan.split / SPEAKERS[plan.spk_index].spk_id / f"{plan.utt_id}.wav"
@@ -618,15 +504,8 @@ def _synth_chunk(task) -> List[Tuple[str, int]]:
     out = []
     for plan in plans:
         samples = synthesize_utterance(seed, plan)
-        path = wav_path(Path(wav_dir), plan)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
-        try:
+        with atomic_path(wav_path(Path(wav_dir), plan), suffix=".wav") as tmp:
             sf.write(str(tmp), samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         out.append((plan.utt_id, int(len(samples))))
     return out
 
@@ -636,12 +515,8 @@ def _chunks(plans: Sequence[UttPlan]) -> List[List[UttPlan]]:
     groups: Dict[Tuple[str, int], List[UttPlan]] = {}
     for p in plans:
         groups.setdefault((p.split, p.spk_index), []).append(p)
-    out = []
-    for key in sorted(groups, key=lambda k: (k[0], k[1])):
-        g = groups[key]
-        for i in range(0, len(g), CHUNK_SIZE):
-            out.append(g[i:i + CHUNK_SIZE])
-    return out
+    return [groups[key][i:i + CHUNK_SIZE] for key in sorted(groups)
+            for i in range(0, len(groups[key]), CHUNK_SIZE)]
 
 
 def synthesize_all(plans: Sequence[UttPlan], seed: int, wav_dir: Path, nj: int = 1,
@@ -675,25 +550,21 @@ def synthesize_all(plans: Sequence[UttPlan], seed: int, wav_dir: Path, nj: int =
     return nsamples
 
 
-def _dir_digest(args: Dict) -> str:
-    return hashlib.sha1(json.dumps(args, sort_keys=True).encode()).hexdigest()
-
-
 def prepare_mini_emo(cfg: CorpusConfig, out_dir, wav_dir, nj: int = 1,
                      overwrite: bool = False) -> Dict:
     """Synthesise the corpus and write ``out_dir/{train,valid,test}`` and corpus.json.
 
     Skips all work when ``out_dir/.mini_emo.done`` records the same configuration and
-    outputs. Data directories are written to a temporary directory and swapped in.
+    outputs. The data directories are installed all or nothing (prepare.write_sets).
     """
-    from espnet_ser.data.datadir import (atomic_write_text, validate_data_dir,
-                                         write_data_dir)
+    from espnet_ser.data.datadir import validate_data_dir
+    from espnet_ser.data.prepare import write_sets
 
     cfg.check()
     out_dir, wav_dir = Path(out_dir).absolute(), Path(wav_dir).absolute()
     marker = out_dir / ".mini_emo.done"
     args = {"corpus_version": CORPUS_VERSION, "config": asdict(cfg), "wav_dir": str(wav_dir)}
-    digest = _dir_digest(args)
+    digest = hashlib.sha1(json.dumps(args, sort_keys=True).encode()).hexdigest()
     sets = [s for s in ("train", "valid", "test") if getattr(cfg, f"num_{s}_utts") > 0]
     if marker.is_file():
         try:
@@ -715,16 +586,14 @@ def prepare_mini_emo(cfg: CorpusConfig, out_dir, wav_dir, nj: int = 1,
             raise FileExistsError(
                 f"{marker}: {out_dir} holds a mini_emo corpus made with other arguments "
                 f"({old.get('args')}); pass --overwrite true to replace it or choose another "
-                "--out_dir"
-            )
+                "--out_dir")
         marker.unlink()
     elif not overwrite:
         existing = [str(out_dir / s) for s in ("train", "valid", "test") if (out_dir / s).exists()]
         if existing:
             raise FileExistsError(
                 f"{existing[0]} exists but {marker} does not: not a finished mini_emo "
-                "corpus; pass --overwrite true to replace it or choose another --out_dir"
-            )
+                "corpus; pass --overwrite true to replace it or choose another --out_dir")
 
     plans = plan_corpus(cfg)
     logging.info("mini_emo: %d utterances (%s), %d speakers, writing wavs to %s", len(plans),
@@ -733,47 +602,25 @@ def prepare_mini_emo(cfg: CorpusConfig, out_dir, wav_dir, nj: int = 1,
     wav_dir.mkdir(parents=True, exist_ok=True)
     nsamples = synthesize_all(plans, cfg.seed, wav_dir, nj=nj)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary = {
-        "corpus": "mini_emo",
-        "corpus_version": CORPUS_VERSION,
-        "seed": cfg.seed,
-        "sample_rate": SAMPLE_RATE,
-        "emotions": list(EMOTIONS),
-        "config": asdict(cfg),
-        "speakers": [],
-        "sets": {},
-    }
+    summary = {"corpus": "mini_emo", "corpus_version": CORPUS_VERSION, "seed": cfg.seed,
+               "sample_rate": SAMPLE_RATE, "emotions": list(EMOTIONS), "config": asdict(cfg),
+               "speakers": [], "sets": {}}
     spk_split = {i: s for s, idx in split_speakers(cfg).items() for i in idx}
     for i, spk in enumerate(SPEAKERS):
         if i in spk_split and any(p.spk_index == i for p in plans):
-            d = asdict(spk)
-            d["split"] = spk_split[i]
-            summary["speakers"].append(d)
+            summary["speakers"].append(dict(asdict(spk), split=spk_split[i]))
+    fields = {}
     for s in sets:
         ps = [p for p in plans if p.split == s]
-        fields = {
+        fields[s] = {
             "wav.scp": {p.utt_id: str(wav_path(wav_dir, p)) for p in ps},
             "text": {p.utt_id: p.text for p in ps},
             "utt2spk": {p.utt_id: SPEAKERS[p.spk_index].spk_id for p in ps},
             "utt2emo": {p.utt_id: p.emotion for p in ps},
         }
-        tmp = out_dir / f".{s}.tmp"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        write_data_dir(tmp, fields, emotions=EMOTIONS)
-        unseen = sorted(p.utt_id for p in ps if not p.seen)
-        if s != "train":
-            atomic_write_text(tmp / "unseen_sentences", "".join(u + "\n" for u in unseen))
-        final = out_dir / s
-        old = out_dir / f".{s}.old"
-        if old.exists():
-            shutil.rmtree(old)
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old.exists():
-            shutil.rmtree(old)
+        unseen = [p.utt_id for p in ps if not p.seen]
+        if s != "train":  # one id a line
+            fields[s]["unseen_sentences"] = dict.fromkeys(unseen, "")
         secs = sum(nsamples[p.utt_id] for p in ps) / SAMPLE_RATE
         summary["sets"][s] = {
             "num_utts": len(ps),
@@ -785,8 +632,9 @@ def prepare_mini_emo(cfg: CorpusConfig, out_dir, wav_dir, nj: int = 1,
             "hours": round(secs / 3600.0, 4),
             "mean_duration_sec": round(secs / max(1, len(ps)), 3),
         }
-        logging.info("%s: %d utterances, %.2f h, mean %.2f s, %d not in train", final,
-                     len(ps), secs / 3600.0, secs / max(1, len(ps)), len(unseen))
+        logging.info("%s: %.2f h, mean %.2f s, %d not in train", out_dir / s, secs / 3600.0,
+                     secs / max(1, len(ps)), len(unseen))
+    write_sets(out_dir, fields, EMOTIONS, "mini_emo")
     atomic_write_text(out_dir / "corpus.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     atomic_write_text(marker, json.dumps({"digest": digest, "args": args}, sort_keys=True) + "\n")
     return summary

@@ -1,48 +1,17 @@
-"""RAVDESS speech (``Audio_Speech_Actors_01-24/``) to Kaldi data directories.
-
-The corpus holds ``Actor_XX/MM-VV-EE-II-SS-RR-AA.wav`` (48 kHz) with seven two-digit
-codes: modality (03 = audio-only), vocal channel (01 = speech), emotion (01 neutral,
-02 calm, 03 happy, 04 sad, 05 angry, 06 fearful, 07 disgust, 08 surprised), intensity
-(01 normal, 02 strong; neutral has no strong), statement (01 "Kids are talking by the
-door", 02 "Dogs are sitting by the door"), repetition (01, 02) and actor (01 .. 24; odd
-= male, even = female). The full speech set has 1,440 files, 60 per actor.
-
-Names starting with ``.`` (macOS ``._*`` files, ``.DS_Store``) are ignored; other files
-that are not ``.wav`` (README, ``.mp4``) are skipped with a log line. Any other ``.wav``
-must follow the pattern with every code in range, lie directly in the ``Actor_XX``
-folder of its actor field, be audio-only speech (03-01) and not be a strong neutral;
-otherwise RavdessError names the file.
-
-``wav.scp`` lists the original 48 kHz files by absolute path; resampling to 16 kHz is
-done at feature extraction (stage 3, ``--resample true``). Utterance ids are
-``actorXX-<file stem>`` and speakers ``actorXX``, so utt2spk sorts by speaker.
-``text`` is the statement in lower case without punctuation; ``utt2gender`` is ``m`` or
-``f``. Intensity is not written to a file of its own (it is the fourth code of the id).
-
-Output sets: ``ravdess_all``; ``random_train`` / ``random_test``, a seeded 80:20 split
-stratified by emotion (scikit-learn's, see :func:`random_split`: 1,152 / 288 on the full
-corpus); ``actor_train`` (actors 1-18), ``actor_valid``
-(19-20) and ``actor_test`` (21-24).
+"""RAVDESS speech (``Audio_Speech_Actors_01-24/Actor_XX/MM-VV-EE-II-SS-RR-AA.wav``, 48 kHz)
+to Kaldi data directories SET_NAMES: all files, a seeded 80:20 split stratified by emotion
+and an actor split; the file names, ids and sets are described in egs/ravdess/README.md.
 """
 
 import logging
-import numbers
-import os
 import re
-import shutil
-import tempfile
-from collections import Counter
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Sequence, Tuple
 
-from espnet_ser.data.datadir import (
-    DataDirError,
-    PathLike,
-    install_sets,
-    validate_data_dir,
-    write_data_dir,
-)
-from espnet_ser.data.split import SplitError, stratified_split
+from espnet_ser.data.datadir import DataDirError, PathLike
+from espnet_ser.data.prepare import (
+    absolute, check_out_dir, check_wav_header, visible_entries, write_sets)
+from espnet_ser.data.split import check_split_args, stratified_split
 
 CORPUS_DIR_NAME = "Audio_Speech_Actors_01-24"
 SAMPLE_RATE = 48000
@@ -104,11 +73,8 @@ class Utterance(NamedTuple):
 
 
 def parse_name(name: str) -> RavdessFile:
-    """Decode ``MM-VV-EE-II-SS-RR-AA.wav`` (the ``.wav`` is optional).
-
-    Raises RavdessError (without the path) for a name that does not follow the pattern,
-    a code out of range, a file that is not audio-only speech, or a strong neutral.
-    """
+    """Decode ``MM-VV-EE-II-SS-RR-AA[.wav]``; RavdessError (without the path) for a name out
+    of pattern or range, a file that is not audio-only speech, or a strong neutral."""
     stem = name[:-4] if name.lower().endswith(".wav") else name
     m = _NAME_RE.match(stem)
     if not m:
@@ -123,8 +89,7 @@ def parse_name(name: str) -> RavdessFile:
     if modality != MODALITY_AUDIO_ONLY or channel != CHANNEL_SPEECH:
         raise RavdessError(
             f"name {name!r}: modality {modality:02d}, vocal channel {channel:02d}; only "
-            f"audio-only speech ({MODALITY_AUDIO_ONLY:02d}-{CHANNEL_SPEECH:02d}) is expected"
-        )
+            f"audio-only speech ({MODALITY_AUDIO_ONLY:02d}-{CHANNEL_SPEECH:02d}) is expected")
     if emo == 1 and inten == 2:
         raise RavdessError(f"name {name!r}: neutral (01) has no strong intensity (02)")
     return RavdessFile(modality, channel, EMOTIONS[emo - 1], INTENSITIES[inten - 1],
@@ -138,7 +103,7 @@ def utt_id(stem: str, info: RavdessFile) -> str:
 
 def check_root(root: PathLike) -> Path:
     """Return the absolute corpus root, or raise naming ``--ravdess_root``."""
-    root = Path(os.path.abspath(os.path.expanduser(str(root))))
+    root = absolute(root)
     if not root.is_dir():
         raise RavdessError(f"--ravdess_root {root}: no such directory")
     has_actor_dirs = any(_ACTOR_DIR_RE.match(p.name) and p.is_dir() for p in root.iterdir())
@@ -147,42 +112,20 @@ def check_root(root: PathLike) -> Path:
             if p.is_dir() and p.name.lower() == CORPUS_DIR_NAME.lower():
                 raise RavdessError(
                     f"--ravdess_root {root} has no Actor_XX folder but contains {p.name}; "
-                    f"did you mean --ravdess_root {p}?"
-                )
+                    f"did you mean --ravdess_root {p}?")
     return root
-
-
-def _visible(path: Path) -> bool:
-    return not path.name.startswith(".")
 
 
 def _is_wav(path: Path) -> bool:
     return path.suffix.lower() == ".wav"
 
 
-def _check_audio(wav: Path) -> None:
-    import soundfile
-
-    try:
-        info = soundfile.info(str(wav))
-    except Exception as e:
-        raise RavdessError(f"{wav}: cannot read audio header ({e})") from e
-    if info.samplerate != SAMPLE_RATE:
-        raise RavdessError(f"{wav}: {info.samplerate} Hz; expected {SAMPLE_RATE} Hz")
-    if info.channels != 1:
-        logging.warning("%s: %d channels (not mono)", wav, info.channels)
-
-
 def collect_utterances(root: Path, check_audio: bool = False) -> List[Utterance]:
-    """Read ``root/Actor_XX/*.wav``; return the utterances sorted by id.
-
-    Only the root and its folders are listed (no deeper). Raises RavdessError naming
-    the file for a ``.wav`` that is misnamed, out of place or outside an ``Actor_XX``
-    folder, and when there is no ``.wav`` at all.
-    """
+    """The utterances of ``root/Actor_XX/*.wav`` sorted by id (names starting with ``.``
+    ignored, other files skipped); RavdessError names a misnamed or misplaced ``.wav``."""
     utts: Dict[str, Utterance] = {}
     skipped = 0
-    for entry in sorted(p for p in root.iterdir() if _visible(p)):
+    for entry in visible_entries(root):
         if not entry.is_dir():
             if _is_wav(entry):
                 raise RavdessError(f"{entry}: not inside an Actor_XX folder")
@@ -190,7 +133,7 @@ def collect_utterances(root: Path, check_audio: bool = False) -> List[Utterance]
             skipped += 1
             continue
         m = _ACTOR_DIR_RE.match(entry.name)
-        files = sorted(p for p in entry.iterdir() if _visible(p))
+        files = visible_entries(entry)
         if not m or not 1 <= int(m.group(1)) <= NUM_ACTORS:
             wavs = [p for p in files if _is_wav(p) and not p.is_dir()]
             if wavs:
@@ -218,7 +161,7 @@ def collect_utterances(root: Path, check_audio: bool = False) -> List[Utterance]
             if uid in utts:
                 raise RavdessError(f"{path}: same utterance as {utts[uid].wav}")
             if check_audio:
-                _check_audio(path)
+                check_wav_header(path, SAMPLE_RATE, RavdessError, mono=False)
             utts[uid] = Utterance(uid, path, info)
     if not utts:
         raise RavdessError(f"--ravdess_root {root}: no .wav files (expected "
@@ -234,32 +177,22 @@ def collect_utterances(root: Path, check_audio: bool = False) -> List[Utterance]
 def random_split(utts: Sequence[Utterance], seed: int = DEFAULT_SEED,
                  test_fraction: float = DEFAULT_TEST_FRACTION
                  ) -> Tuple[List[Utterance], List[Utterance]]:
-    """Split stratified by emotion; return ``(train, test)`` sorted by id.
-
-    The toolkit's stratified split (:func:`espnet_ser.data.split.stratified_split`,
-    scikit-learn's ``train_test_split(..., stratify=emotions, test_size=test_fraction,
-    random_state=seed)``) over the utterances sorted in C order. On the full corpus (96
-    neutral, 192 of each other emotion) ``test_fraction`` 0.2 gives 1,152 / 288, and
-    the default seed gives calm, fearful and surprised 39 test files each (neutral 19,
-    the others 38), the supports of the SSL comparison paper's classification reports.
-    The same utterances and seed always give the same split.
-    """
-    check_split_args(seed, test_fraction)
+    """``(train, test)`` stratified by emotion, in id order (the full corpus: 1,152 / 288)."""
     ordered = sorted(utts, key=lambda u: u.utt)
-    try:
-        return stratified_split(ordered, [u.info.emotion for u in ordered],
-                                float(test_fraction), int(seed), what="RAVDESS random split")
-    except SplitError as e:
-        raise RavdessError(str(e)) from e
+    return stratified_split(ordered, [u.info.emotion for u in ordered],
+                            _fraction(seed, test_fraction), seed, what=_SPLIT,
+                            error=RavdessError)
 
 
-def check_split_args(seed: int, test_fraction: float) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise RavdessError(f"--seed must be a non-negative integer, got {seed!r}")
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) \
-            or not 0.0 < test_fraction < 1.0:
-        raise RavdessError(f"--test_fraction must be between 0 and 1 (exclusive), "
-                           f"got {test_fraction!r}")
+_SPLIT = "RAVDESS random split"
+
+
+def _fraction(seed: int, test_fraction: float) -> float:
+    """``test_fraction`` as a float, after checking both (RavdessError)."""
+    if isinstance(test_fraction, int) and not isinstance(test_fraction, bool):
+        test_fraction = float(test_fraction)  # a fraction, never a count
+    check_split_args(test_fraction, seed, _SPLIT, "--test_fraction", "--seed", RavdessError)
+    return test_fraction
 
 
 def plan_sets(utts: Sequence[Utterance], seed: int = DEFAULT_SEED,
@@ -286,17 +219,10 @@ def _fields(utts: Sequence[Utterance]) -> Dict[str, Dict[str, str]]:
 def prepare_ravdess(root: PathLike, out_dir: PathLike, seed: int = DEFAULT_SEED,
                     test_fraction: float = DEFAULT_TEST_FRACTION,
                     check_audio: bool = False) -> Dict:
-    """Write the sets of SET_NAMES under ``out_dir``; return the counts.
-
-    Every set is written and validated in a temporary directory next to ``out_dir``
-    and moved into place only when all succeeded; sets of the same name are replaced,
-    anything else in ``out_dir`` is left alone.
-    """
-    check_split_args(seed, test_fraction)
+    """Write the sets of SET_NAMES under ``out_dir``, all or nothing; return the counts."""
+    _fraction(seed, test_fraction)
     root = check_root(root)
-    out_dir = Path(os.path.abspath(os.path.expanduser(str(out_dir))))
-    if out_dir.exists() and not out_dir.is_dir():
-        raise RavdessError(f"--out_dir {out_dir}: exists and is not a directory")
+    out_dir = check_out_dir(out_dir, RavdessError)
     logging.info("reading %s", root)
     utts = collect_utterances(root, check_audio)
     plan = plan_sets(utts, seed, test_fraction)
@@ -308,36 +234,5 @@ def prepare_ravdess(root: PathLike, out_dir: PathLike, seed: int = DEFAULT_SEED,
         if not plan[name]:
             raise RavdessError(f"{root}: {name} would be empty with --test_fraction "
                                f"{test_fraction} ({len(utts)} utterances)")
-    counts: Dict = {"num_utts": len(utts), "sets": {}}
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.ravdess.", dir=str(out_dir.parent)))
-    created_out = False
-    try:
-        for name in SET_NAMES:
-            write_data_dir(staging / name, _fields(plan[name]), emotions=EMOTIONS)
-            validate_data_dir(staging / name, emotions=EMOTIONS)
-            per = Counter(u.info.emotion for u in plan[name])
-            counts["sets"][name] = {
-                "num_utts": len(plan[name]),
-                "num_speakers": len({u.info.speaker for u in plan[name]}),
-                "per_emotion": {e: per[e] for e in EMOTIONS},
-            }
-        if not out_dir.exists():
-            out_dir.mkdir()
-            created_out = True
-        install_sets(staging, out_dir, SET_NAMES)
-    except BaseException:
-        if created_out:
-            try:
-                out_dir.rmdir()
-            except OSError:
-                pass
-        raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    for name in SET_NAMES:
-        c = counts["sets"][name]
-        logging.info("%s: %d utterances, %d speakers (%s)", out_dir / name, c["num_utts"],
-                     c["num_speakers"], ", ".join(f"{e} {n}" for e, n in c["per_emotion"].items()))
-    return counts
+    sets = {name: _fields(plan[name]) for name in SET_NAMES}
+    return {"num_utts": len(utts), "sets": write_sets(out_dir, sets, EMOTIONS, "ravdess")}

@@ -1,62 +1,20 @@
-"""Dumps for self-supervised (SSL) encoders: waveforms and frozen hidden states.
+"""Dump extractors for self-supervised (SSL) encoders (``extract_feats.py --extractor``).
 
-Two extractors for the dump machinery of :mod:`espnet_ser.features.fbank`
-(:func:`~espnet_ser.features.fbank.extract_part`, ``merge_parts``,
-``subset_dump``); both are run by ``extract_feats.py --extractor ...``.
-
-* :class:`WaveExtractor` (``--extractor wave --fs 16000``) writes the waveform itself
-  (mono, resampled to ``fs`` with ``--resample true``) as a 1-D float32 Kaldi vector.
-  ``feats_shape`` lines are ``<utt> <samples>`` (ESPnet's shape format for 1-D data).
-  ESPnet's ``kaldi_ark`` loader returns the vectors and ``CommonCollateFn`` pads them to
-  (B, T) with ``speech_lengths`` in samples, the input of ``encoder: ssl``.
-  Dump config (``fbank.yaml``)::
-
-      extractor: wave
-      fs: 16000
-
-* :class:`SSLStatesExtractor` (``--extractor ssl_states --train_config conf/x.yaml``)
-  builds the :class:`~espnet_ser.ssl.encoder.SSLEncoder` of a training config
-  (``encoder: ssl``, ``encoder_conf`` with ``freeze: all``), runs it on one utterance
-  at a time under ``torch.no_grad`` (memory does not grow with the number of
-  utterances) and writes a float32 matrix (frames, n_layers * hidden): the hidden
-  states ``SSLEncoder.dumped_layers()`` (``last`` -> [N], ``k`` -> [k], ``weighted``
-  -> [0..N]) concatenated in hidden-state index order. ``feats_shape`` lines are
-  ``<utt> <frames>,<n_layers * hidden>``. Training with the same config reads
-  ``dump/ssl_states/<set>/feats.scp`` (``kaldi_ark``) instead of the waveforms; the
-  encoder takes 3-D input as dumped states. Dump config (``fbank.yaml``)::
-
-      extractor: ssl_states
-      fs: 16000
-      model_name_or_path: facebook/wav2vec2-base   # or model_config: {...}
-      model_type: wav2vec2
-      model_fingerprint: 3f9c...                   # sha256 of the weights (16 hex)
-      num_hidden_layers: 12
-      hidden_size: 768
-      layers: [0, 1, ..., 12]                      # hidden-state indices dumped
-      dim: 9984                                    # len(layers) * hidden_size
-      normalize_waveform: true                     # the encoder's decision (checkpoint or YAML)
-      use_attention_mask: false
-
-  With ``--compress true`` the matrices are Kaldi compressed (8 bits a value, about a
-  quarter of the size; lossy) and the config gains ``compress: kaldi_speech_feature``.
-
-  ``extract_part`` refuses to add to a dump made with another config (another model,
-  other weights, another layer set, ...) unless ``--overwrite true``, and the merge
-  refuses parts made with different configs.
-
-A model built from ``model_config`` (random weights, for tests and benchmarks) draws
-its weights from ``encoder_conf.init_seed`` (default 0) apart from the global RNG, so
-training builds the same model; the fingerprint in the dump config identifies it.
+:class:`WaveExtractor` dumps the (resampled) mono waveform as a 1-D float32 vector (input of
+``encoder: ssl``); :class:`SSLStatesExtractor` the float32 (frames, n_layers * hidden) hidden
+states ``SSLEncoder.dumped_layers()`` of a frozen training config, read instead of waveforms
+by training with that config. The dump config records the model (and its sha256 fingerprint),
+layers and dim, so a dump is never extended with parts of another model.
 """
 
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
-import yaml
 
-from espnet_ser.features.fbank import FeatureError, check_finite, waveform_input
+from espnet_ser.features.extractor import (Extractor, FeatureError, check_finite,
+                                           read_yaml_mapping, waveform_input)
 
 PathLike = Union[str, Path]
 # kaldiio's number for Kaldi's kSpeechFeature compression (copy-feats --compress true)
@@ -65,17 +23,17 @@ KALDI_SPEECH_FEATURE = 1
 SSL_FS = 16000
 
 
-class WaveExtractor:
-    """Extractor writing the (resampled) mono waveform as a 1-D float32 vector."""
+class WaveExtractor(Extractor):
+    """The (resampled) mono waveform as a 1-D float32 vector."""
 
-    compression_method = None  # waveforms are written as they are
+    name = "wave"
+    output_dims: Tuple[int, ...] = ()
 
     def __init__(self, fs: int = SSL_FS):
         if int(fs) <= 0:
             raise FeatureError(f"fs must be positive, got {fs}")
         self.fs = int(fs)
         self.conf = {"extractor": "wave", "fs": self.fs}
-        self.min_samples = 1
 
     def __call__(self, wave: np.ndarray) -> np.ndarray:
         return waveform_input(wave)
@@ -90,118 +48,73 @@ def _plain(value):
     return value
 
 
-def load_train_config(path: PathLike) -> Dict:
-    """Read a training YAML and check it allows hidden-state dumps; return it.
-
-    Errors (naming the config): no ``encoder: ssl``; ``encoder_conf.freeze`` is not
-    ``all``; ``apply_spec_augment`` is true; a ``specaug``; ``normalize`` is not
-    ``none``/null. (Training must also get ``input_size`` -- the recipes pass
-    ``--input_size 1`` -- so that no frontend runs before the encoder.)
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FeatureError(f"{path}: no such training config")
-    with path.open(encoding="utf-8") as f:
-        conf = yaml.safe_load(f) or {}
-    if not isinstance(conf, dict):
-        raise FeatureError(f"{path}: expected a mapping (an ESPnet training config)")
-    if conf.get("encoder") != "ssl":
-        raise FeatureError(
-            f"{path}: encoder is {conf.get('encoder')!r}; hidden-state dumps need "
-            "'encoder: ssl'"
-        )
-    enc = conf.get("encoder_conf") or {}
+def _check_frozen(enc: Dict, where: str) -> None:
+    """FeatureError unless the SSLEncoder arguments ``enc`` (named ``where``) freeze it all."""
     freeze = enc.get("freeze", "feature_encoder")
     if freeze != "all":
-        raise FeatureError(
-            f"{path}: encoder_conf.freeze is {freeze!r}; hidden states can only be dumped "
-            "for a fully frozen encoder (freeze: all), since training any part of the "
-            "model changes them. Train this config from waveforms (--extractor wave)"
-        )
+        raise FeatureError(f"{where}: encoder_conf.freeze is {freeze!r}; hidden states can only "
+                           "be dumped for a fully frozen encoder (freeze: all), since training any "
+                           "part of the model changes them. Train this config from waveforms "
+                           "(--extractor wave)")
     if enc.get("apply_spec_augment", False):
-        raise FeatureError(
-            f"{path}: encoder_conf.apply_spec_augment is true; the model's time masking "
-            "cannot be applied to dumped hidden states. Set it to false or train from "
-            "waveforms (--extractor wave)"
-        )
+        raise FeatureError(f"{where}: encoder_conf.apply_spec_augment is true; the model's time "
+                           "masking cannot be applied to dumped hidden states. Set it to false or "
+                           "train from waveforms (--extractor wave)")
+
+
+def load_train_config(path: PathLike) -> Dict:
+    """A training YAML allowing hidden-state dumps: ``encoder: ssl``, ``freeze: all``, no
+    ``apply_spec_augment`` or ``specaug``, ``normalize: none`` (else FeatureError)."""
+    conf = read_yaml_mapping(path, "no such training config",
+                             "a mapping (an ESPnet training config)")
+    if conf.get("encoder") != "ssl":
+        raise FeatureError(f"{path}: encoder is {conf.get('encoder')!r}; hidden-state dumps "
+                           "need 'encoder: ssl'")
+    _check_frozen(conf.get("encoder_conf") or {}, str(path))
     if conf.get("specaug") not in (None, "none"):
-        raise FeatureError(
-            f"{path}: specaug {conf.get('specaug')!r} would mask the dumped hidden states, "
-            "not the waveforms the model was configured for; remove it for dumps"
-        )
+        raise FeatureError(f"{path}: specaug {conf.get('specaug')!r} would mask the dumped hidden "
+                           "states, not the waveforms the model was configured for; remove it")
     normalize = conf.get("normalize", "utterance_mvn")  # SERTask's default
     if normalize not in (None, "none"):
-        raise FeatureError(
-            f"{path}: normalize is {normalize!r} (utterance_mvn when not given); with "
-            "dumped hidden states it would normalise the states instead of the waveform. "
-            "Set 'normalize: none' (use encoder_conf.normalize_waveform for waveforms)"
-        )
+        raise FeatureError(f"{path}: normalize is {normalize!r} (utterance_mvn when not given); "
+                           "with dumped hidden states it would normalise the states instead of the "
+                           "waveform. Set 'normalize: none' (use encoder_conf.normalize_waveform)")
     return conf
 
 
-class SSLStatesExtractor:
-    """Extractor writing the hidden states a frozen :class:`SSLEncoder` config needs.
+class SSLStatesExtractor(Extractor):
+    """The hidden states of a frozen :class:`SSLEncoder` (``encoder_conf``: its arguments,
+    named ``where`` in errors). ``disable_mkldnn``: CPU convolutions without oneDNN, whose
+    per-shape kernel cache grows with the number of lengths; ``compress``: Kaldi-compressed
+    matrices (8 bits a value, lossy)."""
 
-    Args:
-        encoder_conf: ``SSLEncoder`` arguments (``freeze`` must be ``"all"``).
-        device: Torch device to run the model on.
-        where: Name of the config, for error messages.
-        disable_mkldnn: Run CPU convolutions without oneDNN, whose per-shape kernel
-            cache makes memory grow with the number of distinct utterance lengths.
-        compress: Write Kaldi compressed matrices (kaldiio ``compression_method`` 1,
-            the ``kSpeechFeature`` method of Kaldi's ``copy-feats --compress true``:
-            8 bits a value, quantised per column between its percentiles), about a
-            quarter of the float32 size. Lossy; recorded as ``compress:
-            kaldi_speech_feature`` in the dump config. Readers (kaldiio, ESPnet's
-            ``kaldi_ark`` loader) decompress to float32 on load.
-    """
+    name = "ssl_states"
 
-    def __init__(
-        self,
-        encoder_conf: Dict,
-        device: str = "cpu",
-        where: str = "encoder_conf",
-        disable_mkldnn: bool = True,
-        compress: bool = False,
-    ):
+    def __init__(self, encoder_conf: Dict, device: str = "cpu", where: str = "SSLStatesExtractor",
+                 disable_mkldnn: bool = True, compress: bool = False):
         from espnet_ser.ssl.encoder import SSLEncoder, model_fingerprint
 
-        encoder_conf = dict(encoder_conf)
-        if encoder_conf.get("freeze", "feature_encoder") != "all":
-            raise FeatureError(
-                f"{where}: freeze is {encoder_conf.get('freeze', 'feature_encoder')!r}; "
-                "hidden states can only be dumped for freeze: all"
-            )
-        if encoder_conf.get("apply_spec_augment", False):
-            raise FeatureError(f"{where}: apply_spec_augment must be false for dumps")
-        encoder_conf.pop("input_size", None)
+        _check_frozen(encoder_conf, where)
+        encoder_conf = {k: v for k, v in encoder_conf.items() if k != "input_size"}
         try:
             encoder = SSLEncoder(**encoder_conf)
         except (TypeError, ValueError, OSError) as e:
             raise FeatureError(f"{where}: cannot build the SSL encoder: {e}") from e
-        self.encoder = encoder.to(device).eval()
-        self.device = device
-        self.disable_mkldnn = disable_mkldnn
-        self.layers = encoder.dumped_layers()
-        self.hidden_size = encoder.output_size()
-        self.fs = SSL_FS
+        self.encoder, self.device = encoder.to(device).eval(), device
+        self.disable_mkldnn, self.fs = disable_mkldnn, SSL_FS
+        self.layers, self.hidden_size = encoder.dumped_layers(), encoder.output_size()
         model = encoder.model
         conf = {"extractor": "ssl_states", "fs": self.fs}
         if encoder_conf.get("model_name_or_path") is not None:
             conf["model_name_or_path"] = str(encoder_conf["model_name_or_path"])
         else:
             conf["model_config"] = _plain(encoder_conf["model_config"])
-        conf.update(
-            model_type=str(model.config.model_type),
-            model_fingerprint=model_fingerprint(model),
-            num_hidden_layers=int(encoder.num_layers),
-            hidden_size=int(self.hidden_size),
-            layers=[int(i) for i in self.layers],
-            dim=int(encoder.dump_dim()),
-            normalize_waveform=bool(encoder.normalize_waveform),
-            use_attention_mask=bool(encoder.use_attention_mask),
-        )
-        # kaldiio compression method for extract_part; None writes float32 matrices
+        conf.update(model_type=str(model.config.model_type),
+                    model_fingerprint=model_fingerprint(model),
+                    num_hidden_layers=int(encoder.num_layers), hidden_size=int(self.hidden_size),
+                    layers=[int(i) for i in self.layers], dim=int(encoder.dump_dim()),
+                    normalize_waveform=bool(encoder.normalize_waveform),
+                    use_attention_mask=bool(encoder.use_attention_mask))
         self.compression_method = KALDI_SPEECH_FEATURE if compress else None
         if compress:
             conf["compress"] = "kaldi_speech_feature"
@@ -209,28 +122,25 @@ class SSLStatesExtractor:
         self.min_samples = _min_samples(model)
 
     @classmethod
-    def from_train_config(
-        cls, path: PathLike, device: str = "cpu", compress: bool = False
-    ) -> "SSLStatesExtractor":
-        conf = load_train_config(path)
-        return cls(
-            conf.get("encoder_conf") or {}, device=device, where=str(path), compress=compress,
-        )
+    def from_train_config(cls, path: PathLike, device: str = "cpu", compress: bool = False
+                          ) -> "SSLStatesExtractor":
+        conf = load_train_config(path).get("encoder_conf") or {}
+        return cls(conf, device=device, where=str(path), compress=compress)
 
     @property
     def dim(self) -> int:
         return int(self.conf["dim"])
 
+    @property
+    def output_dims(self) -> Tuple[int, ...]:
+        return (self.dim,)
+
     def __call__(self, wave: np.ndarray) -> np.ndarray:
         """Float32 hidden states (frames, len(layers) * hidden) of a 1-D 16 kHz waveform."""
-        wave = waveform_input(
-            wave, self.min_samples, f"the model needs at least {self.min_samples} for one frame"
-        )
+        wave = waveform_input(wave, self.min_samples,
+                              f"the model needs at least {self.min_samples} for one frame")
         x = torch.from_numpy(wave)[None].to(self.device)
         lens = torch.tensor([x.shape[1]], dtype=torch.long, device=self.device)
-        # oneDNN (mkldnn) caches convolution kernels per input shape, so with utterances
-        # of many lengths the memory grows with the number of utterances; the native
-        # CPU convolution keeps it flat (and is no slower for one utterance at a time).
         previous = torch.backends.mkldnn.enabled
         try:
             if self.disable_mkldnn:
@@ -246,20 +156,13 @@ class SSLStatesExtractor:
 def _min_samples(model) -> int:
     """Fewest samples for which the convolutional feature extractor gives one frame."""
     n = 1
-    for kernel, stride in reversed(
-        list(zip(model.config.conv_kernel, model.config.conv_stride))
-    ):
+    for kernel, stride in reversed(list(zip(model.config.conv_kernel, model.config.conv_stride))):
         n = (n - 1) * int(stride) + int(kernel)
     return n
 
 
-def make_extractor(
-    kind: str,
-    fs: Optional[int] = None,
-    train_config: Optional[PathLike] = None,
-    device: str = "cpu",
-    compress: bool = False,
-):
+def make_extractor(kind: str, fs: Optional[int] = None, train_config: Optional[PathLike] = None,
+                   device: str = "cpu", compress: bool = False) -> Extractor:
     """``wave`` -> :class:`WaveExtractor`; ``ssl_states`` -> :class:`SSLStatesExtractor`
     (``compress``: Kaldi compressed matrices, hidden states only)."""
     if kind == "wave":

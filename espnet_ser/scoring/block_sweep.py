@@ -1,20 +1,12 @@
-"""The GST paper's layer sweep (its Figure 3): WER and UA against the conditioned block.
+"""The GST paper's Figure 3: WER and accuracy of the pooled cross-fold scores against the block.
 
-``egs/iemocap/local/run_paper.sh`` trains the pretrained-GST model once per encoder
-block k with the style embedding added to that block only (``cond_layers=[k]``,
-``--exp_tag _block<k>``); the recipe's stage 6 pools each one's folds into
-``exp/<base>_block<k>_<tag>_cv/decode_<dec>/cv_test/score/scores.json`` (all test folds
-scored as one set, the ``cv_test`` row of RESULTS.md). :func:`find_block_sweeps` collects
-those files per ``(<tag>, decode_<dec>)`` and :func:`write_block_sweep` draws WER and
-accuracy against the block and writes the same numbers as a table:
-
-    <outdir>/block_sweep.png   WW / UW / WW without the emotion token, and WA / UA, per block
-    <outdir>/block_sweep.md    one row per block (and "all" for the run conditioning every block)
-    <outdir>/block_sweep.json  the rows and the scores.json files they come from
-
-Blocks are 0-based as in ``cond_layers``; the figure and the table also give the paper's
-1-based numbering. The run conditioning every block (``exp/<base>_<tag>_cv``, the paper's
-proposed model), when present, is the "all" row and a dashed line in both panels.
+``egs/iemocap/local/run_paper.sh`` trains one model per encoder block k conditioned on that
+block only (``cond_layers=[k]``); each is pooled over folds in
+``exp/<base>_block<k>_<tag>_cv/decode_<dec>/cv_test/score/scores.json``. Per ``(<tag>,
+decode_<dec>)`` :func:`write_block_sweep` writes ``block_sweep.png`` (WW / UW / WW no-emo and
+WA / UA per block), ``block_sweep.md`` and ``block_sweep.json``. Blocks are 0-based as in
+``cond_layers`` (the paper's 1-based numbers are shown too); the run conditioning every block
+(``exp/<base>_<tag>_cv``), when present, is the "all" row and a dashed line.
 """
 
 import json
@@ -23,9 +15,10 @@ import re
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple, Union
 
-from espnet_ser.data.datadir import atomic_write_text
 from espnet_ser.scoring import tables
+from espnet_ser.scoring.emotion import agg_figure
 from espnet_ser.scoring.results import ScoringError, load_scores
+from espnet_ser.utils.io import atomic_write_text
 from espnet_ser.utils.plotting import save_figure
 
 PathLike = Union[str, Path]
@@ -37,11 +30,7 @@ ACC_METRICS = (("wa", "WA"), ("ua", "UA"))
 
 def find_block_sweeps(recipe_dir: PathLike, base: str
                       ) -> Dict[Tuple[str, str], Dict[int, Path]]:
-    """Cross-fold scores of the block runs of experiment ``base``, grouped.
-
-    Keys are ``(tag, decode_dir)`` (e.g. ``("pretrained_emoend", "decode_decode")``),
-    values map the block k to ``exp/<base>_block<k>_<tag>_cv/<decode_dir>/cv_test/score/scores.json``.
-    """
+    """``{(tag, decode_dir): {k: exp/<base>_block<k>_<tag>_cv/<decode_dir>/cv_test/score/scores.json}}``."""
     exp = Path(recipe_dir) / "exp"
     name_re = re.compile(re.escape(base) + r"_block(\d+)_(.+)_cv")
     groups: Dict[Tuple[str, str], Dict[int, Path]] = {}
@@ -57,29 +46,20 @@ def find_block_sweeps(recipe_dir: PathLike, base: str
 
 def _rows(points: Mapping[int, Mapping], reference: Optional[Mapping]):
     keys = WER_METRICS + ACC_METRICS
-    header = ["block", "paper block", "Snt"] + [title for _, title in keys]
-    rows = []
-    for k in sorted(points):
-        s = points[k]
-        rows.append([str(k), str(k + 1), tables.fmt_count(s.get("num_utts"))]
-                    + [tables.fmt_rate(s.get(key)) for key, _ in keys])
+
+    def row(block: str, paper_block: str, s: Mapping) -> list:
+        return [block, paper_block, tables.fmt_count(s.get("num_utts"))] + [
+            tables.fmt_rate(s.get(key)) for key, _ in keys]
+
+    rows = [row(str(k), str(k + 1), points[k]) for k in sorted(points)]
     if reference is not None:
-        rows.append(["all", "all", tables.fmt_count(reference.get("num_utts"))]
-                    + [tables.fmt_rate(reference.get(key)) for key, _ in keys])
-    return header, rows
+        rows.append(row("all", "all", reference))
+    return ["block", "paper block", "Snt"] + [title for _, title in keys], rows
 
 
 def _plot(points: Mapping[int, Mapping], reference: Optional[Mapping], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     blocks = sorted(points)
-    fig = Figure(figsize=(10, 4))
-    FigureCanvasAgg(fig)
+    fig = agg_figure((10, 4))
     for n, (metrics, ylabel) in enumerate(((WER_METRICS, "WER (%)"), (ACC_METRICS, "accuracy (%)")), 1):
         ax = fig.add_subplot(1, 2, n)
         for key, label in metrics:
@@ -146,11 +126,9 @@ def write_block_sweep(score_files: Mapping[int, PathLike], outdir: PathLike,
 
 
 def write_block_sweeps(recipe_dir: PathLike, base: str) -> Dict[Tuple[str, str], Path]:
-    """Every sweep of experiment ``base`` in a recipe: ``{(tag, decode_dir): outdir}``.
+    """Every sweep of ``base`` to ``exp/<base>_block_sweep_<tag>/<decode_dir>/``; returns the outdirs.
 
-    Each goes to ``exp/<base>_block_sweep_<tag>/<decode_dir>/``; the run of ``base``
-    conditioning every block (``exp/<base>_<tag>_cv``) is the reference when it exists.
-    ScoringError when there is no block run's cross-fold score at all.
+    ``exp/<base>_<tag>_cv`` is the reference when it exists; ScoringError without any block run.
     """
     recipe_dir = Path(recipe_dir)
     groups = find_block_sweeps(recipe_dir, base)

@@ -1,25 +1,17 @@
 """Training curves from an ESPnet ``train.log``.
 
-ESPnet's trainer logs one summary line per epoch (``Reporter.log_message``)::
-
-    [host] 2025-11-20 10:00:00,000 (trainer:394) INFO: 3epoch results: [train] \
-iter_time=1.234e-03, loss=1.234, acc=0.500, train_time=1 minute and 2.5 seconds, \
-[valid] loss=1.100, acc=0.550, ua=0.525, [attn_plot] time=0.001
-
-:func:`parse_train_log` turns these lines into ``{epoch: {section: {key: float}}}``
-(values that are not numbers, such as durations, are skipped; when an epoch is logged
-twice, e.g. after a resumed run appended to the log, the later line wins), and
-:func:`plot_curves` draws loss (train and valid) and accuracy / UA against the epoch,
-plus, when the log has them, the CTC head's validation CER / WER (``cer_ctc`` /
-``wer_ctc``, reported by SER models with a CTC head) in a third panel: accuracy and WER
-side by side against the epoch, as the multi-task SER paper's Figure 2 draws them.
+:func:`parse_train_log` reads the trainer's ``<N>epoch results: [train] loss=..., [valid] ...``
+lines into ``{epoch: {section: {key: float}}}`` (non-numeric values such as durations are
+skipped; of an epoch logged twice the later line wins); :func:`plot_curves` draws loss,
+accuracy / UA and, when logged, the CTC head's valid WER / CER (``wer_ctc`` / ``cer_ctc``)
+against the epoch, as the multi-task SER paper's Figure 2.
 """
 
-import logging
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Mapping, Optional, Union
 
+from espnet_ser.scoring.emotion import agg_figure
 from espnet_ser.utils.plotting import save_figure
 
 if TYPE_CHECKING:
@@ -95,27 +87,17 @@ def _logged(stats, curves) -> bool:
 
 def plot_curves(stats: Mapping[int, Mapping[str, Mapping[str, float]]], path: PathLike,
                 title: Optional[str] = None) -> "Figure":
-    """Draw loss, accuracy and (when logged) the CTC error rates per epoch to a PNG.
+    """Draw loss, accuracy and (when logged) the CTC error rates per epoch to a PNG atomically.
 
-    Panels: loss (train / valid), accuracy (train / valid acc, valid UA) and, only when
-    some epoch logged ``valid.wer_ctc`` or ``valid.cer_ctc``, the CTC head's validation
-    WER and CER. Written through a temporary file and a rename; returns the figure (its
-    axes are the panels, titled as in ``PANELS``). Raises ValueError when ``stats`` has
-    no epoch.
+    Returns the figure (its axes are the panels, titled as in ``PANELS``); ValueError when
+    ``stats`` has no epoch.
     """
     if not stats:
         raise ValueError("no epoch statistics to plot")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     panels = list(PANELS[:2]) + [p for p in PANELS[2:] if _logged(stats, p[1])]
-    fig = Figure(figsize=(5 * len(panels), 4))
-    FigureCanvasAgg(fig)
+    fig = agg_figure((5 * len(panels), 4))
     for n, (panel_title, curves, ylabel) in enumerate(panels, 1):
         ax = fig.add_subplot(1, len(panels), n)
         ax.set_title(panel_title, fontsize=9)
@@ -132,6 +114,5 @@ def plot_curves(stats: Mapping[int, Mapping[str, Mapping[str, float]]], path: Pa
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-
     save_figure(fig, path)
     return fig

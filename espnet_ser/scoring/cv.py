@@ -1,16 +1,9 @@
-"""Cross-validation summary: one table over the folds of a recipe (e.g. IEMOCAP's five sessions).
+"""Cross-validation summary over the folds of a recipe (e.g. IEMOCAP's five sessions).
 
-Two ways to sum up K folds, both reported:
-
-- **mean**: the average over folds of each fold's metric (the usual reading of
-  "5-fold cross-validation" tables; each fold weighs the same);
-- **pooled**: every fold's hypotheses scored together as one test set of all utterances
-  (each utterance weighs the same; WER pooled over all words).
-
-Input is each fold's ``score/scores.json`` (which records its reference and hypothesis
-files); output is a directory with the pooled ``scores.json`` / ``result.txt`` (in the
-layout ``make_results`` collects) and ``cv_summary.md`` / ``cv_summary.json`` with a row per
-fold, the mean and the pooled row.
+**mean** averages each fold's metric (each fold weighs the same); **pooled** scores every
+fold's hypotheses together as one test set (each utterance weighs the same). From each fold's
+``score/scores.json`` :func:`summarize_folds` writes the pooled ``scores.json`` / ``result.txt``
+and ``cv_summary.{md,json}`` (a row per fold, the mean and the pooled row).
 """
 
 import json
@@ -18,21 +11,15 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from espnet_ser.data.datadir import atomic_write_text
 from espnet_ser.scoring import tables
-from espnet_ser.scoring.results import ScoringError, load_scores, score, write_score_outputs
+from espnet_ser.scoring.results import (ScoringError, load_scores, read_json, score,
+                                         write_score_outputs)
+from espnet_ser.utils.io import atomic_write_text
 
 PathLike = Union[str, Path]
 # (key in scores.json, column title)
-COLUMNS = (
-    ("num_utts", "Snt"),
-    ("wa", "WA"),
-    ("ua", "UA"),
-    ("ww", "WW"),
-    ("uw", "UW"),
-    ("ww_no_emo", "WW no-emo"),
-    ("uw_no_emo", "UW no-emo"),
-)
+COLUMNS = (("num_utts", "Snt"), ("wa", "WA"), ("ua", "UA"), ("ww", "WW"), ("uw", "UW"),
+           ("ww_no_emo", "WW no-emo"), ("uw_no_emo", "UW no-emo"))
 
 
 def _concat(paths: Sequence[Path], out: Path) -> None:
@@ -50,12 +37,9 @@ def _concat(paths: Sequence[Path], out: Path) -> None:
     atomic_write_text(out, "".join(sorted(l + "\n" for l in lines)))
 
 
-def summarize_folds(
-    score_files: Sequence[PathLike],
-    outdir: PathLike,
-    names: Optional[Sequence[str]] = None,
-    emotions: Optional[Sequence[str]] = None,
-) -> dict:
+def summarize_folds(score_files: Sequence[PathLike], outdir: PathLike,
+                    names: Optional[Sequence[str]] = None,
+                    emotions: Optional[Sequence[str]] = None) -> dict:
     """Write the pooled scores and the fold / mean / pooled table; return the summary."""
     if not score_files:
         raise ValueError("no fold scores given")
@@ -71,37 +55,26 @@ def summarize_folds(
     pooled = score(outdir / "ref.txt", outdir / "hyp.txt", emotions or folds[0]["emotions"])
     write_score_outputs(pooled, outdir)
 
-    def value(s, key):
-        return s.get(key)
-
     mean = {}
     for key, _ in COLUMNS:
-        vals = [value(s, key) for s in folds]
+        vals = [s.get(key) for s in folds]
         if key == "num_utts":
             mean[key] = sum(vals)
-        elif all(v is not None for v in vals):
-            mean[key] = sum(vals) / len(vals)
         else:
-            mean[key] = None
+            mean[key] = sum(vals) / len(vals) if None not in vals else None
     summary = dict(
-        folds={n: {k: value(s, k) for k, _ in COLUMNS} for n, s in zip(names, folds)},
+        folds={n: {k: s.get(k) for k, _ in COLUMNS} for n, s in zip(names, folds)},
         mean=mean,
-        pooled={k: value(pooled.scores, k) for k, _ in COLUMNS},
+        pooled={k: pooled.scores.get(k) for k, _ in COLUMNS},
         score_files=[str(p) for p in score_files],
-        definitions=dict(
-            mean="average of the per-fold metrics (Snt: total)",
-            pooled="all folds' hypotheses scored together as one set",
-        ),
+        definitions=dict(mean="average of the per-fold metrics (Snt: total)",
+                         pooled="all folds' hypotheses scored together as one set"),
     )
     header = ["fold"] + [title for _, title in COLUMNS]
-    rows = []
-    for label, m in list(summary["folds"].items()) + [("mean", mean), ("pooled", summary["pooled"])]:
-        rows.append([label] + [str(m[k]) if k == "num_utts" else tables.fmt_rate(m[k])
-                               for k, _ in COLUMNS])
-    md = (
-        f"Cross-validation over {len(folds)} folds (rates in %; WW/UW with the emotion token "
-        f"scored as a word, 'no-emo' without it).\n\n" + tables.markdown_table(header, rows)
-    )
+    rows = [[label] + [str(m[k]) if k == "num_utts" else tables.fmt_rate(m[k]) for k, _ in COLUMNS]
+            for label, m in [*summary["folds"].items(), ("mean", mean), ("pooled", summary["pooled"])]]
+    md = (f"Cross-validation over {len(folds)} folds (rates in %; WW/UW with the emotion token "
+          f"scored as a word, 'no-emo' without it).\n\n" + tables.markdown_table(header, rows))
     atomic_write_text(outdir / "cv_summary.md", md)
     atomic_write_text(outdir / "cv_summary.json", json.dumps(summary, indent=2) + "\n")
     logging.info(f"wrote {outdir / 'cv_summary.md'}")
@@ -111,7 +84,7 @@ def summarize_folds(
 def _kind(path: Path) -> Optional[str]:
     """The ``kind`` of a scores.json (None for emotion-token scores or an unreadable file)."""
     try:
-        s = json.loads(path.read_text(encoding="utf-8"))
+        s = read_json(path)
     except (OSError, ValueError):
         return None  # reported by whoever loads it
     return s.get("kind") if isinstance(s, dict) else None
@@ -119,13 +92,10 @@ def _kind(path: Path) -> Optional[str]:
 
 def find_fold_groups(recipe_dir: PathLike, folds: Sequence[str], kind: Optional[str] = None
                      ) -> Dict[Path, List[Tuple[str, Path]]]:
-    """Per-fold scores of a recipe grouped by experiment, keyed by the summary's outdir.
+    """Per-fold scores ``exp/<name>_fold<k>/decode_<tag>/fold<k>_test/score/scores.json``.
 
-    Experiments of fold ``k`` are named ``exp/<name>_fold<k>`` and decode
-    ``fold<k>_test`` (the layout ``egs/iemocap`` produces); every ``<name>`` /
-    ``decode_<tag>`` pair becomes ``exp/<name>_cv/decode_<tag>/cv_test/score``.
-    Only scores.json files whose ``kind`` is ``kind`` are taken: None for the emotion-token
-    scores of ``espnet_ser.bin.score``, ``"ser"`` for ``espnet_ser.bin.score_ser``.
+    Grouped by their outdir ``exp/<name>_cv/decode_<tag>/cv_test/score``; only files whose
+    ``kind`` is ``kind`` (None: ``bin.score``'s emotion-token scores, "ser": ``bin.score_ser``).
     """
     recipe_dir = Path(recipe_dir)
     groups: Dict[Path, List[Tuple[str, Path]]] = {}

@@ -1,65 +1,29 @@
-"""Stage 6: score emotion-token transcripts and render the result tables.
+"""Stage 6: score emotion-token transcripts (bin.score) and write RESULTS.md (bin.make_results).
 
-Two products:
+REF and HYP are Kaldi texts with an emotion token (``<ang>``) anywhere among the words. WER is
+given with the token scored as one word where it stands (GST paper Tables 1, 2, 4) and, in the
+``*_no_emo`` fields, with every emotion token removed first (Tables 3, 5). WER per emotion pools
+the utterances whose reference emotion is the class; WW = WER over all utterances, UW = mean of
+the per-emotion WERs. Rates are in percent, null without reference words. A reference utterance
+without a hypothesis is an error unless ``allow_missing`` scores it as empty (emotion "none");
+utterances in the ``failed`` file beside HYP are scored as empty and counted.
 
-``score`` (``espnet_ser.bin.score``)
-    REF and HYP are Kaldi text files whose lines hold an emotion token (``<ang>``)
-    anywhere among the words. The token is found wherever it stands. Outputs (written by
-    :func:`write_score_outputs`): ``result.txt`` (sclite-style text tables and
-    per-utterance alignments), ``scores.json`` and ``confusion.png``.
+scores.json::
 
-``RESULTS.md`` (``espnet_ser.bin.make_results``)
-    An ESPnet-style summary of every ``scores.json`` under a recipe's ``exp/`` directory.
-    Scores of utterance-level classifiers (``"kind": "ser"`` from
-    ``espnet_ser.bin.score_ser``, ``"ser_cv"`` from ``espnet_ser.bin.score_ser_cv``, see
-    :mod:`espnet_ser.scoring.ser`) get their own table: Snt, WA, UA, macro F1, WER, CER
-    (and the per-fold WA / UA mean and standard deviation for ``ser_cv``).
-
-Which text is scored (the GST paper computes WER *with* the emotion token in its Tables
-1, 2 and 4 and *without* it in Tables 3 and 5), both are provided:
-
-- with the token (``wer``, ``ww``, ``uw``, ``wer_per_emotion``, ``wer_counts``,
-  ``wer_counts_per_emotion``): the token is one word at the position it has in each file;
-- without the token (the same names with ``_no_emo``): every emotion token is removed
-  from reference and hypothesis before the alignment.
-
-WER per emotion is pooled over the utterances whose *reference* emotion is that class;
-WW is the WER over all utterances (so ``ww == wer``), UW the mean of the per-emotion WERs
-over the classes present in the reference. All rates are in percent.
-
-scores.json schema::
-
-    {
-      "ref": str, "hyp": str, "utt_subset": str | null,
-      "num_utts": int,
-      "emotions": [code, ...],                 # class order of the tables
-      "wer": float, "ww": float, "uw": float, "wer_per_emotion": {code: float},
-      "wer_no_emo": float, "ww_no_emo": float, "uw_no_emo": float,
-      "wer_per_emotion_no_emo": {code: float},
-      "wer_counts": COUNTS, "wer_counts_no_emo": COUNTS,
-      "wer_counts_per_emotion": {code: COUNTS},
-      "wer_counts_per_emotion_no_emo": {code: COUNTS},
-      "wa": float, "ua": float, "acc_per_emotion": {code: float},
-      "num_per_emotion": {code: int},
-      "confusion": {"labels": [code], "columns": [code | "none"], "matrix": [[int]]},
-      "num_missing_hyp": int, "num_hyp_no_emotion": int,
-      "num_hyp_multiple_emotions": int,
-      "num_failed_decodes": int | null,        # scored utterances listed in the
-                                               # ``failed`` file next to HYP (null: no file)
-      "definitions": {name: text}
-    }
+    {"ref", "hyp", "utt_subset": str | null, "num_utts", "emotions": [code],
+     "wer", "ww", "uw", "wer_per_emotion": {code: float}, the same four with _no_emo,
+     "wer_counts", "wer_counts_no_emo": COUNTS, "wer_counts_per_emotion[_no_emo]": {code: COUNTS},
+     "wa", "ua", "acc_per_emotion": {code: float}, "num_per_emotion": {code: int},
+     "confusion": {"labels": [code], "columns": [code | "none"], "matrix": [[int]]},
+     "num_missing_hyp", "num_hyp_no_emotion", "num_hyp_multiple_emotions",
+     "num_failed_decodes": int | null (null: no failed file), "definitions": {name: text}}
     COUNTS = {"snt", "wrd", "corr", "sub", "del", "ins", "err", "serr"} (integers)
 
-A WER is null when its set has no reference words.
-
-A reference utterance without a hypothesis line is an error naming it unless
-``allow_missing`` (``--allow_missing true``) scores it as an empty hypothesis (every
-reference word deleted, emotion "none"); ``num_missing_hyp`` counts them. An utterance
-the decoder could not decode is present in HYP with an empty hypothesis and listed in
-``failed`` (``<utt> <reason>``) in HYP's directory; it is scored as empty and counted in
-``num_failed_decodes``.
+RESULTS.md has a section per experiment under ``exp/``; scores of utterance-level classifiers
+(``kind`` "ser" / "ser_cv", :mod:`espnet_ser.scoring.ser`) get their own tables.
 """
 
+import contextlib
 import datetime
 import json
 import logging
@@ -71,15 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from espnet_ser.data.datadir import atomic_write_text, emotion_token, read_kaldi_map
+from espnet_ser.data.datadir import emotion_token, parse_emotions, read_kaldi_map
 from espnet_ser.scoring import tables
-from espnet_ser.scoring.emotion import (
-    NONE_COLUMN,
-    emotion_metrics,
-    plot_confusion,
-    split_emotion_tokens,
-)
-from espnet_ser.scoring.wer import WerCounts, align_words, counts_of_alignment, pool
+from espnet_ser.scoring.emotion import (NONE_COLUMN, confusion_title, emotion_metrics,
+                                         plot_confusion, split_emotion_tokens)
+from espnet_ser.scoring.wer import WerCounts, align_and_count, pool, utterance_counts
+from espnet_ser.utils.io import atomic_write_text
 
 PathLike = Union[str, Path]
 
@@ -112,9 +73,8 @@ class EmotionLine:
     codes: List[str]  # emotion codes in order of appearance
 
 
-def read_emotion_text(
-    path: PathLike, role: str, emotions: Optional[Sequence[str]] = None
-) -> Dict[str, EmotionLine]:
+def read_emotion_text(path: PathLike, role: str, emotions: Optional[Sequence[str]] = None
+                      ) -> Dict[str, EmotionLine]:
     """Read a Kaldi text file with inline emotion tokens.
 
     ``role`` is ``"reference"`` (exactly one emotion token per line, and in ``emotions``
@@ -129,23 +89,16 @@ def read_emotion_text(
     for lineno, (utt, value) in enumerate(raw.items(), 1):
         words = value.split()
         codes, rest = split_emotion_tokens(words)
-        if role == "reference":
-            if not codes:
-                raise ScoringError(
-                    f"{path}:{lineno}: utterance {utt}: the reference has no emotion token "
-                    "(expected one such as <neu> among the words)"
-                )
-            if len(codes) > 1:
-                raise ScoringError(
-                    f"{path}:{lineno}: utterance {utt}: the reference has {len(codes)} emotion "
-                    f"tokens ({' '.join(emotion_token(c) for c in codes)}); it needs exactly one"
-                )
-            if emotions is not None and codes[0] not in emotions:
-                raise ScoringError(
-                    f"{path}:{lineno}: utterance {utt}: reference emotion "
-                    f"{emotion_token(codes[0])} "
-                    f"is not one of --emotions ({' '.join(emotions)})"
-                )
+        where = f"{path}:{lineno}: utterance {utt}:"
+        if role == "reference" and not codes:
+            raise ScoringError(f"{where} the reference has no emotion token "
+                               "(expected one such as <neu> among the words)")
+        if role == "reference" and len(codes) > 1:
+            raise ScoringError(f"{where} the reference has {len(codes)} emotion tokens "
+                               f"({' '.join(emotion_token(c) for c in codes)}); it needs exactly one")
+        if role == "reference" and emotions is not None and codes[0] not in emotions:
+            raise ScoringError(f"{where} reference emotion {emotion_token(codes[0])} "
+                               f"is not one of --emotions ({' '.join(emotions)})")
         out[utt] = EmotionLine(lineno=lineno, words=words, words_no_emo=rest, codes=codes)
     return out
 
@@ -173,49 +126,52 @@ class ScoreResult:
     utts: List[UttResult] = field(default_factory=list)
 
 
-def _parse_emotions(emotions: Optional[Union[str, Sequence[str]]]) -> Optional[List[str]]:
-    if emotions is None:
-        return None
-    if isinstance(emotions, str):
-        emotions = emotions.replace(",", " ").split()
-    codes = [e.strip() for e in emotions if e.strip()]
-    if not codes:
-        return None
-    for c in codes:
-        emotion_token(c)  # validates the code
-    if len(set(codes)) != len(codes):
-        raise ScoringError(f"--emotions lists a class twice: {' '.join(codes)}")
-    return codes
+def parse_emotion_option(value: Optional[Union[str, Sequence[str]]]) -> Optional[List[str]]:
+    """``--emotions`` as a list of codes (:func:`parse_emotions`); None when none given."""
+    try:
+        codes = parse_emotions(value)
+    except ValueError as e:
+        raise ScoringError(f"--emotions: {e}") from None
+    if NONE_COLUMN in codes:
+        raise ScoringError(f"--emotions: {NONE_COLUMN!r} cannot be a class")
+    return codes or None
 
 
-def score(
-    ref_path: PathLike,
-    hyp_path: PathLike,
-    emotions: Optional[Union[str, Sequence[str]]] = None,
-    allow_missing: bool = False,
-    utt_subset: Optional[PathLike] = None,
-) -> ScoreResult:
+def fail(prog: str, error: Exception) -> None:
+    """Log ``error`` and exit with ``<prog>: error: <error>`` (the CLIs' error path)."""
+    logging.error(str(error))
+    raise SystemExit(f"espnet_ser.bin.{prog}: error: {error}")
+
+
+@contextlib.contextmanager
+def exit_on_error(prog: str, errors: Tuple[type, ...] = (ValueError, OSError)):
+    """Turn ``errors`` raised in the block into :func:`fail` (ScoringError is a ValueError)."""
+    try:
+        yield
+    except errors as e:
+        fail(prog, e)
+
+
+def score(ref_path: PathLike, hyp_path: PathLike,
+          emotions: Optional[Union[str, Sequence[str]]] = None, allow_missing: bool = False,
+          utt_subset: Optional[PathLike] = None) -> ScoreResult:
     """Score a hypothesis file against a reference file (see the module docstring)."""
-    labels = _parse_emotions(emotions)
+    labels = parse_emotion_option(emotions)
     refs = read_emotion_text(ref_path, "reference", labels)
     hyps = read_emotion_text(hyp_path, "hypothesis")
 
     extra = [u for u in hyps if u not in refs]
     if extra:
-        raise ScoringError(
-            f"{hyp_path}:{hyps[extra[0]].lineno}: utterance {extra[0]} is not in the "
-            f"reference {ref_path}"
-            + (f" ({len(extra)} such utterances)" if len(extra) > 1 else "")
-        )
-
+        raise ScoringError(f"{hyp_path}:{hyps[extra[0]].lineno}: utterance {extra[0]} is not in "
+                           f"the reference {ref_path}"
+                           + (f" ({len(extra)} such utterances)" if len(extra) > 1 else ""))
     utts = list(refs)
     if utt_subset is not None:
         subset = read_utt_list(utt_subset)
         for lineno, utt in enumerate(subset, 1):
             if utt not in refs:
-                raise ScoringError(
-                    f"{utt_subset}:{lineno}: utterance {utt} is not in the reference {ref_path}"
-                )
+                raise ScoringError(f"{utt_subset}:{lineno}: utterance {utt} is not in the "
+                                   f"reference {ref_path}")
         if not subset:
             raise ScoringError(f"{utt_subset}: the utterance subset is empty")
         keep = set(subset)
@@ -227,108 +183,66 @@ def score(
     if missing and not allow_missing:
         raise ScoringError(
             f"{hyp_path}: utterance {missing[0]} (line {refs[missing[0]].lineno} of {ref_path}) "
-            f"has no hypothesis"
+            "has no hypothesis"
             + (f"; {len(missing)} utterances are missing" if len(missing) > 1 else "")
-            + " (use --allow_missing true to score them as empty hypotheses)"
-        )
+            + " (use --allow_missing true to score them as empty hypotheses)")
     if missing:
-        logging.warning(
-            f"{len(missing)} of {len(utts)} utterances have no hypothesis in {hyp_path} "
-            f"(first: {missing[0]}); they are scored as empty hypotheses"
-        )
-
+        logging.warning(f"{len(missing)} of {len(utts)} utterances have no hypothesis in "
+                        f"{hyp_path} (first: {missing[0]}); they are scored as empty hypotheses")
     failed_file = Path(hyp_path).parent / "failed"
     failed = None
     if failed_file.is_file():
         failed = read_kaldi_map(failed_file, allow_empty_value=True, check_sorted=False)
         num_failed = sum(1 for u in utts if u in failed)
         if num_failed:
-            logging.warning(
-                f"{num_failed} of {len(utts)} utterances could not be decoded ({failed_file}); "
-                "they are scored as empty hypotheses"
-            )
+            logging.warning(f"{num_failed} of {len(utts)} utterances could not be decoded "
+                            f"({failed_file}); they are scored as empty hypotheses")
 
     results: List[UttResult] = []
-    multi: List[str] = []
-    no_emo: List[str] = []
     empty = EmotionLine(lineno=0, words=[], words_no_emo=[], codes=[])
     for utt in utts:
-        ref = refs[utt]
-        hyp = hyps.get(utt, empty)
-        if len(hyp.codes) > 1:
-            multi.append(utt)
-        if not hyp.codes:
-            no_emo.append(utt)
-        steps = align_words(ref.words, hyp.words)
-        results.append(
-            UttResult(
-                utt=utt,
-                ref_emotion=ref.codes[0],
-                hyp_emotion=hyp.codes[-1] if hyp.codes else None,
-                steps=steps,
-                counts=counts_of_alignment(steps),
-                counts_no_emo=counts_of_alignment(align_words(ref.words_no_emo, hyp.words_no_emo)),
-                missing=utt not in hyps,
-                failed_decode=failed is not None and utt in failed,
-            )
-        )
+        ref, hyp = refs[utt], hyps.get(utt, empty)
+        steps, counts = align_and_count(ref.words, hyp.words)
+        results.append(UttResult(
+            utt=utt, ref_emotion=ref.codes[0], hyp_emotion=hyp.codes[-1] if hyp.codes else None,
+            steps=steps, counts=counts,
+            counts_no_emo=utterance_counts(ref.words_no_emo, hyp.words_no_emo),
+            missing=utt not in hyps, failed_decode=failed is not None and utt in failed))
+    multi = [u for u in utts if len(hyps.get(u, empty).codes) > 1]
+    no_emo = [r.utt for r in results if r.hyp_emotion is None]
     if multi:
-        logging.warning(
-            f"{len(multi)} hypotheses have several emotion tokens; the last one is taken as "
-            f"the prediction (first: {multi[0]}, {hyp_path}:{hyps[multi[0]].lineno})"
-        )
+        logging.warning(f"{len(multi)} hypotheses have several emotion tokens; the last one is "
+                        f"taken as the prediction (first: {multi[0]}, "
+                        f"{hyp_path}:{hyps[multi[0]].lineno})")
     if no_emo:
-        logging.warning(
-            f"{len(no_emo)} hypotheses have no emotion token and count as wrong "
-            f"(first: {no_emo[0]})"
-        )
+        logging.warning(f"{len(no_emo)} hypotheses have no emotion token and count as wrong "
+                        f"(first: {no_emo[0]})")
 
-    emo = emotion_metrics(
-        {r.utt: r.ref_emotion for r in results},
-        {r.utt: r.hyp_emotion for r in results},
-        labels=labels,
-    )
+    emo = emotion_metrics({r.utt: r.ref_emotion for r in results},
+                          {r.utt: r.hyp_emotion for r in results}, labels=labels)
     classes = list(emo["acc_per_emotion"])  # label order, classes present in the reference
-
-    def per_class(attr: str) -> Dict[str, WerCounts]:
-        return {
-            c: pool(getattr(r, attr) for r in results if r.ref_emotion == c) for c in classes
-        }
-
-    total = pool(r.counts for r in results)
-    total_no = pool(r.counts_no_emo for r in results)
-    per = per_class("counts")
-    per_no = per_class("counts_no_emo")
 
     def mean(values):
         values = [v for v in values if v is not None]
         return sum(values) / len(values) if values else None
 
+    # scores.json order: the rates of both variants, their totals, their per-class counts
+    rates, totals, per_counts = {}, {}, {}
+    for suffix, attr in (("", "counts"), ("_no_emo", "counts_no_emo")):
+        total = pool(getattr(r, attr) for r in results)
+        per = {c: pool(getattr(r, attr) for r in results if r.ref_emotion == c) for c in classes}
+        rates.update({f"wer{suffix}": total.wer, f"ww{suffix}": total.wer,
+                      f"uw{suffix}": mean(c.wer for c in per.values()),
+                      f"wer_per_emotion{suffix}": {c: per[c].wer for c in classes}})
+        totals[f"wer_counts{suffix}"] = total.to_dict()
+        per_counts[f"wer_counts_per_emotion{suffix}"] = {c: per[c].to_dict() for c in classes}
     scores = {
-        "ref": str(ref_path),
-        "hyp": str(hyp_path),
+        "ref": str(ref_path), "hyp": str(hyp_path),
         "utt_subset": None if utt_subset is None else str(utt_subset),
-        "num_utts": len(results),
-        "emotions": list(emo["confusion"]["labels"]),
-        "wer": total.wer,
-        "ww": total.wer,
-        "uw": mean(c.wer for c in per.values()),
-        "wer_per_emotion": {c: per[c].wer for c in classes},
-        "wer_no_emo": total_no.wer,
-        "ww_no_emo": total_no.wer,
-        "uw_no_emo": mean(c.wer for c in per_no.values()),
-        "wer_per_emotion_no_emo": {c: per_no[c].wer for c in classes},
-        "wer_counts": total.to_dict(),
-        "wer_counts_no_emo": total_no.to_dict(),
-        "wer_counts_per_emotion": {c: per[c].to_dict() for c in classes},
-        "wer_counts_per_emotion_no_emo": {c: per_no[c].to_dict() for c in classes},
-        "wa": emo["wa"],
-        "ua": emo["ua"],
-        "acc_per_emotion": emo["acc_per_emotion"],
-        "num_per_emotion": emo["num_per_emotion"],
-        "confusion": emo["confusion"],
-        "num_missing_hyp": len(missing),
-        "num_hyp_no_emotion": len(no_emo),
+        "num_utts": len(results), "emotions": list(emo["confusion"]["labels"]),
+        **rates, **totals, **per_counts,
+        **{k: emo[k] for k in ("wa", "ua", "acc_per_emotion", "num_per_emotion", "confusion")},
+        "num_missing_hyp": len(missing), "num_hyp_no_emotion": len(no_emo),
         "num_hyp_multiple_emotions": len(multi),
         "num_failed_decodes": None if failed is None else sum(r.failed_decode for r in results),
         "definitions": dict(DEFINITIONS),
@@ -337,120 +251,73 @@ def score(
 
 
 # --------------------------------------------------------------------------- result.txt
+# (suffix of the scores.json keys, what the WER counts) of the two WER variants
+WER_VARIANTS = (("", "emotion token counted as a word"), ("_no_emo", "emotion tokens removed"))
+_TXT_DEFINITIONS = [
+    "Definitions (all values in percent)",
+    "  with emotion token:    the emotion token is scored as one word where it stands "
+    "(GST paper Tables 1, 2, 4);",
+    "                         scores.json: wer, ww, uw, wer_per_emotion, wer_counts*",
+    "  without emotion token: every emotion token is removed from reference and "
+    "hypothesis first (GST paper Tables 3, 5);",
+    "                         scores.json: wer_no_emo, ww_no_emo, uw_no_emo, "
+    "wer_per_emotion_no_emo, wer_counts*_no_emo",
+    "  per-emotion rows: pooled over the utterances whose REFERENCE emotion is the class",
+    "  WW: WER over all utterances (the Sum/Avg Err); UW: mean of the per-emotion WERs",
+    "  WA: accuracy over all utterances; UA: mean of the per-class recalls",
+    "",
+]
 
 
 def render_result_txt(result: ScoreResult) -> str:
     """The sclite-style text report written to ``result.txt``."""
     s = result.scores
+    rate = tables.fmt_rate
     classes = list(s["wer_counts_per_emotion"])
-    out: List[str] = []
-    out.append("espnet_ser scoring report")
-    out.append(f"  reference:  {s['ref']}")
-    out.append(f"  hypothesis: {s['hyp']}")
+    out = ["espnet_ser scoring report", f"  reference:  {s['ref']}", f"  hypothesis: {s['hyp']}"]
     if s.get("utt_subset"):
         out.append(f"  utterance subset: {s['utt_subset']}")
     out.append(f"  utterances: {s['num_utts']}")
     out.append(f"  missing hypotheses (scored as empty): {s['num_missing_hyp']}")
     if s.get("num_failed_decodes") is not None:
         out.append(f"  failed decodes (scored as empty): {s['num_failed_decodes']}")
-    out.append("")
-    out.append("Definitions (all values in percent)")
-    out.append(
-        "  with emotion token:    the emotion token is scored as one word where it stands "
-        "(GST paper Tables 1, 2, 4);"
-    )
-    out.append(
-        "                         scores.json: wer, ww, uw, wer_per_emotion, wer_counts*"
-    )
-    out.append(
-        "  without emotion token: every emotion token is removed from reference and "
-        "hypothesis first (GST paper Tables 3, 5);"
-    )
-    out.append(
-        "                         scores.json: wer_no_emo, ww_no_emo, uw_no_emo, "
-        "wer_per_emotion_no_emo, wer_counts*_no_emo"
-    )
-    out.append(
-        "  per-emotion rows: pooled over the utterances whose REFERENCE emotion is the class"
-    )
-    out.append("  WW: WER over all utterances (the Sum/Avg Err); UW: mean of the per-emotion WERs")
-    out.append("  WA: accuracy over all utterances; UA: mean of the per-class recalls")
-    out.append("")
+    out += [""] + _TXT_DEFINITIONS
 
-    for suffix, title in (("", "WER, emotion token counted as a word"),
-                          ("_no_emo", "WER, emotion tokens removed")):
+    for suffix, what in WER_VARIANTS:
         rows = [(c, WerCounts.from_dict(s[f"wer_counts_per_emotion{suffix}"][c])) for c in classes]
         rows.append(("Sum/Avg", WerCounts.from_dict(s[f"wer_counts{suffix}"])))
-        out.append(tables.sclite_text_table(rows, title=title, first="ref emotion"))
-        out.append(
-            f"WW{suffix} = {tables.fmt_rate(s['ww' + suffix])}   "
-            f"UW{suffix} = {tables.fmt_rate(s['uw' + suffix])}"
-        )
-        out.append("")
+        out.append(tables.sclite_text_table(rows, title=f"WER, {what}", first="ref emotion"))
+        out += [f"WW{suffix} = {rate(s['ww' + suffix])}   UW{suffix} = {rate(s['uw' + suffix])}", ""]
 
-    summary = [
-        ["WW", tables.fmt_rate(s["ww"]), tables.fmt_rate(s["ww_no_emo"])],
-        ["UW", tables.fmt_rate(s["uw"]), tables.fmt_rate(s["uw_no_emo"])],
-    ] + [
-        [
-            f"WER {c}",
-            tables.fmt_rate(s["wer_per_emotion"][c]),
-            tables.fmt_rate(s["wer_per_emotion_no_emo"][c]),
-        ]
-        for c in classes
-    ]
-    out.append(
-        tables.text_table(
-            ["", "with emotion token", "without emotion token"], summary, title="WER summary"
-        )
-    )
-
-    emo_rows = [
-        [c, str(s["num_per_emotion"][c]), tables.fmt_rate(s["acc_per_emotion"][c])]
-        for c in classes
-    ]
-    emo_rows.append(["WA", str(s["num_utts"]), tables.fmt_rate(s["wa"])])
-    emo_rows.append(["UA", str(len(classes)) + " classes", tables.fmt_rate(s["ua"])])
-    out.append(
-        tables.text_table(
-            ["emotion", "#utt", "accuracy"],
-            emo_rows,
-            title="Emotion recognition",
-            separators=[len(classes)],
-        )
-    )
+    summary = [["WW", rate(s["ww"]), rate(s["ww_no_emo"])], ["UW", rate(s["uw"]), rate(s["uw_no_emo"])]]
+    summary += [[f"WER {c}", rate(s["wer_per_emotion"][c]), rate(s["wer_per_emotion_no_emo"][c])]
+                for c in classes]
+    out.append(tables.text_table(["", "with emotion token", "without emotion token"], summary,
+                                 title="WER summary"))
+    emo_rows = [[c, str(s["num_per_emotion"][c]), rate(s["acc_per_emotion"][c])] for c in classes]
+    emo_rows.append(["WA", str(s["num_utts"]), rate(s["wa"])])
+    emo_rows.append(["UA", str(len(classes)) + " classes", rate(s["ua"])])
+    out.append(tables.text_table(["emotion", "#utt", "accuracy"], emo_rows,
+                                 title="Emotion recognition", separators=[len(classes)]))
     out.append("Confusion matrix: rows = reference emotion, columns = hypothesis emotion "
                f"('{NONE_COLUMN}' = no emotion token in the hypothesis)")
-    header, rows = tables.confusion_cells(s["confusion"])
-    out.append(
-        tables.text_table(header, rows, title="Confusion matrix, counts")
-    )
-    header, rows = tables.confusion_cells(s["confusion"], normalise=True)
-    out.append(tables.text_table(header, rows, title="Confusion matrix, % of row"))
+    out += tables.confusion_text_tables(s["confusion"])
     notes = []
     if s["num_hyp_no_emotion"]:
-        notes.append(
-            f"{s['num_hyp_no_emotion']} hypotheses have no emotion token "
-            f"(column '{NONE_COLUMN}', counted wrong)"
-        )
+        notes.append(f"{s['num_hyp_no_emotion']} hypotheses have no emotion token "
+                     f"(column '{NONE_COLUMN}', counted wrong)")
     if s["num_hyp_multiple_emotions"]:
-        notes.append(
-            f"{s['num_hyp_multiple_emotions']} hypotheses have several emotion tokens "
-            "(the last one is the prediction)"
-        )
+        notes.append(f"{s['num_hyp_multiple_emotions']} hypotheses have several emotion tokens "
+                     "(the last one is the prediction)")
     if s["num_missing_hyp"]:
         notes.append(f"{s['num_missing_hyp']} utterances have no hypothesis (scored as empty)")
     if s.get("num_failed_decodes"):
-        notes.append(f"{s['num_failed_decodes']} utterances could not be decoded "
-                     "(scored as empty)")
+        notes.append(f"{s['num_failed_decodes']} utterances could not be decoded (scored as empty)")
     if notes:
-        out.append("Warnings")
-        out += [f"  {n}" for n in notes]
-        out.append("")
+        out += ["Warnings"] + [f"  {n}" for n in notes] + [""]
 
     if result.utts:
-        out.append("Per-utterance alignment (emotion token counted as a word)")
-        out.append("")
+        out += ["Per-utterance alignment (emotion token counted as a word)", ""]
         for r in result.utts:
             c = r.counts
             hyp = NONE_COLUMN if r.hyp_emotion is None else r.hyp_emotion
@@ -459,8 +326,7 @@ def render_result_txt(result: ScoreResult) -> str:
                        + ("  [decoding failed]" if r.failed_decode else ""))
             out.append(f"Emotion: ref {r.ref_emotion}  hyp {hyp}  ({verdict})")
             out.append(f"Scores: (#C #S #D #I) {c.corr} {c.sub} {c.dele} {c.ins}")
-            out += tables.alignment_lines(r.steps)
-            out.append("")
+            out += tables.alignment_lines(r.steps) + [""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -473,12 +339,8 @@ def write_score_outputs(result: ScoreResult, outdir: PathLike, plot: bool = True
     atomic_write_text(outdir / "result.txt", text)
     if plot:
         s = result.scores
-        plot_confusion(
-            s["confusion"],
-            outdir / "confusion.png",
-            title=f"WA {tables.fmt_rate(s['wa'])}%  UA {tables.fmt_rate(s['ua'])}%  "
-            f"({s['num_utts']} utts)",
-        )
+        plot_confusion(s["confusion"], outdir / "confusion.png",
+                       title=confusion_title(s["wa"], s["ua"], s["num_utts"]))
 
 
 # --------------------------------------------------------------------------- RESULTS.md
@@ -495,26 +357,28 @@ class ScoreEntry:
 def find_score_files(recipe_dir: PathLike) -> List[Tuple[str, str, Path]]:
     """``(exp, dataset, path)`` of every scores.json of a recipe, sorted.
 
-    Layouts: ``exp/<exp>/decode_<tag>/<set>/score/scores.json`` (dataset
-    ``decode_<tag>/<set>``) and ``exp/<exp>/<set>/scores.json`` (dataset ``<set>``, e.g. a
-    prosody baseline with emotion metrics only).
+    ``exp/<exp>/decode_<tag>/<set>/score/scores.json`` has dataset ``decode_<tag>/<set>``,
+    ``exp/<exp>/<set>/scores.json`` (e.g. an emotion-only prosody baseline) dataset ``<set>``.
     """
     exp_dir = Path(recipe_dir) / "exp"
-    found = []
-    for p in exp_dir.glob("*/decode_*/*/score/scores.json"):
-        found.append((p.parts[-5], f"{p.parts[-4]}/{p.parts[-3]}", p))
-    for p in exp_dir.glob("*/*/scores.json"):
-        found.append((p.parts[-3], p.parts[-2], p))
+    found = [(p.parts[-5], f"{p.parts[-4]}/{p.parts[-3]}", p)
+             for p in exp_dir.glob("*/decode_*/*/score/scores.json")]
+    found += [(p.parts[-3], p.parts[-2], p) for p in exp_dir.glob("*/*/scores.json")]
     return sorted(found, key=lambda t: (t[0], t[1]))
+
+
+def read_json(path: PathLike):
+    """The JSON value of a file; ScoringError naming file and line when it is not JSON."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ScoringError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
 
 
 def load_scores(path: PathLike) -> dict:
     """Read a scores.json and check it has WER or emotion metrics."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            scores = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ScoringError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    scores = read_json(path)
     if not isinstance(scores, dict):
         raise ScoringError(f"{path}: expected a JSON object")
     if "wer" not in scores and "wer_counts" not in scores and "wa" not in scores:
@@ -552,26 +416,31 @@ def _sclite_row(e: ScoreEntry, suffix: str) -> Optional[List[str]]:
     return None
 
 
+def _class_row(e: ScoreEntry, first, second, per: Optional[Mapping], cols: Sequence[str]):
+    """``dataset, first, second`` and a rate per class column (``-`` where absent)."""
+    per = per or {}
+    return [e.dataset, tables.fmt_rate(first), tables.fmt_rate(second)] + [
+        tables.fmt_rate(per.get(c)) for c in cols]
+
+
 def _per_emotion_row(e: ScoreEntry, suffix: str, cols: Sequence[str]) -> Optional[List[str]]:
     s = e.scores
     per = s.get("wer_per_emotion" + suffix)
     ww = s.get("ww" + suffix, s.get("wer" + suffix))
     if per is None and ww is None:
         return None
-    per = per or {}
-    return [e.dataset, tables.fmt_rate(ww), tables.fmt_rate(s.get("uw" + suffix))] + [
-        tables.fmt_rate(per.get(c)) for c in cols
-    ]
+    return _class_row(e, ww, s.get("uw" + suffix), per, cols)
 
 
 def _emotion_row(e: ScoreEntry, cols: Sequence[str]) -> Optional[List[str]]:
     s = e.scores
-    if "wa" not in s:
-        return None
-    acc = s.get("acc_per_emotion") or {}
-    return [e.dataset, tables.fmt_rate(s.get("wa")), tables.fmt_rate(s.get("ua"))] + [
-        tables.fmt_rate(acc.get(c)) for c in cols
-    ]
+    return _class_row(e, s["wa"], s.get("ua"), s.get("acc_per_emotion"), cols) if "wa" in s else None
+
+
+def _section(title: str, header: Sequence[str], rows: Sequence[Optional[List[str]]]) -> List[str]:
+    """A ``### title`` and its markdown table of the rows that are not None; [] without any."""
+    rows = [r for r in rows if r]
+    return [f"### {title}", "", tables.markdown_table(header, rows)] if rows else []
 
 
 # scores.json of utterance-level classifiers (espnet_ser.scoring.ser): score_ser, score_ser_cv
@@ -585,41 +454,32 @@ def _error_rate(s: Mapping, key: str) -> str:
 
 def _ser_tables(entries: Sequence[ScoreEntry]) -> List[str]:
     """Markdown tables of the score_ser / score_ser_cv entries of one experiment."""
-    out: List[str] = []
-    ser = [e for e in entries if e.scores.get("kind") == "ser"]
-    cv = [e for e in entries if e.scores.get("kind") == "ser_cv"]
-
     def cells(s: Mapping) -> List[str]:
         return [tables.fmt_count(s.get("n")), tables.fmt_rate(s.get("wa")),
                 tables.fmt_rate(s.get("ua")), tables.fmt_rate(s.get("macro_f1")),
                 _error_rate(s, "wer"), _error_rate(s, "cer")]
 
-    header = ["Snt", "WA", "UA", "macro F1", "WER", "CER"]
-    if ser:
-        out.append("### Emotion recognition (utterance-level classifier)")
-        out.append("")
-        out.append(tables.markdown_table(["dataset"] + header,
-                                         [[e.dataset] + cells(e.scores) for e in ser]))
-    if cv:
-        def mean_std(s, key):
-            m, sd = s.get(f"{key}_mean"), s.get(f"{key}_std")
-            return "-" if m is None else tables.fmt_rate(m) + ("" if sd is None else
-                                                             f" ± {tables.fmt_rate(sd)}")
+    def mean_std(s: Mapping, key: str) -> str:
+        m, sd = s.get(f"{key}_mean"), s.get(f"{key}_std")
+        if m is None:
+            return "-"
+        return tables.fmt_rate(m) + ("" if sd is None else f" ± {tables.fmt_rate(sd)}")
 
-        out.append("### Emotion recognition, cross-validation (pooled over the folds)")
-        out.append("")
-        out.append(tables.markdown_table(
-            ["dataset", "folds"] + header + ["WA mean ± std", "UA mean ± std"],
-            [[e.dataset, str(e.scores.get("num_folds", "-"))] + cells(e.scores)
-             + [mean_std(e.scores, "wa"), mean_std(e.scores, "ua")] for e in cv]))
-    return out
+    header = ["Snt", "WA", "UA", "macro F1", "WER", "CER"]
+    ser = [e for e in entries if e.scores.get("kind") == "ser"]
+    cv = [e for e in entries if e.scores.get("kind") == "ser_cv"]
+    return _section("Emotion recognition (utterance-level classifier)", ["dataset"] + header,
+                    [[e.dataset] + cells(e.scores) for e in ser]) + _section(
+        "Emotion recognition, cross-validation (pooled over the folds)",
+        ["dataset", "folds"] + header + ["WA mean ± std", "UA mean ± std"],
+        [[e.dataset, str(e.scores.get("num_folds", "-"))] + cells(e.scores)
+         + [mean_std(e.scores, "wa"), mean_std(e.scores, "ua")] for e in cv])
 
 
 def _run(cmd: Sequence[str], cwd: PathLike) -> Optional[str]:
     try:
-        out = subprocess.run(
-            list(cmd), cwd=str(cwd), capture_output=True, text=True, timeout=30, check=True
-        )
+        out = subprocess.run(list(cmd), cwd=str(cwd), capture_output=True, text=True, timeout=30,
+                             check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -639,12 +499,11 @@ def environment_info(recipe_dir: PathLike) -> Dict[str, str]:
     import espnet_ser
 
     # the checkout holding the recipe, else the one holding the toolkit's code that ran
-    package_dir = Path(espnet_ser.__file__).resolve().parent
-    git_hash = "unknown"
-    for where in (recipe_dir, package_dir):
+    git_hash, checkout = "unknown", None
+    for where in (recipe_dir, Path(espnet_ser.__file__).resolve().parent):
         git_hash = _run(["git", "rev-parse", "--short", "HEAD"], where) or "unknown"
         if git_hash != "unknown":
-            recipe_dir = where
+            checkout = where
             break
     info = {
         "date": datetime.datetime.now().astimezone().strftime("%a %b %d %H:%M:%S %Z %Y"),
@@ -654,39 +513,28 @@ def environment_info(recipe_dir: PathLike) -> Dict[str, str]:
         "espnet_ser version": getattr(espnet_ser, "__version__", "unknown"),
         "Git hash": git_hash,
     }
-    if git_hash != "unknown":
-        info["Commit date"] = _run(["git", "log", "-1", "--format=%cd"], recipe_dir) or "unknown"
+    if checkout is not None:
+        info["Commit date"] = _run(["git", "log", "-1", "--format=%cd"], checkout) or "unknown"
     info["OS"] = platform.platform()
     info["CPU count"] = str(os.cpu_count())
     return info
 
 
-def render_results_md(
-    recipe_dir: PathLike,
-    notes: Optional[str] = None,
-    env: Optional[Mapping[str, str]] = None,
-) -> str:
+def render_results_md(recipe_dir: PathLike, notes: Optional[str] = None,
+                      env: Optional[Mapping[str, str]] = None) -> str:
     """ESPnet-style RESULTS.md text for every scores.json under ``recipe_dir/exp``."""
     recipe_dir = Path(recipe_dir)
-    entries = [
-        ScoreEntry(exp=exp, dataset=ds, path=p, scores=load_scores(p))
-        for exp, ds, p in find_score_files(recipe_dir)
-    ]
+    entries = [ScoreEntry(exp=exp, dataset=ds, path=p, scores=load_scores(p))
+               for exp, ds, p in find_score_files(recipe_dir)]
     env = environment_info(recipe_dir) if env is None else env
     out: List[str] = ["<!-- Generated by espnet_ser.bin.make_results -->", "# RESULTS", ""]
     if notes:
-        out.append(notes.rstrip("\n"))
-        out.append("")
+        out += [notes.rstrip("\n"), ""]
     out.append("## Environments")
-    for k, v in env.items():
-        if k == "Commit date":
-            out.append(f"  - {k}: `{v}`")
-        else:
-            out.append(f"- {k}: `{v}`")
+    out += [f"{'  ' if k == 'Commit date' else ''}- {k}: `{v}`" for k, v in env.items()]
     out.append("")
     if not entries:
-        out.append(f"No scores.json found under `{recipe_dir / 'exp'}`.")
-        out.append("")
+        out += [f"No scores.json found under `{recipe_dir / 'exp'}`.", ""]
 
     exps: Dict[str, List[ScoreEntry]] = {}
     for e in entries:
@@ -696,42 +544,25 @@ def render_results_md(
         config = recipe_dir / "exp" / exp / "config.yaml"
         if config.is_file():
             out.append(f"- config: `{config.relative_to(recipe_dir)}`")
-        for e in entries_of_exp:
-            out.append(f"- {e.dataset}: `{e.path.relative_to(recipe_dir)}`")
+        out += [f"- {e.dataset}: `{e.path.relative_to(recipe_dir)}`" for e in entries_of_exp]
         out.append("")
         out += _ser_tables(entries_of_exp)
         # the tables below are those of emotion-token transcripts and emotion-only scores
         group = [e for e in entries_of_exp if e.scores.get("kind") not in SER_KINDS]
         cols = _emotion_columns(group)
-        for suffix, title in (
-            ("", "WER (emotion token counted as a word)"),
-            ("_no_emo", "WER (emotion tokens removed)"),
-        ):
-            rows = [r for r in (_sclite_row(e, suffix) for e in group) if r]
-            if rows:
-                out.append(f"### {title}")
-                out.append("")
-                out.append(tables.markdown_table(["dataset"] + tables.SCLITE_HEADER, rows))
-        for suffix, title in (
-            ("", "WER per reference emotion (emotion token counted as a word)"),
-            ("_no_emo", "WER per reference emotion (emotion tokens removed)"),
-        ):
-            rows = [r for r in (_per_emotion_row(e, suffix, cols) for e in group) if r]
-            if rows:
-                out.append(f"### {title}")
-                out.append("")
-                out.append(tables.markdown_table(["dataset", "WW", "UW"] + cols, rows))
-        rows = [r for r in (_emotion_row(e, cols) for e in group) if r]
-        if rows:
-            out.append("### Emotion recognition (accuracy per reference class)")
-            out.append("")
-            out.append(tables.markdown_table(["dataset", "WA", "UA"] + cols, rows))
+        for suffix, what in WER_VARIANTS:
+            out += _section(f"WER ({what})", ["dataset"] + tables.SCLITE_HEADER,
+                            [_sclite_row(e, suffix) for e in group])
+        for suffix, what in WER_VARIANTS:
+            out += _section(f"WER per reference emotion ({what})", ["dataset", "WW", "UW"] + cols,
+                            [_per_emotion_row(e, suffix, cols) for e in group])
+        out += _section("Emotion recognition (accuracy per reference class)",
+                        ["dataset", "WA", "UA"] + cols, [_emotion_row(e, cols) for e in group])
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def write_results_md(
-    recipe_dir: PathLike, out: PathLike, notes_file: Optional[PathLike] = None
-) -> str:
+def write_results_md(recipe_dir: PathLike, out: PathLike,
+                     notes_file: Optional[PathLike] = None) -> str:
     """Render RESULTS.md and write it atomically; returns the text."""
     notes = None
     if notes_file is not None:

@@ -1,40 +1,26 @@
-"""Scoring of utterance-level emotion classifiers (``SERTask`` models) and of their CV folds.
+"""Scoring of utterance-level emotion classifiers (bin.score_ser) and their CV folds (bin.score_ser_cv).
 
-``score_ser`` (``espnet_ser.bin.score_ser``)
-    Compares ``<utt> <code>`` hypotheses (``ser_inference``'s ``emotion``) with a reference
-    ``utt2emo``: WA, UA, a classification report (per-class precision / recall / F1 /
-    support, macro and weighted averages, accuracy), the confusion matrix and, given the
-    transcripts, WER and CER of the CTC greedy transcript.
-
-``score_ser_cv`` (``espnet_ser.bin.score_ser_cv``)
-    Pools the predictions of cross-validation folds (each a ``score_ser`` output
-    directory): pooled accuracy = total correct over all folds / total utterances, UA and
-    the report over the pooled predictions, the per-fold table, mean and standard deviation
-    of the per-fold WA / UA and the overall WER (sum of errors / sum of reference words).
-
-Conventions: WA / UA / WER / CER and the report in ``scores.json`` are in percent. A
-hypothesis ``none`` (the utterance failed to decode) is a wrong prediction (column
-``none`` of the confusion matrix). A reference utterance without a hypothesis is an error
-unless it is listed in the ``failed`` file beside the hypothesis file; then it is scored
-as ``none`` too. A hypothesis utterance without a reference is an error.
+score_ser compares ``<utt> <code>`` hypotheses with a reference ``utt2emo``: WA, UA, the
+classification report, the confusion matrix and, given transcripts, WER / CER of the CTC
+greedy transcript. score_ser_cv pools the folds' predictions (pooled accuracy = all correct /
+all utterances; UA and the report over the pooled predictions; WER = summed errors / summed
+reference words) and adds the per-fold table and mean / std of the per-fold WA and UA.
+Rates are in percent. A hypothesis ``none`` (failed decode) is wrong (column ``none``); a
+reference utterance without a hypothesis is an error unless listed in the ``failed`` file
+beside the hypotheses (then it is ``none``); a hypothesis without a reference is an error.
 
 ``scores.json`` of score_ser (``kind: "ser"``)::
 
-    {"kind": "ser", "ref_emotion": str, "hyp_emotion": str, "ref_text": str|null,
-     "hyp_text": str|null, "emotions": [code], "n": int, "correct": int,
-     "wa": float, "ua": float, "macro_f1": float,
-     "acc_per_emotion": {code: float}, "num_per_emotion": {code: int},
-     "per_class": {code: {"precision", "recall", "f1", "support"}},
-     "macro_avg": {...}, "weighted_avg": {...},
-     "confusion": {"labels", "columns", "matrix"},
-     "num_none": int, "num_failed": int,
-     "wer": {"errors", "ref_words", "wer", "counts"} | null,
-     "cer": {"errors", "ref_chars", "cer", "counts"} | null,
-     "curves": str | null, "definitions": {...}}
+    {"kind": "ser", "ref_emotion", "hyp_emotion", "ref_text" | null, "hyp_text" | null,
+     "emotions": [code], "n", "correct", "wa", "ua", "macro_f1", "acc_per_emotion": {code: %},
+     "num_per_emotion": {code: int}, "per_class": {code: {precision, recall, f1, support}},
+     "macro_avg", "weighted_avg", "accuracy", "confusion": {labels, columns, matrix},
+     "num_none", "num_failed", "wer": {errors, ref_words, wer, counts} | null,
+     "cer": {errors, ref_chars, cer, counts} | null, "curves": str | null, "definitions"}
 
-The ``kind: "ser_cv"`` file of score_ser_cv has the same pooled fields (``ref_emotion`` /
-``hyp_emotion`` replaced by ``score_dirs``) plus ``folds`` (per-fold n, correct, wa, ua,
-macro_f1, wer, cer), ``num_folds``, ``wa_mean``, ``wa_std``, ``ua_mean``, ``ua_std``.
+``kind: "ser_cv"`` has the same pooled fields (``score_dirs`` instead of ``ref_emotion`` /
+``hyp_emotion``) plus ``folds`` (per-fold n, correct, wa, ua, macro_f1, wer, cer),
+``num_folds``, ``wa_mean``, ``wa_std``, ``ua_mean``, ``ua_std``, ``wer_mean``.
 """
 
 import json
@@ -42,16 +28,18 @@ import math
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from espnet_ser.data.datadir import atomic_write_text, read_kaldi_map, write_kaldi_map
+from espnet_ser.data.datadir import read_kaldi_map, write_kaldi_map
 from espnet_ser.scoring import tables
 from espnet_ser.scoring.classification import (
     as_percent,
     render_classification_report,
     report_from_predictions,
 )
-from espnet_ser.scoring.emotion import NONE_COLUMN, emotion_metrics, plot_confusion, split_emotion_tokens
-from espnet_ser.scoring.results import ScoringError
-from espnet_ser.scoring.wer import WerCounts, pool, utterance_counts
+from espnet_ser.scoring.emotion import (NONE_COLUMN, confusion_title, emotion_metrics,
+                                         plot_confusion, split_emotion_tokens)
+from espnet_ser.scoring.results import ScoringError, parse_emotion_option, read_json
+from espnet_ser.scoring.wer import WerCounts, char_counts, pool, utterance_counts
+from espnet_ser.utils.io import atomic_write_text
 
 PathLike = Union[str, Path]
 SER_KIND = "ser"
@@ -74,21 +62,6 @@ DEFINITIONS = {
 
 
 # --------------------------------------------------------------------------- inputs
-def parse_emotions(value: Optional[Union[str, Sequence[str]]]) -> Optional[List[str]]:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = value.replace(",", " ").split()
-    codes = [c for c in value if c]
-    if not codes:
-        return None
-    if len(set(codes)) != len(codes):
-        raise ScoringError(f"--emotions lists a class twice: {' '.join(codes)}")
-    if NONE_CODE in codes:
-        raise ScoringError(f"--emotions: {NONE_CODE!r} cannot be a class")
-    return codes
-
-
 def _first(utts: Sequence[str], k: int = 3) -> str:
     return ", ".join(utts[:k]) + (f" ... ({len(utts)} in all)" if len(utts) > k else "")
 
@@ -150,7 +123,7 @@ def transcript_counts(ref_text: PathLike, hyp_text: PathLike, utts: Sequence[str
     for u in utts:
         r, h = text_words(refs[u]), text_words(hyps.get(u, ""))
         words.append(utterance_counts(r, h))
-        chars.append(utterance_counts(text_chars(r), text_chars(h)))
+        chars.append(char_counts(r, h))
     return pool(words), pool(chars)
 
 
@@ -162,22 +135,12 @@ def prediction_metrics(ref: Mapping[str, str], hyp: Mapping[str, Optional[str]],
     emo = emotion_metrics(ref, hyp, labels=labels)
     rep = as_percent(report_from_predictions(ref, hyp, labels))
     correct = sum(1 for u in ref if hyp[u] == ref[u])
-    return {
-        "emotions": labels,
-        "n": len(ref),
-        "correct": correct,
-        "wa": emo["wa"],
-        "ua": emo["ua"],
-        "macro_f1": rep["macro avg"]["f1"],
-        "acc_per_emotion": emo["acc_per_emotion"],
-        "num_per_emotion": emo["num_per_emotion"],
-        "per_class": rep["per_class"],
-        "macro_avg": rep["macro avg"],
-        "weighted_avg": rep["weighted avg"],
-        "accuracy": rep["accuracy"],
-        "confusion": emo["confusion"],
-        "num_none": sum(1 for u in ref if hyp[u] is None),
-    }
+    return {"emotions": labels, "n": len(ref), "correct": correct, "wa": emo["wa"], "ua": emo["ua"],
+            "macro_f1": rep["macro avg"]["f1"], "acc_per_emotion": emo["acc_per_emotion"],
+            "num_per_emotion": emo["num_per_emotion"], "per_class": rep["per_class"],
+            "macro_avg": rep["macro avg"], "weighted_avg": rep["weighted avg"],
+            "accuracy": rep["accuracy"], "confusion": emo["confusion"],
+            "num_none": sum(1 for u in ref if hyp[u] is None)}
 
 
 def _report_of(scores: Mapping) -> dict:
@@ -187,15 +150,12 @@ def _report_of(scores: Mapping) -> dict:
             "num_utts": scores["n"]}
 
 
-def score_ser(
-    ref_emotion: PathLike,
-    hyp_emotion: PathLike,
-    emotions: Optional[Union[str, Sequence[str]]] = None,
-    ref_text: Optional[PathLike] = None,
-    hyp_text: Optional[PathLike] = None,
-) -> Tuple[dict, Dict[str, Tuple[str, Optional[str]]]]:
+def score_ser(ref_emotion: PathLike, hyp_emotion: PathLike,
+              emotions: Optional[Union[str, Sequence[str]]] = None,
+              ref_text: Optional[PathLike] = None, hyp_text: Optional[PathLike] = None,
+              ) -> Tuple[dict, Dict[str, Tuple[str, Optional[str]]]]:
     """``(scores, predictions)``: the scores.json dict and ``utt -> (ref, hyp or None)``."""
-    labels = parse_emotions(emotions)
+    labels = parse_emotion_option(emotions)
     if (ref_text is None) != (hyp_text is None):
         raise ScoringError("give both --ref_text and --hyp_text, or neither")
     ref = read_kaldi_map(ref_emotion, check_sorted=False)
@@ -252,23 +212,15 @@ def kaldi_lines(s: Mapping) -> List[str]:
 
 
 def render_ser_report(s: Mapping, header: Sequence[str]) -> str:
-    out = list(header)
-    out.append(f"  utterances: {s['n']}")
-    out.append(f"  hypotheses '{NONE_CODE}' (no prediction, counted as errors): {s['num_none']}")
-    out.append(f"  of them failed decodes: {s['num_failed']}")
-    out.append("")
-    out += kaldi_lines(s)
-    out.append("")
-    out.append("Classification report (values in %; macro avg over the classes present in "
-               "the reference)")
-    out.append("")
-    out.append(render_classification_report(_report_of(s), digits=2))
-    out.append("Confusion matrix: rows = reference, columns = hypothesis "
-               f"('{NONE_CODE}' = no prediction)")
-    hdr, rows = tables.confusion_cells(s["confusion"])
-    out.append(tables.text_table(hdr, rows, title="Confusion matrix, counts"))
-    hdr, rows = tables.confusion_cells(s["confusion"], normalise=True)
-    out.append(tables.text_table(hdr, rows, title="Confusion matrix, % of row"))
+    """result.txt of score_ser / score_ser_cv: ``header``, counts, Kaldi lines, report, confusion."""
+    out = list(header) + [
+        f"  utterances: {s['n']}",
+        f"  hypotheses '{NONE_CODE}' (no prediction, counted as errors): {s['num_none']}",
+        f"  of them failed decodes: {s['num_failed']}", ""] + kaldi_lines(s) + [
+        "", "Classification report (values in %; macro avg over the classes present in the "
+        "reference)", "", render_classification_report(_report_of(s), digits=2),
+        f"Confusion matrix: rows = reference, columns = hypothesis ('{NONE_CODE}' = no prediction)"]
+    out += tables.confusion_text_tables(s["confusion"])
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -297,7 +249,7 @@ def write_ser_outputs(scores: dict, predictions: Mapping, outdir: PathLike, head
     atomic_write_text(outdir / "result.txt", render_ser_report(scores, header))
     if plot:
         plot_confusion(scores["confusion"], outdir / "confusion.png",
-                       title=f"WA {scores['wa']:.1f}%  UA {scores['ua']:.1f}%  ({scores['n']} utts)")
+                       title=confusion_title(scores["wa"], scores["ua"], scores["n"]))
 
 
 # --------------------------------------------------------------------------- CV folds
@@ -305,10 +257,7 @@ def load_ser_scores(score_dir: PathLike) -> dict:
     p = Path(score_dir) / "scores.json"
     if not p.is_file():
         raise ScoringError(f"{p}: no such file (not a score_ser output directory?)")
-    try:
-        s = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ScoringError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
+    s = read_json(p)
     if not isinstance(s, dict) or s.get("kind") != SER_KIND:
         raise ScoringError(f"{p}: not written by score_ser (kind is not {SER_KIND!r})")
     return s
@@ -388,8 +337,7 @@ def score_ser_cv(score_dirs: Sequence[PathLike], names: Optional[Sequence[str]] 
     scores["wer_mean"] = (sum(fold_wers) / len(fold_wers)
                           if fold_wers and len(fold_wers) == len(folds) else None)
     scores["definitions"] = dict(
-        DEFINITIONS,
-        wa="pooled accuracy = correct predictions of all folds / utterances of all folds (%)",
+        DEFINITIONS, wa="pooled accuracy = correct predictions of all folds / utterances of all folds (%)",
         ua="mean per-class recall over the pooled predictions of all folds (%)",
         wa_std="sample standard deviation (n - 1) of the per-fold WA; ua_std likewise",
         wer="sum of the folds' word errors / sum of their reference words (%)",

@@ -1,7 +1,6 @@
-"""Table formatting shared by ``result.txt`` (plain text, sclite style) and ``RESULTS.md``.
+"""Tables of ``result.txt`` (text, sclite style) and ``RESULTS.md`` (markdown, ESPnet style).
 
-Numbers follow ESPnet's RESULTS.md: counts as integers, rates in percent with one
-decimal, ``-`` where a value is undefined (e.g. a WER without reference words).
+Counts are integers, rates percent with one decimal, ``-`` where a value is undefined.
 """
 
 from typing import List, Mapping, Optional, Sequence
@@ -13,9 +12,7 @@ SCLITE_HEADER = ["Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err"]
 
 def fmt_rate(value: Optional[float], digits: int = 1) -> str:
     """A percentage with ``digits`` decimals, ``-`` for None."""
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}"
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def fmt_count(value: Optional[int]) -> str:
@@ -25,9 +22,7 @@ def fmt_count(value: Optional[int]) -> str:
 def sclite_cells(counts: WerCounts) -> List[str]:
     """The eight cells of an sclite row: Snt Wrd Corr Sub Del Ins Err S.Err."""
     row = counts.row()
-    return [fmt_count(row["Snt"]), fmt_count(row["Wrd"])] + [
-        fmt_rate(row[k]) for k in SCLITE_HEADER[2:]
-    ]
+    return [fmt_count(row["Snt"]), fmt_count(row["Wrd"])] + [fmt_rate(row[k]) for k in SCLITE_HEADER[2:]]
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -38,16 +33,11 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def text_table(
-    header: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    title: Optional[str] = None,
-    separators: Sequence[int] = (),
-) -> str:
-    """A boxed fixed-width table in the spirit of sclite's ``.sys`` report.
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], title: Optional[str] = None,
+               separators: Sequence[int] = ()) -> str:
+    """A boxed fixed-width table like sclite's ``.sys`` report (first column left-aligned).
 
-    The first column is left-aligned, the others right-aligned. ``separators`` lists row
-    indices before which a rule is drawn (e.g. before a ``Sum/Avg`` row).
+    ``separators`` lists row indices before which a rule is drawn (e.g. a ``Sum/Avg`` row).
     """
     _check_widths(header, rows)
     cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
@@ -85,9 +75,8 @@ def _check_widths(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
             raise ValueError(f"table row {list(r)} has {len(r)} cells, header has {len(header)}")
 
 
-def sclite_text_table(
-    rows: Sequence[tuple], title: Optional[str] = None, first: str = "SPKR", sum_last: bool = True
-) -> str:
+def sclite_text_table(rows: Sequence[tuple], title: Optional[str] = None, first: str = "SPKR",
+                      sum_last: bool = True) -> str:
     """Text table of ``(name, WerCounts)`` rows; a rule before the last row if ``sum_last``."""
     body = [[name] + sclite_cells(c) for name, c in rows]
     seps = [len(body) - 1] if sum_last and len(body) > 1 else []
@@ -100,10 +89,9 @@ def sclite_markdown_table(rows: Sequence[tuple], first: str = "dataset") -> str:
 
 
 def confusion_cells(confusion: Mapping, normalise: bool = False) -> tuple:
-    """(header, rows) of a confusion matrix: rows = reference, columns = hypothesis.
+    """(header, rows) of a confusion matrix (rows = reference, columns = hypothesis).
 
-    With ``normalise`` the cells are percent of the row; otherwise counts, plus a ``total``
-    column.
+    Cells are counts with a ``total`` column, or with ``normalise`` percent of the row.
     """
     labels = list(confusion["labels"])
     columns = list(confusion["columns"])
@@ -119,6 +107,13 @@ def confusion_cells(confusion: Mapping, normalise: bool = False) -> tuple:
         else:
             rows.append([label] + [str(v) for v in row] + [str(n)])
     return header, rows
+
+
+def confusion_text_tables(confusion: Mapping) -> List[str]:
+    """Text tables of a confusion matrix: counts, then percent of row."""
+    return [text_table(*confusion_cells(confusion), title="Confusion matrix, counts"),
+            text_table(*confusion_cells(confusion, normalise=True),
+                       title="Confusion matrix, % of row")]
 
 
 def alignment_lines(steps: Sequence[AlignStep]) -> List[str]:

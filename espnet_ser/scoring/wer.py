@@ -1,26 +1,19 @@
-"""Word error counts in the shape of sclite / ESPnet result tables.
+"""Word error counts in the shape of sclite / ESPnet tables: Snt Wrd Corr Sub Del Ins Err S.Err.
 
-The alignment itself is jiwer's (a minimum edit distance alignment with unit costs);
-this module turns it into per-utterance counts that can be pooled over any subset of
-utterances::
-
-    Snt  Wrd  Corr  Sub  Del  Ins  Err  S.Err
-
-``Snt`` is the number of utterances, ``Wrd`` the number of reference words; in a table
-Corr / Sub / Del / Ins / Err are printed as percent of ``Wrd`` and S.Err (utterances with
-at least one error) as percent of ``Snt``, like sclite's ``Sum/Avg`` row.
-
-A pooled WER is ``100 * (Sub + Del + Ins) / Wrd`` over all utterances of the subset; it is
-*not* the mean of per-utterance WERs. A set without reference words has no defined WER
-(``None``).
+Edit counts and alignments are jiwer's (minimum edit distance, unit costs). Counts pool over
+any subset: a pooled WER is ``100 * (Sub + Del + Ins) / Wrd``, not the mean of per-utterance
+WERs; a set without reference words has no WER (None). In a table Corr..Err are percent of
+Wrd and S.Err (utterances with an error) percent of Snt, like sclite's ``Sum/Avg`` row.
 """
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, fields
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import jiwer
 
 COUNT_KEYS = ("snt", "wrd", "corr", "sub", "del", "ins", "err", "serr")
+_STORED_KEYS = ("snt", "wrd", "corr", "sub", "del", "ins", "serr")
 
 
 @dataclass(frozen=True)
@@ -47,45 +40,21 @@ class WerCounts:
     def __add__(self, other: "WerCounts") -> "WerCounts":
         if not isinstance(other, WerCounts):
             return NotImplemented
-        return WerCounts(
-            snt=self.snt + other.snt,
-            wrd=self.wrd + other.wrd,
-            corr=self.corr + other.corr,
-            sub=self.sub + other.sub,
-            dele=self.dele + other.dele,
-            ins=self.ins + other.ins,
-            serr=self.serr + other.serr,
-        )
+        return WerCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     def to_dict(self) -> Dict[str, int]:
         """``{snt, wrd, corr, sub, del, ins, err, serr}`` (the scores.json form)."""
-        return {
-            "snt": self.snt,
-            "wrd": self.wrd,
-            "corr": self.corr,
-            "sub": self.sub,
-            "del": self.dele,
-            "ins": self.ins,
-            "err": self.err,
-            "serr": self.serr,
-        }
+        return {"snt": self.snt, "wrd": self.wrd, "corr": self.corr, "sub": self.sub,
+                "del": self.dele, "ins": self.ins, "err": self.err, "serr": self.serr}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, int], where: str = "counts") -> "WerCounts":
         """Inverse of :meth:`to_dict`; ``err`` is recomputed and checked when present."""
-        missing = [k for k in ("snt", "wrd", "corr", "sub", "del", "ins", "serr") if k not in d]
+        missing = [k for k in _STORED_KEYS if k not in d]
         if missing:
             raise ValueError(f"{where}: WER counts lack {', '.join(missing)}")
         try:
-            counts = cls(
-                snt=int(d["snt"]),
-                wrd=int(d["wrd"]),
-                corr=int(d["corr"]),
-                sub=int(d["sub"]),
-                dele=int(d["del"]),
-                ins=int(d["ins"]),
-                serr=int(d["serr"]),
-            )
+            counts = cls(**{("dele" if k == "del" else k): int(d[k]) for k in _STORED_KEYS})
         except (TypeError, ValueError) as e:
             raise ValueError(f"{where}: WER counts must be integers ({e})") from None
         if "err" in d and int(d["err"]) != counts.err:
@@ -99,27 +68,21 @@ class WerCounts:
 
     def row(self) -> Dict[str, Optional[float]]:
         """The sclite row: Snt and Wrd as counts, the rest in percent (None if undefined)."""
-        return {
-            "Snt": self.snt,
-            "Wrd": self.wrd,
-            "Corr": percent(self.corr, self.wrd),
-            "Sub": percent(self.sub, self.wrd),
-            "Del": percent(self.dele, self.wrd),
-            "Ins": percent(self.ins, self.wrd),
-            "Err": percent(self.err, self.wrd),
-            "S.Err": percent(self.serr, self.snt),
-        }
+        rates = {"Corr": self.corr, "Sub": self.sub, "Del": self.dele, "Ins": self.ins,
+                 "Err": self.err}
+        return {"Snt": self.snt, "Wrd": self.wrd,
+                **{k: percent(v, self.wrd) for k, v in rates.items()},
+                "S.Err": percent(self.serr, self.snt)}
 
 
 def percent(num: int, den: int) -> Optional[float]:
     """``100 * num / den``; None when ``den`` is 0 (nothing to divide by)."""
-    if den == 0:
-        return None
-    return 100.0 * num / den
+    return None if den == 0 else 100.0 * num / den
 
 
 # One step of an alignment: (op, ref word or None, hyp word or None), op in C S D I.
 AlignStep = Tuple[str, Optional[str], Optional[str]]
+_OPS = {"equal": "C", "substitute": "S", "delete": "D", "insert": "I"}
 
 
 def _as_text(words: Sequence[str]) -> str:
@@ -129,53 +92,54 @@ def _as_text(words: Sequence[str]) -> str:
     return " ".join(words)
 
 
-def align_words(ref: Sequence[str], hyp: Sequence[str]) -> List[AlignStep]:
-    """Align two word sequences with jiwer; return the steps in order."""
+def _counts_of(out) -> WerCounts:
+    """Counts of one utterance from a jiwer WordOutput / CharacterOutput."""
+    s, d, i = out.substitutions, out.deletions, out.insertions
+    return WerCounts(snt=1, wrd=out.hits + s + d, corr=out.hits, sub=s, dele=d, ins=i,
+                     serr=int(s + d + i > 0))
+
+
+def align_and_count(ref: Sequence[str], hyp: Sequence[str]) -> Tuple[List[AlignStep], WerCounts]:
+    """jiwer's alignment steps of two word sequences, in order, and the utterance's counts."""
     out = jiwer.process_words(_as_text(ref), _as_text(hyp))
     (chunks,) = out.alignments
     r, h = out.references[0], out.hypotheses[0]
     steps: List[AlignStep] = []
     for c in chunks:
-        if c.type == "equal":
-            steps += [("C", r[i], h[j]) for i, j in zip(range(c.ref_start_idx, c.ref_end_idx),
-                                                       range(c.hyp_start_idx, c.hyp_end_idx))]
-        elif c.type == "substitute":
-            steps += [("S", r[i], h[j]) for i, j in zip(range(c.ref_start_idx, c.ref_end_idx),
-                                                       range(c.hyp_start_idx, c.hyp_end_idx))]
-        elif c.type == "delete":
-            steps += [("D", r[i], None) for i in range(c.ref_start_idx, c.ref_end_idx)]
-        elif c.type == "insert":
-            steps += [("I", None, h[j]) for j in range(c.hyp_start_idx, c.hyp_end_idx)]
-        else:  # pragma: no cover - jiwer has only these four
-            raise RuntimeError(f"unknown jiwer alignment type {c.type!r}")
-    return steps
+        op = _OPS[c.type]
+        rw, hw = r[c.ref_start_idx:c.ref_end_idx], h[c.hyp_start_idx:c.hyp_end_idx]
+        if op == "D":
+            hw = [None] * len(rw)
+        elif op == "I":
+            rw = [None] * len(hw)
+        steps += [(op, a, b) for a, b in zip(rw, hw)]
+    return steps, _counts_of(out)
+
+
+def align_words(ref: Sequence[str], hyp: Sequence[str]) -> List[AlignStep]:
+    """Align two word sequences with jiwer; return the steps in order."""
+    return align_and_count(ref, hyp)[0]
 
 
 def counts_of_alignment(steps: Iterable[AlignStep]) -> WerCounts:
     """Counts of one utterance from its alignment steps."""
-    n = {"C": 0, "S": 0, "D": 0, "I": 0}
-    for op, _, _ in steps:
-        n[op] += 1
-    err = n["S"] + n["D"] + n["I"]
-    return WerCounts(
-        snt=1,
-        wrd=n["C"] + n["S"] + n["D"],
-        corr=n["C"],
-        sub=n["S"],
-        dele=n["D"],
-        ins=n["I"],
-        serr=1 if err else 0,
-    )
+    n = Counter(op for op, _, _ in steps)
+    return WerCounts(snt=1, wrd=n["C"] + n["S"] + n["D"], corr=n["C"], sub=n["S"], dele=n["D"],
+                     ins=n["I"], serr=int(n["S"] + n["D"] + n["I"] > 0))
 
 
 def utterance_counts(ref: Sequence[str], hyp: Sequence[str]) -> WerCounts:
     """Word error counts of one utterance (``snt`` = 1)."""
-    return counts_of_alignment(align_words(ref, hyp))
+    return _counts_of(jiwer.process_words(_as_text(ref), _as_text(hyp)))
 
 
-def corpus_counts(
-    refs: Mapping[str, Sequence[str]], hyps: Mapping[str, Sequence[str]]
-) -> Dict[str, WerCounts]:
+def char_counts(ref: Sequence[str], hyp: Sequence[str]) -> WerCounts:
+    """Character error counts of one utterance of words, the space between words a character."""
+    return _counts_of(jiwer.process_characters(_as_text(ref), _as_text(hyp)))
+
+
+def corpus_counts(refs: Mapping[str, Sequence[str]], hyps: Mapping[str, Sequence[str]]
+                  ) -> Dict[str, WerCounts]:
     """Per-utterance counts for every utterance of ``refs`` (each must be in ``hyps``)."""
     out = {}
     for utt, ref in refs.items():
@@ -187,10 +151,7 @@ def corpus_counts(
 
 def pool(counts: Iterable[WerCounts]) -> WerCounts:
     """Sum counts over utterances (the pooled WER of a subset is ``pool(...).wer``)."""
-    total = WerCounts()
-    for c in counts:
-        total = total + c
-    return total
+    return sum(counts, WerCounts())
 
 
 def pooled_wer(per_utt: Mapping[str, WerCounts], utts: Optional[Iterable[str]] = None):

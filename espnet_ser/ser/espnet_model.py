@@ -1,13 +1,9 @@
-"""``ESPnetSERModel``: utterance-level speech emotion recognition on an ESPnet encoder.
-
-speech -> [frontend] -> [specaug] -> [normalize] -> encoder -> pooling -> classifier.
-An optional CTC head on the encoder output (character targets) adds
-``ctc_weight * loss_ctc`` to the cross-entropy loss. In validation, the CTC head's greedy
-transcripts are scored with ESPnet's :class:`~espnet.nets.e2e_asr_common.ErrorCalculator`
-(``report_cer`` / ``report_wer``, as in ESPnet's ASR model); the trainer turns the
-reported error counts into the epoch's ``cer_ctc`` / ``wer_ctc`` over the whole set.
+"""``ESPnetSERModel``: speech -> [frontend] -> [specaug] -> [normalize] -> encoder -> pooling ->
+classifier, with an optional CTC head (``ctc_weight * loss_ctc``) whose greedy transcripts
+are scored in validation with ESPnet's ``ErrorCalculator`` (``cer_ctc`` / ``wer_ctc``).
 """
 
+from itertools import groupby
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -27,29 +23,15 @@ from espnet_ser.ser.heads import AbsClassifier, AbsPooling
 
 def ctc_greedy(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> List[List[int]]:
     """Best-path CTC decoding: argmax per frame, repeats merged, blanks removed."""
-    best = log_probs.argmax(dim=-1)
-    out = []
-    for ids, n in zip(best.tolist(), lengths.tolist()):
-        seq, prev = [], None
-        for i in ids[:n]:
-            if i != prev and i != blank:
-                seq.append(i)
-            prev = i
-        out.append(seq)
-    return out
+    best = log_probs.argmax(dim=-1).tolist()
+    return [[i for i, _ in groupby(ids[:n]) if i != blank]
+            for ids, n in zip(best, lengths.tolist())]
 
 
 class ESPnetSERModel(AbsESPnetModel):
-    """Emotion classification from pooled encoder frames, with an optional CTC head.
-
-    Loss: ``CE(logits, emotion) + ctc_weight * CTC(encoder_out, text)``. With
-    ``ctc_weight == 0`` no CTC module is used and no transcript is needed.
-
-    With a CTC head, ``report_cer`` / ``report_wer`` (default true, ``model_conf``) score
-    its greedy output against the transcript in validation (never in training): see
-    :meth:`ctc_error_stats`. ``sym_space`` / ``sym_blank`` are the token list's space and
-    blank symbols (ESPnet's char tokenizer writes a space as ``<space>``).
-    """
+    """Loss ``CE(logits, emotion) + ctc_weight * CTC(encoder_out, text)`` (no CTC module and no
+    transcript needed with ``ctc_weight == 0``). ``report_cer`` / ``report_wer``: score the CTC
+    head in validation (:meth:`ctc_error_stats`); ``sym_space`` / ``sym_blank``: its symbols."""
 
     def __init__(
         self,
@@ -97,16 +79,12 @@ class ESPnetSERModel(AbsESPnetModel):
                                  "the CTC head (--token_list); set both false to score nothing")
             self.error_calculator = ErrorCalculator(self.token_list, sym_space, sym_blank,
                                                     report_cer, report_wer)
-        if class_weights is not None:
-            if len(class_weights) != num_classes:
-                raise ValueError(f"{len(class_weights)} class weights for {num_classes} classes")
-            weights = torch.tensor([float(w) for w in class_weights])
-        else:
-            weights = None
+        if class_weights is not None and len(class_weights) != num_classes:
+            raise ValueError(f"{len(class_weights)} class weights for {num_classes} classes")
+        weights = None if class_weights is None else torch.tensor([float(w) for w in class_weights])
         # not saved in the state dict: it comes from the config
         self.register_buffer("class_weights", weights, persistent=False)
 
-    # ----------------------------------------------------------------------------------
     def _extract_feats(self, speech, speech_lengths):
         speech = speech[:, : speech_lengths.max()]
         if self.frontend is not None:
@@ -140,12 +118,8 @@ class ESPnetSERModel(AbsESPnetModel):
 
     def class_recall_stats(self, pred: torch.Tensor, target: torch.Tensor
                            ) -> Dict[str, torch.Tensor]:
-        """Per-class ``cnt_<code>`` and ``hit_<code>`` as fractions of the batch.
-
-        The reporter averages them over the epoch weighted by batch size, so their ratio
-        is the recall of the class over the whole validation set, and the trainer derives
-        the unweighted accuracy ``ua`` from them (see :func:`unweighted_accuracy`).
-        """
+        """Per-class ``cnt_<code>`` / ``hit_<code>`` as fractions of the batch: averaged over the
+        epoch by the reporter, their ratio is the class recall (the trainer derives ``ua``)."""
         names = self.emotions or [str(k) for k in range(self.num_classes)]
         correct = pred == target
         stats = {}
@@ -158,25 +132,18 @@ class ESPnetSERModel(AbsESPnetModel):
     def ctc_error_stats(self, encoder_out: torch.Tensor, encoder_out_lens: torch.Tensor,
                         text: torch.Tensor, text_lengths: torch.Tensor
                         ) -> Dict[str, torch.Tensor]:
-        """Character / word errors of the greedy CTC transcripts, as fractions of the batch.
-
-        Token ids become text and are scored by ESPnet's ``ErrorCalculator`` (the space
-        symbol is a word boundary; CER leaves spaces out, as ESPnet's does). Its rate over
-        the batch times the batch's reference length gives the batch's error count; the
-        stats are ``err_cer_ctc`` / ``ref_cer_ctc`` (character errors and reference
-        characters) and ``err_wer_ctc`` / ``ref_wer_ctc`` (words), each divided by the
-        batch size. The reporter averages them over the epoch weighted by batch size, so
-        their ratio is the error rate over the whole set, which the trainer reports as
-        ``cer_ctc`` / ``wer_ctc`` (see :func:`espnet_ser.train.trainer.pooled_error_rates`).
-        """
+        """``err_`` / ``ref_`` ``cer_ctc`` / ``wer_ctc``: errors of the greedy CTC transcripts (by
+        ESPnet's ``ErrorCalculator``; CER without spaces) and reference units, per utterance of
+        the batch; pooled over the epoch by :func:`espnet_ser.train.trainer.pooled_error_rates`."""
         calc = self.error_calculator
-        hyp_ids = ctc_greedy(self.ctc.log_softmax(encoder_out), encoder_out_lens, self.blank_id)
-        ref_ids = [row[:n].tolist() for row, n in zip(text, text_lengths.tolist())]
-        # the reference side of ESPnet's conversion (no truncation, -1 is padding)
-        _, hyps = calc.convert_to_char([np.array(h, dtype=np.int64) for h in hyp_ids],
-                                       [np.array(h, dtype=np.int64) for h in hyp_ids])
-        _, refs = calc.convert_to_char([np.array(r, dtype=np.int64) for r in ref_ids],
-                                       [np.array(r, dtype=np.int64) for r in ref_ids])
+
+        def to_text(seqs):  # the reference side of ESPnet's conversion (no truncation)
+            arrays = [np.array(x, dtype=np.int64) for x in seqs]
+            return calc.convert_to_char(arrays, arrays)[1]
+
+        hyps = to_text(ctc_greedy(self.ctc.log_softmax(encoder_out), encoder_out_lens,
+                                  self.blank_id))
+        refs = to_text([row[:n].tolist() for row, n in zip(text, text_lengths.tolist())])
         batch_size = len(refs)
         stats = {}
         for name, enabled, units, rate in (
@@ -194,26 +161,13 @@ class ESPnetSERModel(AbsESPnetModel):
             stats[f"ref_{name}"] = torch.tensor(n_ref / batch_size)
         return stats
 
-    # ----------------------------------------------------------------------------------
-    def forward(
-        self,
-        speech: torch.Tensor,
-        speech_lengths: torch.Tensor,
-        emotion: torch.Tensor,
-        emotion_lengths: Optional[torch.Tensor] = None,
-        text: Optional[torch.Tensor] = None,
-        text_lengths: Optional[torch.Tensor] = None,
-        **kwargs,
-    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
-        """Loss, stats (``loss``, ``loss_ce``, [``loss_ctc``], ``acc``) and batch size.
-
-        In evaluation mode the stats also hold the per-class counts of
-        :meth:`class_recall_stats` and, with a CTC head, the error counts of
-        :meth:`ctc_error_stats`.
-
-        ``emotion`` holds class indices, ``(B,)`` or ``(B, 1)`` as ESPnet's ``text_int``
-        loader gives them.
-        """
+    def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor, emotion: torch.Tensor,
+                emotion_lengths: Optional[torch.Tensor] = None, text: Optional[torch.Tensor] = None,
+                text_lengths: Optional[torch.Tensor] = None, **kwargs
+                ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        """Loss, stats (``loss``, ``loss_ce``, [``loss_ctc``], ``acc``; in evaluation also
+        :meth:`class_recall_stats` and :meth:`ctc_error_stats`) and batch size. ``emotion``:
+        class indices, ``(B,)`` or ``(B, 1)``."""
         batch_size = speech.size(0)
         target = emotion.reshape(batch_size, -1)[:, 0].long()
         encoder_out, encoder_out_lens = self.encode(speech, speech_lengths)
@@ -239,12 +193,8 @@ class ESPnetSERModel(AbsESPnetModel):
         loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
         return loss, stats, weight
 
-    def collect_feats(
-        self,
-        speech: torch.Tensor,
-        speech_lengths: torch.Tensor,
-        **kwargs,
-    ) -> Dict[str, torch.Tensor]:
+    def collect_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs
+                      ) -> Dict[str, torch.Tensor]:
         """Features for ESPnet's statistics collection (``--collect_stats``)."""
         feats, feats_lengths = self._extract_feats(speech, speech_lengths)
         return {"feats": feats, "feats_lengths": feats_lengths}

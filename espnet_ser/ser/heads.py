@@ -1,14 +1,7 @@
-"""Utterance-level heads: pooling of encoder frames and emotion classifiers.
-
-Poolings map ``(B, T, D)`` frames with lengths ``(B,)`` to ``(B, output_size())``,
-using only the valid frames of each utterance. Classifiers map pooled vectors
-``(B, D)`` to logits ``(B, num_classes)``. Both are registered in ``ClassChoices``
-(``pooling`` and ``classifier``) so a YAML config selects them by name.
-"""
+"""Utterance-level heads: poolings of the valid encoder frames ``(B, T, D)`` -> ``(B,
+output_size())`` and classifiers ``(B, D)`` -> logits, selected by name (``ClassChoices``)."""
 
 from abc import ABC, abstractmethod
-from typing import Optional
-
 import torch
 from espnet2.train.class_choices import ClassChoices
 
@@ -19,9 +12,6 @@ def valid_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return steps.unsqueeze(0) < lengths.unsqueeze(1)
 
 
-# --------------------------------------------------------------------------------------
-# Pooling
-# --------------------------------------------------------------------------------------
 class AbsPooling(torch.nn.Module, ABC):
     """Frames ``(B, T, D)`` and lengths ``(B,)`` to one vector per utterance."""
 
@@ -34,74 +24,60 @@ class AbsPooling(torch.nn.Module, ABC):
         raise NotImplementedError
 
 
-class SumPooling(AbsPooling):
-    """Sum of the valid frames (D)."""
+class _FramePooling(AbsPooling):
+    """A pooling over ``input_size``-dim frames giving ``width * input_size`` outputs."""
+
+    width = 1
 
     def __init__(self, input_size: int):
         super().__init__()
         self._size = input_size
 
     def output_size(self) -> int:
-        return self._size
+        return self.width * self._size
+
+
+class SumPooling(_FramePooling):
+    """Sum of the valid frames (D)."""
 
     def forward(self, xs, lengths):
         mask = valid_mask(lengths, xs.size(1)).unsqueeze(-1).to(xs.dtype)
         return (xs * mask).sum(dim=1)
 
 
-class MeanPooling(AbsPooling):
+class MeanPooling(_FramePooling):
     """Mean of the valid frames (D)."""
-
-    def __init__(self, input_size: int):
-        super().__init__()
-        self._size = input_size
-
-    def output_size(self) -> int:
-        return self._size
 
     def forward(self, xs, lengths):
         mask = valid_mask(lengths, xs.size(1)).unsqueeze(-1).to(xs.dtype)
-        count = mask.sum(dim=1).clamp(min=1.0)
-        return (xs * mask).sum(dim=1) / count
+        return (xs * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 
 
-class MeanMaxPooling(AbsPooling):
+class MeanMaxPooling(_FramePooling):
     """Mean and max of the valid frames, concatenated (2D)."""
 
-    def __init__(self, input_size: int):
-        super().__init__()
-        self._size = input_size
-
-    def output_size(self) -> int:
-        return 2 * self._size
+    width = 2
 
     def forward(self, xs, lengths):
+        mean = MeanPooling.forward(self, xs, lengths)
         mask = valid_mask(lengths, xs.size(1)).unsqueeze(-1)
-        fmask = mask.to(xs.dtype)
-        mean = (xs * fmask).sum(dim=1) / fmask.sum(dim=1).clamp(min=1.0)
-        neg = torch.finfo(xs.dtype).min
-        mx = xs.masked_fill(~mask, neg).max(dim=1).values
+        mx = xs.masked_fill(~mask, torch.finfo(xs.dtype).min).max(dim=1).values
         # an utterance without valid frames gets zeros instead of the fill value
         mx = torch.where(mask.any(dim=1), mx, torch.zeros_like(mx))
         return torch.cat([mean, mx], dim=-1)
 
 
-class AttentiveStatsPooling(AbsPooling):
-    """Attentive statistics pooling (2D).
+class AttentiveStatsPooling(_FramePooling):
+    """Attentive statistics (2D): softmax over valid frames of ``w^T tanh(W x + b)`` gives
+    ``a_t``; output ``[sum a_t x_t, sqrt(sum a_t x_t^2 - mean^2)]``."""
 
-    Frame scores come from ``w^T tanh(W x + b)``; a softmax over the valid frames gives
-    weights ``a_t``; the output is ``[sum a_t x_t, sqrt(sum a_t x_t^2 - mean^2)]``.
-    """
+    width = 2
 
     def __init__(self, input_size: int, attention_dim: int = 128, eps: float = 1e-5):
-        super().__init__()
-        self._size = input_size
+        super().__init__(input_size)
         self.eps = eps
         self.hidden = torch.nn.Linear(input_size, attention_dim)
         self.score = torch.nn.Linear(attention_dim, 1, bias=False)
-
-    def output_size(self) -> int:
-        return 2 * self._size
 
     def attention_weights(self, xs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``(B, T)`` weights; zero on padded frames, summing to 1 over valid frames."""
@@ -121,29 +97,13 @@ class AttentiveStatsPooling(AbsPooling):
 
 
 pooling_choices = ClassChoices(
-    name="pooling",
-    classes=dict(
-        sum=SumPooling,
-        mean=MeanPooling,
-        mean_max=MeanMaxPooling,
-        attentive_stats=AttentiveStatsPooling,
-    ),
-    type_check=AbsPooling,
-    default="mean",
-)
+    name="pooling", type_check=AbsPooling, default="mean",
+    classes=dict(sum=SumPooling, mean=MeanPooling, mean_max=MeanMaxPooling,
+                 attentive_stats=AttentiveStatsPooling))
 
 
-# --------------------------------------------------------------------------------------
-# Classifiers
-# --------------------------------------------------------------------------------------
-_ACTIVATIONS = dict(
-    relu=torch.nn.ReLU,
-    gelu=torch.nn.GELU,
-    tanh=torch.nn.Tanh,
-    swish=torch.nn.SiLU,
-    silu=torch.nn.SiLU,
-    leaky_relu=torch.nn.LeakyReLU,
-)
+_ACTIVATIONS = dict(relu=torch.nn.ReLU, gelu=torch.nn.GELU, tanh=torch.nn.Tanh,
+                    swish=torch.nn.SiLU, silu=torch.nn.SiLU, leaky_relu=torch.nn.LeakyReLU)
 
 
 class AbsClassifier(torch.nn.Module, ABC):
@@ -170,29 +130,18 @@ class LinearClassifier(AbsClassifier):
 class FFNClassifier(AbsClassifier):
     """``num_layers`` blocks of linear, activation and dropout, then a linear output layer."""
 
-    def __init__(
-        self,
-        input_size: int,
-        num_classes: int,
-        hidden_units: int = 256,
-        num_layers: int = 1,
-        activation: str = "relu",
-        dropout: float = 0.1,
-    ):
+    def __init__(self, input_size: int, num_classes: int, hidden_units: int = 256,
+                 num_layers: int = 1, activation: str = "relu", dropout: float = 0.1):
         super().__init__()
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}: {activation}")
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1: {num_layers}")
         self.num_classes = num_classes
-        layers = []
-        size = input_size
+        layers, size = [], input_size
         for _ in range(num_layers):
-            layers += [
-                torch.nn.Linear(size, hidden_units),
-                _ACTIVATIONS[activation](),
-                torch.nn.Dropout(dropout),
-            ]
+            layers += [torch.nn.Linear(size, hidden_units), _ACTIVATIONS[activation](),
+                       torch.nn.Dropout(dropout)]
             size = hidden_units
         self.hidden = torch.nn.Sequential(*layers)
         self.out = torch.nn.Linear(size, num_classes)
@@ -202,20 +151,5 @@ class FFNClassifier(AbsClassifier):
 
 
 classifier_choices = ClassChoices(
-    name="classifier",
-    classes=dict(linear=LinearClassifier, ffn=FFNClassifier),
-    type_check=AbsClassifier,
-    default="linear",
-)
-
-
-def build_pooling(name: str, input_size: int, conf: Optional[dict] = None) -> AbsPooling:
-    """The registered pooling ``name`` over ``input_size``-dim frames."""
-    return pooling_choices.get_class(name)(input_size=input_size, **(conf or {}))
-
-
-def build_classifier(name: str, input_size: int, num_classes: int,
-                     conf: Optional[dict] = None) -> AbsClassifier:
-    """The registered classifier ``name``."""
-    return classifier_choices.get_class(name)(
-        input_size=input_size, num_classes=num_classes, **(conf or {}))
+    name="classifier", classes=dict(linear=LinearClassifier, ffn=FFNClassifier),
+    type_check=AbsClassifier, default="linear")

@@ -1,15 +1,7 @@
 """Inference with a trained ``SERTask`` model: argmax emotion, class posterior, CTC transcript.
 
-:class:`Speech2Emotion` loads ``exp_dir/config.yaml`` and a model file (safely, through
-``SERTask.build_model_from_file``) and predicts a list of inputs at once; each input is
-whatever the model was trained on: a ``(T, D)`` feature matrix (filterbanks, dumped
-hidden states) or a ``(T,)`` waveform. The transcript is the CTC head's greedy (best
-path) output with the tokens joined, ``<space>`` turned into a space; models without a
-CTC head give ``None``.
-
-A batch of several inputs is zero-padded; every result is checked on its own (an input
-that leaves the encoder no frame, or a non-finite posterior, raises
-:class:`UtteranceError` for that utterance only, see :meth:`Speech2Emotion.predict_many`).
+Inputs are what the model was trained on ((T, D) features or (T,) waveforms); a batch is
+zero-padded and every result checked alone (:class:`UtteranceError` for that utterance only).
 """
 
 import logging
@@ -20,6 +12,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+
+from espnet_ser.ser.espnet_model import ctc_greedy
 
 PathLike = Union[str, Path]
 SPACE = "<space>"
@@ -43,14 +37,10 @@ def tokens_to_text(ids: Sequence[int], token_list: Sequence[str], blank_id: int 
     """Join greedy CTC token ids into a transcript: ``<space>`` is a space, specials dropped."""
     out = []
     for i in ids:
-        if i == blank_id:
-            continue
-        if not 0 <= i < len(token_list):
+        if i != blank_id and not 0 <= i < len(token_list):
             raise ValueError(f"token id {i} is outside the token list ({len(token_list)} tokens)")
-        tok = token_list[i]
-        if tok in SKIP_TOKENS:
-            continue
-        out.append(" " if tok == SPACE else tok)
+        if i != blank_id and token_list[i] not in SKIP_TOKENS:
+            out.append(" " if token_list[i] == SPACE else token_list[i])
     return " ".join("".join(out).split())
 
 
@@ -127,11 +117,8 @@ class Speech2Emotion:
         return int(n[0]) > 0
 
     def min_input_length(self, trailing: tuple = ()) -> int:
-        """The shortest input (frames or samples) the encoder accepts alone, found by bisection.
-
-        In a padded batch ESPnet's encoders do not reject a too-short input (its masks
-        give it frames computed over the padding), so batches check this bound instead.
-        """
+        """The shortest input the encoder accepts alone (bisection); batches check it, since in
+        a padded batch ESPnet's masks give a too-short input frames computed over the padding."""
         if trailing not in self._min_length:
             lo, hi = 1, 1 << 12
             if self._gives_output(lo, trailing) or not self._gives_output(hi, trailing):
@@ -166,8 +153,6 @@ class Speech2Emotion:
         posterior = torch.softmax(logits.float(), dim=-1).cpu()
         ids = None
         if self.has_ctc:
-            from espnet_ser.ser.espnet_model import ctc_greedy
-
             ids = ctc_greedy(self.model.ctc.log_softmax(enc), enc_lens, self.model.blank_id)
         out: List[Union[EmotionResult, UtteranceError]] = []
         for k, x in enumerate(inputs):
@@ -199,12 +184,8 @@ class Speech2Emotion:
     def predict_many(self, loaders: Sequence[Tuple[str, Callable[[], np.ndarray]]],
                      batch_size: int = 1, chunk: int = 16
                      ) -> Dict[str, Union[EmotionResult, Exception]]:
-        """``utt -> result or exception`` for ``(utt, load)`` pairs.
-
-        Inputs are read ``batch_size * chunk`` at a time, sorted by length and batched.
-        When a batch raises, its utterances are predicted one by one so that only the
-        faulty ones fail.
-        """
+        """``utt -> result or exception`` for ``(utt, load)`` pairs, read ``batch_size * chunk``
+        at a time and batched by length; a batch that raises is redone one by one."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         results: Dict[str, Union[EmotionResult, Exception]] = {}
@@ -222,15 +203,13 @@ class Speech2Emotion:
                 try:
                     outs = self.predict_batch([x for _, x in part])
                 except Exception as e:
-                    if len(part) == 1:
-                        outs = [e]
-                    else:
-                        outs = []
-                        for _, x in part:
-                            try:
-                                outs += self.predict_batch([x])
-                            except Exception as e1:
-                                outs.append(e1)
+                    outs = [e] if len(part) == 1 else [self._predict_or_error(x) for _, x in part]
                 for (utt, _), r in zip(part, outs):
                     results[utt] = r
         return results
+
+    def _predict_or_error(self, x: np.ndarray) -> Union[EmotionResult, Exception]:
+        try:
+            return self.predict_batch([x])[0]
+        except Exception as e:
+            return e

@@ -1,16 +1,9 @@
-"""``ASRSERTask``: ESPnet's ASR task with this toolkit's components registered.
-
-The task keeps ESPnet's command line, data loading, trainer and inference conventions and
-merges our classes into ESPnet's registries (``ClassChoices``), so a YAML config says
-``model: asr_ser``, ``encoder: gst_conformer`` and ``style_encoder: gst`` exactly as
-ESPnet users expect::
-
-    python -m espnet_ser.bin.asr_ser_train --config conf/train.yaml ...
-"""
+"""``ASRSERTask``: ESPnet's ASR task with ``model: asr_ser``, ``encoder: gst_conformer`` and
+``style_encoder: gst | oracle`` registered (``python -m espnet_ser.bin.asr_ser_train``)."""
 
 import argparse
 import logging
-from typing import Dict, Tuple
+from typing import Tuple
 
 from espnet_ser.utils.offline import quiet_nltk_downloads
 
@@ -18,7 +11,9 @@ quiet_nltk_downloads()
 
 import espnet2.tasks.asr as espnet_asr  # noqa: E402
 from espnet2.asr.ctc import CTC
-from espnet2.tasks.asr import ASRTask
+from espnet2.tasks.asr import (ASRTask, decoder_choices, frontend_choices, normalize_choices,
+                               postencoder_choices, preencoder_choices, preprocessor_choices,
+                               specaug_choices)
 from espnet2.torch_utils.initialize import initialize
 from espnet2.train.class_choices import ClassChoices
 from espnet2.train.abs_espnet_model import AbsESPnetModel
@@ -29,60 +24,28 @@ from espnet_ser.asr.espnet_model import ESPnetASRSERModel
 from espnet_ser.asr.gst import GSTEncoder
 from espnet_ser.asr.style import AbsStyleEncoder, OracleEmotionStyle
 from espnet_ser.train.scheduler import register_schedulers
-from espnet_ser.train.trainer import ASRSERTrainer
+from espnet_ser.tasks.registry import build_choice, extend_choices
+from espnet_ser.train.trainer import ToolkitTrainer
 
-
-def _merged(base: ClassChoices, default=None, **ours) -> ClassChoices:
-    """A copy of an ESPnet registry with our classes added."""
-    return ClassChoices(
-        name=base.name,
-        classes=dict(base.classes, **ours),
-        type_check=base.base_type,
-        default=base.default if default is None else default,
-        optional=base.optional,
-    )
-
-
-frontend_choices = espnet_asr.frontend_choices
-specaug_choices = espnet_asr.specaug_choices
-normalize_choices = espnet_asr.normalize_choices
-preencoder_choices = espnet_asr.preencoder_choices
-postencoder_choices = espnet_asr.postencoder_choices
-decoder_choices = espnet_asr.decoder_choices
-preprocessor_choices = espnet_asr.preprocessor_choices
-model_choices = _merged(espnet_asr.model_choices, default="asr_ser", asr_ser=ESPnetASRSERModel)
-encoder_choices = _merged(espnet_asr.encoder_choices, gst_conformer=GSTConformerEncoder)
+model_choices = extend_choices(espnet_asr.model_choices, default="asr_ser",
+                               asr_ser=ESPnetASRSERModel)
+encoder_choices = extend_choices(espnet_asr.encoder_choices, gst_conformer=GSTConformerEncoder)
 # ESPnet's schedulers plus warmuplinearlr (linear warm-up and decay to 0 at the last update)
 register_schedulers()
 # Where the style of a style-conditioned encoder comes from (none: no conditioning).
-style_encoder_choices = ClassChoices(
-    name="style_encoder",
-    classes=dict(gst=GSTEncoder, oracle=OracleEmotionStyle),
-    type_check=AbsStyleEncoder,
-    default=None,
-    optional=True,
-)
+style_encoder_choices = ClassChoices(name="style_encoder",
+                                     classes=dict(gst=GSTEncoder, oracle=OracleEmotionStyle),
+                                     type_check=AbsStyleEncoder, default=None, optional=True)
 
 
 class ASRSERTask(ASRTask):
     """Joint speech and emotion recognition on ESPnet's ASR task."""
 
-    # ESPnet's trainer with atomic checkpoint writes, repair on resume and a limit on
-    # consecutive non-finite steps (--max_nonfinite_steps)
-    trainer = ASRSERTrainer
+    trainer = ToolkitTrainer
 
-    class_choices_list = [
-        frontend_choices,
-        specaug_choices,
-        normalize_choices,
-        model_choices,
-        preencoder_choices,
-        encoder_choices,
-        postencoder_choices,
-        decoder_choices,
-        preprocessor_choices,
-        style_encoder_choices,
-    ]
+    class_choices_list = [frontend_choices, specaug_choices, normalize_choices, model_choices,
+                          preencoder_choices, encoder_choices, postencoder_choices,
+                          decoder_choices, preprocessor_choices, style_encoder_choices]
 
     @classmethod
     def build_model_from_file(cls, config_file=None, model_file=None, device="cpu", strict=True):
@@ -100,31 +63,24 @@ class ASRSERTask(ASRTask):
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
         if isinstance(args.token_list, str):
-            with open(args.token_list, encoding="utf-8") as f:
+            with open(args.token_list, encoding="utf-8") as f:  # as ESPnet's ASRTask reads it
                 args.token_list = [line.rstrip() for line in f]
         token_list = list(args.token_list)
         vocab_size = len(token_list)
         logging.info(f"Vocabulary size: {vocab_size}")
 
-        def build(choices: ClassChoices, **extra):
-            name = getattr(args, choices.name, None)
-            if name is None:
-                return None
-            conf: Dict = getattr(args, f"{choices.name}_conf", None) or {}
-            return choices.get_class(name)(**extra, **conf)
-
         if args.input_size is None:
-            frontend = build(frontend_choices)
+            frontend = build_choice(args, frontend_choices)
             input_size = frontend.output_size()
         else:  # features come from the data loader (dumped fbank)
             args.frontend, args.frontend_conf, frontend = None, {}, None
             input_size = args.input_size
-        specaug = build(specaug_choices)
-        normalize = build(normalize_choices)
-        preencoder = build(preencoder_choices)
+        specaug = build_choice(args, specaug_choices)
+        normalize = build_choice(args, normalize_choices)
+        preencoder = build_choice(args, preencoder_choices)
         if preencoder is not None:
             input_size = preencoder.output_size()
-        style_encoder = build(style_encoder_choices)
+        style_encoder = build_choice(args, style_encoder_choices)
         if style_encoder is not None:
             if not getattr(encoder_choices.get_class(args.encoder), "accepts_style", False):
                 raise ValueError(f"style_encoder: {args.style_encoder} needs a style-conditioned "
@@ -138,17 +94,18 @@ class ASRSERTask(ASRTask):
             # no style source: the conditioning stays unused (a plain conformer)
             args.encoder_conf = dict(args.encoder_conf or {})
             args.encoder_conf.setdefault("style_dim", 1)
-        encoder = build(encoder_choices, input_size=input_size)
+        encoder = build_choice(args, encoder_choices, input_size=input_size)
         if not isinstance(encoder, AbsEncoder):
             raise ValueError("ASRSERTask needs an encoder")
         enc_size = encoder.output_size()
-        postencoder = build(postencoder_choices, input_size=enc_size)
+        postencoder = build_choice(args, postencoder_choices, input_size=enc_size)
         if postencoder is not None:
             enc_size = postencoder.output_size()
         if getattr(args, "decoder", None) == "transducer":
             raise ValueError("ASRSERTask decodes with an attention decoder; use ESPnet's "
                              "ASRTransducerTask for transducers")
-        decoder = build(decoder_choices, vocab_size=vocab_size, encoder_output_size=enc_size)
+        decoder = build_choice(args, decoder_choices, vocab_size=vocab_size,
+                               encoder_output_size=enc_size)
         ctc = CTC(odim=vocab_size, encoder_output_size=enc_size, **args.ctc_conf)
 
         model_class = model_choices.get_class(getattr(args, "model", None) or "asr_ser")
@@ -157,21 +114,11 @@ class ASRSERTask(ASRTask):
             if not issubclass(model_class, ESPnetASRSERModel):
                 raise ValueError(f"style_encoder needs model: asr_ser, not model: {args.model}")
             extra["style_encoder"] = style_encoder
-        model = model_class(
-            vocab_size=vocab_size,
-            frontend=frontend,
-            specaug=specaug,
-            normalize=normalize,
-            preencoder=preencoder,
-            encoder=encoder,
-            postencoder=postencoder,
-            decoder=decoder,
-            ctc=ctc,
-            joint_network=None,
-            token_list=token_list,
-            **extra,
-            **args.model_conf,
-        )
+        model = model_class(vocab_size=vocab_size, frontend=frontend, specaug=specaug,
+                            normalize=normalize, preencoder=preencoder, encoder=encoder,
+                            postencoder=postencoder, decoder=decoder, ctc=ctc,
+                            joint_network=None, token_list=token_list, **extra,
+                            **args.model_conf)
         if args.init is not None:
             initialize(model, args.init)
         return model

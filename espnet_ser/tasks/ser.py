@@ -1,11 +1,8 @@
 """``SERTask``: utterance-level speech emotion recognition as an ESPnet task.
 
-Data names: ``speech`` (features, e.g. ``kaldi_ark``, or waveforms with a frontend),
-``emotion`` (class index per utterance, ``text_int``: ``utt_id 2``) and, for the CTC
-head, ``text`` (a transcript, ``text``, tokenized into characters by the preprocessor).
-A YAML config selects ``encoder``, ``pooling`` and ``classifier`` by name::
-
-    python -m espnet2.bin.launch ... SERTask.main(cmd=[--config conf/train_ser.yaml, ...])
+Data names: ``speech`` (features, or waveforms with a frontend), ``emotion`` (class index,
+``text_int``) and, for the CTC head, ``text`` (characters); the config names ``encoder``,
+``pooling`` and ``classifier``.
 """
 
 import argparse
@@ -36,57 +33,31 @@ from espnet_ser.ser.espnet_model import ESPnetSERModel
 from espnet_ser.ssl.encoder import SSLEncoder  # noqa: E402
 from espnet_ser.ser.heads import classifier_choices, pooling_choices  # noqa: E402
 from espnet_ser.train.scheduler import register_schedulers  # noqa: E402
-from espnet_ser.train.trainer import ASRSERTrainer  # noqa: E402
+from espnet_ser.data import datadir  # noqa: E402
+from espnet_ser.tasks.registry import build_choice, extend_choices  # noqa: E402
+from espnet_ser.train.trainer import ToolkitTrainer  # noqa: E402
+from espnet_ser.utils.io import read_token_list  # noqa: E402
 
 
-def _copy(base: ClassChoices, **ours) -> ClassChoices:
-    """A copy of an ESPnet registry (plus ``ours``); adding to it leaves ESPnet's intact."""
-    return ClassChoices(
-        name=base.name,
-        classes=dict(base.classes, **ours),
-        type_check=base.base_type,
-        default=base.default,
-        optional=base.optional,
-    )
-
-
-frontend_choices = _copy(espnet_asr.frontend_choices)
-specaug_choices = _copy(espnet_asr.specaug_choices)
-normalize_choices = _copy(espnet_asr.normalize_choices)
+frontend_choices = extend_choices(espnet_asr.frontend_choices)
+specaug_choices = extend_choices(espnet_asr.specaug_choices)
+normalize_choices = extend_choices(espnet_asr.normalize_choices)
 # ESPnet's encoders plus self-supervised speech models over raw waveforms (encoder: ssl)
-encoder_choices = _copy(espnet_asr.encoder_choices, ssl=SSLEncoder)
+encoder_choices = extend_choices(espnet_asr.encoder_choices, ssl=SSLEncoder)
 # ESPnet's schedulers plus warmuplinearlr (linear warm-up and decay to 0 at the last update)
 register_schedulers()
-model_choices = ClassChoices(
-    name="model",
-    classes=dict(ser=ESPnetSERModel),
-    type_check=AbsESPnetModel,
-    default="ser",
-)
+model_choices = ClassChoices(name="model", classes=dict(ser=ESPnetSERModel),
+                             type_check=AbsESPnetModel, default="ser")
 
 
 def parse_emotions(value) -> List[str]:
-    """Class codes from a list, or from strings separated by spaces or commas."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = [value]
-    codes = []
-    for item in value:
-        codes += [c for c in str(item).replace(",", " ").split() if c]
-    if len(set(codes)) != len(codes):
-        raise ValueError(f"duplicate emotion codes: {codes}")
-    return codes
-
-
-def read_token_list(value) -> Optional[List[str]]:
-    """A token list from a file (one token a line) or a list; None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        with open(value, encoding="utf-8") as f:
-            return [line.rstrip("\n").rstrip("\r") for line in f if line.strip()]
-    return list(value)
+    """:func:`espnet_ser.data.datadir.parse_emotions`, a repeated code named a duplicate."""
+    try:
+        return datadir.parse_emotions(value)
+    except ValueError as e:
+        if "twice" in str(e):
+            raise ValueError(f"duplicate emotion codes: {e}") from e
+        raise
 
 
 class SERTask(AbsTask):
@@ -104,96 +75,55 @@ class SERTask(AbsTask):
         classifier_choices,
     ]
 
-    # ESPnet's trainer with atomic checkpoints and recovery on resume
-    trainer = ASRSERTrainer
+    trainer = ToolkitTrainer
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser):
         group = parser.add_argument_group(description="Task related")
-        required = parser.get_default("required")
-        required += ["emotions"]
-        group.add_argument(
-            "--emotions",
-            type=str,
-            nargs="+",
-            default=None,
-            help="Emotion class codes in class-index order, e.g. ang hap neu sad",
-        )
-        group.add_argument(
-            "--token_list",
-            type=str_or_none,
-            default=None,
-            help="Character vocabulary of the CTC head (file, one token a line; "
-            "index 0 is the blank)",
-        )
-        group.add_argument(
-            "--init",
-            type=lambda x: str_or_none(x.lower()),
-            default=None,
+        parser.get_default("required").append("emotions")
+        add = group.add_argument
+        add("--emotions", type=str, nargs="+", default=None,
+            help="Emotion class codes in class-index order, e.g. ang hap neu sad")
+        add("--token_list", type=str_or_none, default=None,
+            help="Character vocabulary of the CTC head (file, one token a line; index 0 is the "
+            "blank)")
+        add("--init", type=lambda x: str_or_none(x.lower()), default=None,
             help="The initialization method",
             choices=["chainer", "xavier_uniform", "xavier_normal", "kaiming_uniform",
-                     "kaiming_normal", "normal", None],
-        )
-        group.add_argument(
-            "--input_size",
-            type=int_or_none,
-            default=None,
-            help="Feature dimension of the input (no frontend); None: use the frontend",
-        )
-        group.add_argument(
-            "--ctc_conf",
-            action=NestedDictAction,
-            default=get_default_kwargs(CTC),
-            help="The keyword arguments for the CTC class",
-        )
-
+                     "kaiming_normal", "normal", None])
+        add("--input_size", type=int_or_none, default=None,
+            help="Feature dimension of the input (no frontend); None: use the frontend")
+        add("--ctc_conf", action=NestedDictAction, default=get_default_kwargs(CTC),
+            help="The keyword arguments for the CTC class")
         group = parser.add_argument_group(description="Preprocess related")
-        group.add_argument(
-            "--use_preprocessor",
-            type=str2bool,
-            default=True,
-            help="Tokenize 'text' with the token list (when one is given)",
-        )
-        group.add_argument(
-            "--token_type",
-            type=str,
-            default="char",
-            choices=["char"],
-            help="Tokenization of 'text' for the CTC head",
-        )
-
+        group.add_argument("--use_preprocessor", type=str2bool, default=True,
+                           help="Tokenize 'text' with the token list (when one is given)")
+        group.add_argument("--token_type", type=str, default="char", choices=["char"],
+                           help="Tokenization of 'text' for the CTC head")
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
 
     @classmethod
-    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
-        [Collection[Tuple[str, Dict[str, np.ndarray]]]],
-        Tuple[List[str], Dict[str, torch.Tensor]],
-    ]:
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool
+                         ) -> Callable[[Collection[Tuple[str, Dict[str, np.ndarray]]]],
+                                       Tuple[List[str], Dict[str, torch.Tensor]]]:
         # -1 pads integer sequences (0 is the CTC blank)
         return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1)
 
     @classmethod
-    def build_preprocess_fn(
-        cls, args: argparse.Namespace, train: bool
-    ) -> Optional[Callable[[str, Dict[str, np.array]], Dict[str, np.ndarray]]]:
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool
+                            ) -> Optional[Callable[[str, Dict[str, np.array]], Dict]]:
         if not getattr(args, "use_preprocessor", False) or args.token_list is None:
             return None
-        return CommonPreprocessor(
-            train=train,
-            token_type=args.token_type,
-            token_list=args.token_list,
-            text_name="text",
-        )
+        return CommonPreprocessor(train=train, token_type=args.token_type,
+                                  token_list=args.token_list, text_name="text")
 
     @classmethod
-    def required_data_names(cls, train: bool = True, inference: bool = False
-                            ) -> Tuple[str, ...]:
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
         return ("speech",) if inference else ("speech", "emotion")
 
     @classmethod
-    def optional_data_names(cls, train: bool = True, inference: bool = False
-                            ) -> Tuple[str, ...]:
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
         return ("text", "emotion") if inference else ("text",)
 
     @classmethod
@@ -205,42 +135,23 @@ class SERTask(AbsTask):
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
-        emotions = parse_emotions(getattr(args, "emotions", None))
+        args.emotions = emotions = parse_emotions(getattr(args, "emotions", None))  # as a list
         if not emotions:
             raise ValueError("--emotions is required (class codes in class-index order)")
-        args.emotions = emotions  # written to config.yaml as a list
-        token_list = read_token_list(getattr(args, "token_list", None))
-        args.token_list = token_list  # kept in the config: the model file is portable
-
-        encoder = None
-
-        def build(choices: ClassChoices, **extra):
-            name = getattr(args, choices.name, None)
-            if name is None:
-                return None
-            conf: Dict = dict(getattr(args, f"{choices.name}_conf", None) or {})
-            given = conf.pop("input_size", None)
-            if given is not None and "input_size" in extra and int(given) != extra["input_size"]:
-                # e.g. a head config written for a 768-dim base model, given a large one
-                source = getattr(encoder, "model_id", None) or getattr(args, "encoder", None)
-                raise ValueError(
-                    f"{choices.name}_conf.input_size is {given}, but the encoder ({source}) "
-                    f"gives it {extra['input_size']}-dim input: the head config does not "
-                    "match this encoder"
-                )
-            return choices.get_class(name)(**extra, **conf)
+        # the token list itself is kept in the config: the model file is portable
+        args.token_list = token_list = read_token_list(getattr(args, "token_list", None))
 
         if getattr(args, "input_size", None) is None:
-            frontend = build(frontend_choices)
+            frontend = build_choice(args, frontend_choices)
             if frontend is None:
                 raise ValueError("give --input_size (features) or a --frontend (waveforms)")
             input_size = frontend.output_size()
         else:  # features come from the data loader
             args.frontend, args.frontend_conf, frontend = None, {}, None
             input_size = args.input_size
-        specaug = build(specaug_choices)
-        normalize = build(normalize_choices)
-        encoder = build(encoder_choices, input_size=input_size)
+        specaug = build_choice(args, specaug_choices)
+        normalize = build_choice(args, normalize_choices)
+        encoder = build_choice(args, encoder_choices, input_size=input_size)
         if not isinstance(encoder, AbsEncoder):
             raise ValueError("SERTask needs an encoder")
         resolved = getattr(encoder, "normalize_waveform", None)
@@ -249,9 +160,11 @@ class SERTask(AbsTask):
             # checkpoint, so decoding elsewhere cannot resolve it differently
             args.encoder_conf = dict(getattr(args, "encoder_conf", None) or {},
                                      normalize_waveform=resolved)
-        pooling = build(pooling_choices, input_size=encoder.output_size())
-        classifier = build(classifier_choices, input_size=pooling.output_size(),
-                           num_classes=len(emotions))
+        # e.g. a head config written for a 768-dim base model, given a large one
+        source = f"the encoder ({getattr(encoder, 'model_id', None) or args.encoder})"
+        pooling = build_choice(args, pooling_choices, source, input_size=encoder.output_size())
+        classifier = build_choice(args, classifier_choices, source,
+                                  input_size=pooling.output_size(), num_classes=len(emotions))
 
         model_conf = dict(getattr(args, "model_conf", None) or {})
         for key in ("ctc", "emotions", "token_list", "num_classes"):
@@ -267,19 +180,10 @@ class SERTask(AbsTask):
             logging.info(f"CTC head over {len(token_list)} tokens")
 
         model_class = model_choices.get_class(getattr(args, "model", None) or "ser")
-        model = model_class(
-            num_classes=len(emotions),
-            frontend=frontend,
-            specaug=specaug,
-            normalize=normalize,
-            encoder=encoder,
-            pooling=pooling,
-            classifier=classifier,
-            ctc=ctc,
-            emotions=emotions,
-            token_list=token_list,
-            **model_conf,
-        )
+        model = model_class(num_classes=len(emotions), frontend=frontend, specaug=specaug,
+                            normalize=normalize, encoder=encoder, pooling=pooling,
+                            classifier=classifier, ctc=ctc, emotions=emotions,
+                            token_list=token_list, **model_conf)
         if getattr(args, "init", None) is not None:
             initialize(model, args.init)
         return model

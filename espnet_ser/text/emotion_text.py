@@ -1,41 +1,18 @@
-"""Stage 2: transcripts with an emotion token, and the token inventory.
-
-The joint ASR + SER target of an utterance is its transcript with the emotion token
-placed at the end (default), at the front, or nowhere::
-
-    end:    "kids are talking by the door <ang>"
-    front:  "<ang> kids are talking by the door"
-    none:   "kids are talking by the door"
-
-The token inventory is built with ESPnet's own tokenizers (sentencepiece bpe / unigram,
-char, word) so that ESPnet's preprocessor tokenises training text exactly the same way.
-Every emotion token is a single unit: a sentencepiece user-defined symbol, a char-level
-non-linguistic symbol, or a word. The token list follows ESPnet's convention:
-``<blank>`` first, ``<unk>`` second, ``<sos/eos>`` last.
-
-With a pretrained tokenizer (``bpemodel`` + ``token_list``, e.g. the output of
-``espnet_ser.bin.extend_pretrained``) nothing is trained: the given sentencepiece model
-and token list are copied and used as they are.
+"""Stage 2: transcripts with an emotion token (at the end, the front or nowhere) and the
+token inventory, built with ESPnet's own tokenizers (bpe, char, word) so that ESPnet's
+preprocessor tokenises the same way; each emotion token is one unit. Token lists follow
+ESPnet (``<blank>``, ``<unk>`` first, ``<sos/eos>`` last). A pretrained tokenizer
+(``bpemodel`` + ``token_list``, e.g. from ``extend_pretrained``) is copied and used as is.
 """
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from espnet_ser.data.datadir import (
-    DataDirError,
-    atomic_write_text,
-    emotion_of_token,
-    emotion_token,
-    read_kaldi_map,
-    validate_data_dir,
-    write_kaldi_map,
-)
+from espnet_ser.data.datadir import DataDirError, emotion_of_token, emotion_token, validate_data_dir
+from espnet_ser.utils.io import atomic_copy, atomic_write_text, read_kaldi_map, write_kaldi_map
 
 POSITIONS = ("end", "front", "none")
 TOKEN_TYPES = ("bpe", "char", "word")
@@ -69,41 +46,17 @@ def _train_sentencepiece(texts: List[str], out_dir: Path, vocab_size: int, model
     corpus = out_dir / "train_text_for_bpe.txt"
     atomic_write_text(corpus, "".join(t + "\n" for t in texts))
     prefix = out_dir / "bpe"
-    spm.SentencePieceTrainer.train(
-        input=str(corpus),
-        model_prefix=str(prefix),
-        vocab_size=vocab_size,
-        model_type=model_type,
-        character_coverage=1.0,
-        input_sentence_size=100000000,
-        user_defined_symbols=list(symbols),
-        hard_vocab_limit=False,  # a small corpus may not support vocab_size pieces
-        minloglevel=2,
-    )
+    spm.SentencePieceTrainer.train(  # hard_vocab_limit: a small corpus may have fewer pieces
+        input=str(corpus), model_prefix=str(prefix), vocab_size=vocab_size, model_type=model_type,
+        character_coverage=1.0, input_sentence_size=100000000,
+        user_defined_symbols=list(symbols), hard_vocab_limit=False, minloglevel=2)
     return prefix.with_suffix(".model")
 
 
-def _copy_file(src: Path, dst: Path) -> None:
-    """Copy ``src`` to ``dst`` through a temporary file (nothing to do if they are one file)."""
-    if dst.exists() and os.path.samefile(src, dst):
-        return
-    fd, tmp = tempfile.mkstemp(dir=str(dst.parent), prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        shutil.copymode(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def check_pretrained_tokenizer(bpemodel: Path, token_list: Path, symbols: Sequence[str]) -> List[str]:
-    """Read ``token_list`` and check each emotion token is in it and is one sentencepiece piece.
-
-    Returns the token list. Raises ValueError naming the file at fault.
-    """
+def check_pretrained_tokenizer(bpemodel: Path, token_list: Path, symbols: Sequence[str]
+                               ) -> List[str]:
+    """``token_list``'s tokens, checked to hold each emotion token as one piece of the
+    sentencepiece model (else ValueError naming the file at fault)."""
     import sentencepiece as spm
 
     hint = "run espnet_ser.bin.extend_pretrained first"
@@ -115,7 +68,7 @@ def check_pretrained_tokenizer(bpemodel: Path, token_list: Path, symbols: Sequen
         vocab = [line.rstrip() for line in f]
     if not vocab or any(t == "" or any(c.isspace() for c in t) for t in vocab):
         raise ValueError(f"{token_list}: empty, or a line holds no token or white space")
-    dup = sorted({t for t in vocab if vocab.count(t) > 1}) if len(set(vocab)) != len(vocab) else []
+    dup = sorted(t for t, n in Counter(vocab).items() if n > 1)
     if dup:
         raise ValueError(f"{token_list}: token(s) listed twice: {' '.join(dup)}")
     sp = spm.SentencePieceProcessor()
@@ -132,8 +85,7 @@ def check_pretrained_tokenizer(bpemodel: Path, token_list: Path, symbols: Sequen
         if not known or sp.EncodeAsIds(f"a {sym} b").count(tid) != 1:
             raise ValueError(
                 f"{bpemodel}: the emotion token {sym} is not one piece of the model "
-                f"('a {sym} b' -> {sp.EncodeAsPieces(f'a {sym} b')}); {hint}"
-            )
+                f"('a {sym} b' -> {sp.EncodeAsPieces(f'a {sym} b')}); {hint}")
     return vocab
 
 
@@ -151,33 +103,18 @@ def build_tokenizer_for(token_type: str, bpemodel: Optional[Path], nlsyms: Optio
     quiet_nltk_downloads()
     from espnet2.text.build_tokenizer import build_tokenizer
 
-    return build_tokenizer(
-        token_type=token_type,
-        bpemodel=str(bpemodel) if bpemodel else None,
-        non_linguistic_symbols=str(nlsyms) if nlsyms else None,
-    )
+    return build_tokenizer(token_type=token_type, bpemodel=str(bpemodel) if bpemodel else None,
+                           non_linguistic_symbols=str(nlsyms) if nlsyms else None)
 
 
-def prepare_token_dir(
-    data_dirs: Dict[str, Path],
-    train_set: str,
-    out_dir: Path,
-    emotions: Sequence[str],
-    position: str = "end",
-    token_type: str = "bpe",
-    nbpe: int = 150,
-    bpemode: str = "unigram",
-    bpemodel: Optional[Path] = None,
-    token_list: Optional[Path] = None,
-) -> Dict[str, int]:
-    """Write ``out_dir/<set>/{text,text_shape,emotion_id}``, the token list and tokenizer model.
-
-    ``data_dirs`` maps set names to Kaldi data directories (with ``text`` and
-    ``utt2emo``); the tokenizer is trained on ``train_set`` only. With ``bpemodel`` and
-    ``token_list`` (a pretrained tokenizer, token_type bpe) nothing is trained: both are
-    copied to ``out_dir`` and used; tokens outside the list (ESPnet's ``<unk>``) are
-    counted and logged. Returns the number of utterances per set.
-    """
+def prepare_token_dir(data_dirs: Dict[str, Path], train_set: str, out_dir: Path,
+                      emotions: Sequence[str], position: str = "end", token_type: str = "bpe",
+                      nbpe: int = 150, bpemode: str = "unigram",
+                      bpemodel: Optional[Path] = None,
+                      token_list: Optional[Path] = None) -> Dict[str, int]:
+    """Write ``out_dir/<set>/{text,text_shape,emotion_id}`` for each ``{set: data dir}``, the
+    token list and model (trained on ``train_set``, or the pretrained ``bpemodel`` and
+    ``token_list`` whose unknown tokens are counted and logged); return utterances per set."""
     if token_type not in TOKEN_TYPES:
         raise ValueError(f"token_type must be one of {TOKEN_TYPES}, got {token_type!r}")
     pretrained = bpemodel is not None or token_list is not None
@@ -185,7 +122,8 @@ def prepare_token_dir(
         if bpemodel is None or token_list is None:
             raise ValueError("a pretrained tokenizer needs both bpemodel and token_list")
         if token_type != "bpe":
-            raise ValueError(f"a pretrained sentencepiece tokenizer needs token_type bpe, got {token_type}")
+            raise ValueError(f"a pretrained sentencepiece tokenizer needs token_type bpe, "
+                             f"got {token_type}")
         bpemodel, token_list = Path(bpemodel), Path(token_list)
     if train_set not in data_dirs:
         raise ValueError(f"train set {train_set!r} is not among {sorted(data_dirs)}")
@@ -207,7 +145,8 @@ def prepare_token_dir(
         out = {}
         for utt, txt in text.items():
             try:
-                out[utt] = place_emotion_token(txt.upper() if upper else txt, utt2emo[utt], position)
+                out[utt] = place_emotion_token(txt.upper() if upper else txt, utt2emo[utt],
+                                               position)
             except ValueError as e:
                 raise DataDirError(f"{Path(d) / 'text'}: utterance {utt}: {e}") from e
         texts[name] = out
@@ -219,33 +158,32 @@ def prepare_token_dir(
         atomic_write_text(nlsyms, "".join(s + "\n" for s in symbols))
     source = {}
     if pretrained:
-        source = dict(source_bpemodel=str(bpemodel.resolve()), source_token_list=str(token_list.resolve()))
-        _copy_file(bpemodel, out_dir / "bpe.model")
-        _copy_file(token_list, out_dir / "tokens.txt")
+        source = dict(source_bpemodel=str(bpemodel.resolve()),
+                      source_token_list=str(token_list.resolve()))
+        atomic_copy(bpemodel, out_dir / "bpe.model", keep_mode=True)
+        atomic_copy(token_list, out_dir / "tokens.txt", keep_mode=True)
         bpemodel = out_dir / "bpe.model"
     elif token_type == "bpe":
         bpemodel = _train_sentencepiece(
-            list(texts[train_set].values()), out_dir, nbpe, bpemode, symbols
-        )
+            list(texts[train_set].values()), out_dir, nbpe, bpemode, symbols)
     tokenizer = build_tokenizer_for(token_type, bpemodel, nlsyms if token_type == "char" else None)
 
-    counts: Counter = Counter()
-    tokenized: Dict[str, Dict[str, List[str]]] = {}
-    for name, mapping in texts.items():
-        tokenized[name] = {utt: tokenizer.text2tokens(t) for utt, t in mapping.items()}
-        if name == train_set:
-            for toks in tokenized[name].values():
-                counts.update(toks)
+    tokenized: Dict[str, Dict[str, List[str]]] = {
+        name: {utt: tokenizer.text2tokens(t) for utt, t in mapping.items()}
+        for name, mapping in texts.items()}
+    counts = Counter(t for toks in tokenized[train_set].values() for t in toks)
     for sym in symbols:
         for utt, toks in tokenized[train_set].items():
             if texts[train_set][utt].split().count(sym) != toks.count(sym):
-                raise RuntimeError(f"the tokenizer split the emotion token {sym} in utterance {utt}")
+                raise RuntimeError(f"the tokenizer split the emotion token {sym} in "
+                                   f"utterance {utt}")
 
     if pretrained:
         vocab = given_vocab
     else:
         vocab = list(SPECIAL_FIRST) + symbols
-        vocab += [t for t, _ in sorted(counts.items(), key=lambda x: (-x[1], x[0])) if t not in vocab]
+        vocab += [t for t, _ in sorted(counts.items(), key=lambda x: (-x[1], x[0]))
+                  if t not in vocab]
         vocab.append(SPECIAL_LAST)
         atomic_write_text(out_dir / "tokens.txt", "".join(t + "\n" for t in vocab))
     index = set(vocab)
@@ -255,10 +193,8 @@ def prepare_token_dir(
     for name, mapping in texts.items():
         set_dir = out_dir / name
         write_kaldi_map(set_dir / "text", mapping)
-        shapes = {}
-        for utt, toks in tokenized[name].items():
-            shapes[utt] = f"{len(toks)},{len(vocab)}"
-        write_kaldi_map(set_dir / "text_shape", shapes)
+        write_kaldi_map(set_dir / "text_shape",
+                        {utt: f"{len(toks)},{len(vocab)}" for utt, toks in tokenized[name].items()})
         # reference emotion as an index into ``emotions``: the oracle style's input
         write_kaldi_map(set_dir / "emotion_id", emotion_ids[name])
         oov = Counter(t for toks in tokenized[name].values() for t in toks
@@ -271,8 +207,7 @@ def prepare_token_dir(
             logging.warning(
                 f"{name}: {n_oov} of {total} tokens ({100 * n_oov / max(total, 1):.2f}%) are "
                 f"not in {token_list} and become {unk} ({common}); normalise the "
-                "transcripts as the pretrained model's were (e.g. letter case)"
-            )
+                "transcripts as the pretrained model's were (e.g. letter case)")
         sizes[name] = len(mapping)
         oov_counts[name] = n_oov
 
@@ -284,21 +219,14 @@ def prepare_token_dir(
         nbpe = len(proto.pieces)
         bpemode = sentencepiece_model_pb2.TrainerSpec.ModelType.Name(
             proto.trainer_spec.model_type).lower()
-    meta = dict(
-        token_type=token_type,
-        pretrained=pretrained,
-        nbpe=nbpe if token_type == "bpe" else None,
-        bpemode=bpemode if token_type == "bpe" else None,
-        emo_token_position=position,
-        emotions=list(emotions),
-        vocab_size=len(vocab),
-        bpemodel=str(bpemodel.resolve()) if bpemodel else None,
-        token_list=str((out_dir / "tokens.txt").resolve()),
-        non_linguistic_symbols=str(nlsyms.resolve()) if nlsyms else None,
-        sets=sizes,
-        oov=oov_counts,
-        **source,
-    )
+    bpe = token_type == "bpe"
+    meta = dict(token_type=token_type, pretrained=pretrained, nbpe=nbpe if bpe else None,
+                bpemode=bpemode if bpe else None, emo_token_position=position,
+                emotions=list(emotions), vocab_size=len(vocab),
+                bpemodel=str(bpemodel.resolve()) if bpemodel else None,
+                token_list=str((out_dir / "tokens.txt").resolve()),
+                non_linguistic_symbols=str(nlsyms.resolve()) if nlsyms else None,
+                sets=sizes, oov=oov_counts, **source)
     atomic_write_text(out_dir / "token_info.json", json.dumps(meta, indent=2) + "\n")
     logging.info(f"token list: {out_dir / 'tokens.txt'} ({len(vocab)} units)")
     return sizes

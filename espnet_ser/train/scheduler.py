@@ -1,27 +1,12 @@
 """``warmuplinearlr``: linear warm-up, then linear decay to zero at the run's last update.
 
-A YAML says::
-
-    scheduler: warmuplinearlr
-    scheduler_conf:
-        warmup_ratio: 0.1     # fraction of the run's updates spent warming up, in [0, 1)
-        # total_steps: 1440   # optional: a fixed schedule length (e.g. a paper's run)
-
-The peak learning rate is the optimizer's ``lr``. With ``N`` updates in the run and
-``W = round(warmup_ratio * N)`` (halves round up), update ``k`` (1-based) runs at
-``peak * k / W`` for ``k <= W`` and at ``peak * (N - k) / (N - W)`` after, which is exactly 0
-at update ``N`` and stays 0 for every later update (a resumed or extended run never brings
-the learning rate back up).
-
-``N`` is ``total_steps`` when given, else the run's real number of updates, which ESPnet
-does not know when it builds the scheduler (schedulers come before the data iterators):
-:class:`espnet_ser.train.trainer.ASRSERTrainer` calls :meth:`WarmupLinearLR.set_run_length`
-with :func:`updates_per_epoch` of the training iterator factory times ``max_epoch`` before
-the first update, and a scheduler stepped without a length raises an error naming the fix.
-
-:func:`register_schedulers` adds the class to ESPnet's scheduler registry
-(``espnet2.tasks.abs_task.scheduler_classes``, the dictionary behind ``--scheduler``);
-both task modules call it on import.
+``scheduler_conf``: ``warmup_ratio`` (fraction of the updates spent warming up, in [0, 1))
+and optionally ``total_steps`` (a fixed length). With ``N`` updates and
+``W = round(warmup_ratio * N)``, update ``k`` runs at ``peak * k / W`` for ``k <= W``, then
+``peak * (N - k) / (N - W)``, 0 from update ``N`` on. Without ``total_steps``, ``N`` is the
+run's own count, given by :class:`espnet_ser.train.trainer.ToolkitTrainer` through
+:meth:`WarmupLinearLR.set_run_length` before the first update (ESPnet builds schedulers
+before the data iterators).
 """
 
 import logging
@@ -45,8 +30,7 @@ def _check_ratio(warmup_ratio) -> float:
     if not 0.0 <= ratio < 1.0:  # also refuses NaN
         raise ValueError(
             f"scheduler_conf.warmup_ratio must be in [0, 1) (a fraction of the run's updates), "
-            f"got {warmup_ratio}"
-        )
+            f"got {warmup_ratio}")
     return ratio
 
 
@@ -67,22 +51,11 @@ def linear_schedule_factor(update: int, warmup: int, total: int) -> float:
 def updates_per_epoch(iter_factory, accum_grad: int) -> int:
     """Optimizer steps ESPnet's trainer makes in one epoch of ``iter_factory`` (per process).
 
-    ``Trainer.train_one_epoch`` steps the optimizers (and a batch-step scheduler) at
-    iteration ``i`` (1-based) when ``i % accum_grad == 0``, so an epoch of ``B`` mini-batches
-    makes ``B // accum_grad`` updates (the gradients of the last ``B % accum_grad`` batches
-    are not applied in that epoch). ``B`` is ``--num_iters_per_epoch`` when set (the
-    iterator then yields exactly that many batches, cycling through the data), else the
-    number of batches of the batch sampler.
-
-    Multi-GPU: ESPnet's ``build_sequence_iter_factory`` (and the category one) builds the
-    same list of mini-batches on every rank and gives each rank a slice of every mini-batch
-    (``batch[rank::world_size]``), so each process iterates over all ``B`` (smaller)
-    mini-batches and steps its optimizer ``B // accum_grad`` times an epoch: the count is
-    the same on every rank and is not divided by the number of processes.
-
-    Raises :class:`ScheduleLengthError` for an iterator whose number of batches per epoch
-    is not fixed in advance (chunk and multiple iterators, category samplers rebuilt each
-    epoch without ``--num_iters_per_epoch``, other factories).
+    ``B // accum_grad`` for ``B`` mini-batches (``--num_iters_per_epoch`` when set, else the
+    batch sampler's length); every rank iterates over all ``B`` (sliced) mini-batches, so the
+    count is not divided by the number of processes. :class:`ScheduleLengthError` when
+    ``B`` is not fixed in advance (chunk / multiple iterators, category samplers without
+    ``--num_iters_per_epoch``, other factories).
     """
     from espnet2.iterators.category_iter_factory import CategoryIterFactory
     from espnet2.iterators.sequence_iter_factory import SequenceIterFactory
@@ -90,17 +63,15 @@ def updates_per_epoch(iter_factory, accum_grad: int) -> int:
     if accum_grad < 1:
         raise ValueError(f"accum_grad must be >= 1, got {accum_grad}")
     kind = type(iter_factory).__name__
-    if isinstance(iter_factory, (SequenceIterFactory, CategoryIterFactory)) and (
-        iter_factory.num_iters_per_epoch is not None
-    ):
+    if isinstance(iter_factory, (SequenceIterFactory, CategoryIterFactory)) \
+            and iter_factory.num_iters_per_epoch is not None:
         batches = int(iter_factory.num_iters_per_epoch)
     elif isinstance(iter_factory, SequenceIterFactory):
         batches = len(iter_factory.sampler)
     else:
         raise ScheduleLengthError(
             f"{SCHEDULER_NAME}: the number of updates per epoch of a {kind} is not known in "
-            "advance; set --num_iters_per_epoch, or give scheduler_conf.total_steps"
-        )
+            "advance; set --num_iters_per_epoch, or give scheduler_conf.total_steps")
     return batches // accum_grad
 
 
@@ -116,18 +87,12 @@ class WarmupLinearLR(LRScheduler, AbsBatchStepScheduler):
     """
 
     @typechecked
-    def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        warmup_ratio: float = 0.1,
-        total_steps: Optional[int] = None,
-        last_epoch: int = -1,
-    ):
+    def __init__(self, optimizer: torch.optim.Optimizer, warmup_ratio: float = 0.1,
+                 total_steps: Optional[int] = None, last_epoch: int = -1):
         self.warmup_ratio = _check_ratio(warmup_ratio)
         if total_steps is not None and total_steps < 1:
             raise ValueError(
-                f"scheduler_conf.total_steps must be >= 1 (updates), got {total_steps}"
-            )
+                f"scheduler_conf.total_steps must be >= 1 (updates), got {total_steps}")
         self.total_steps = total_steps
         self.run_updates: Optional[int] = None  # the run's own count (set_run_length)
         self.run_description = ""
@@ -138,39 +103,32 @@ class WarmupLinearLR(LRScheduler, AbsBatchStepScheduler):
         super().__init__(optimizer, last_epoch)
 
     def __repr__(self):
-        return (
-            f"{self.__class__.__name__}(warmup_ratio={self.warmup_ratio}, "
-            f"total_steps={self.total_steps}, total={self.total}, warmup={self.warmup})"
-        )
+        return (f"{self.__class__.__name__}(warmup_ratio={self.warmup_ratio}, "
+                f"total_steps={self.total_steps}, total={self.total}, warmup={self.warmup})")
 
     def _set_total(self, total: int) -> None:
         warmup = warmup_updates(self.warmup_ratio, total)
         if warmup >= total:
             raise ValueError(
                 f"scheduler_conf.warmup_ratio {self.warmup_ratio} makes a warm-up of {warmup} "
-                f"of the {total} updates, leaving none to decay to 0; lower warmup_ratio"
-            )
+                f"of the {total} updates, leaving none to decay to 0; lower warmup_ratio")
         self.total, self.warmup = int(total), warmup
 
     def set_run_length(self, updates_per_epoch: Optional[int], max_epoch: int) -> str:
-        """Give the schedule the run's length; return the line describing it (also logged).
-
-        ``updates_per_epoch`` may be None only with an explicit ``total_steps``.
-        """
+        """Give the schedule the run's length; return the line describing it.
+        ``updates_per_epoch`` may be None only with an explicit ``total_steps``."""
         if updates_per_epoch is None:
             if self.total_steps is None:
                 raise ScheduleLengthError(
                     f"{SCHEDULER_NAME}: the run's number of updates is unknown; "
-                    "give scheduler_conf.total_steps"
-                )
+                    "give scheduler_conf.total_steps")
             run = "the run's own count is not known"
         else:
             self.run_updates = int(updates_per_epoch) * int(max_epoch)
             if self.total_steps is None and self.run_updates < 1:
                 raise ScheduleLengthError(
                     f"{SCHEDULER_NAME}: the run makes no update ({updates_per_epoch} per epoch x "
-                    f"{max_epoch} epochs): fewer mini-batches per epoch than accum_grad?"
-                )
+                    f"{max_epoch} epochs): fewer mini-batches per epoch than accum_grad?")
             run = f"{updates_per_epoch} per epoch x {max_epoch} epochs"
         if self.total_steps is None:
             self._set_total(self.run_updates)
@@ -179,8 +137,7 @@ class WarmupLinearLR(LRScheduler, AbsBatchStepScheduler):
             this_run = "" if self.run_updates is None else f" = {self.run_updates}"
             self.run_description = (
                 f"{self.total} updates (scheduler_conf.total_steps; this run: {run}{this_run}), "
-                f"warm-up {self.warmup}"
-            )
+                f"warm-up {self.warmup}")
         self._apply()
         return f"{SCHEDULER_NAME}: {self.run_description}"
 
@@ -200,9 +157,8 @@ class WarmupLinearLR(LRScheduler, AbsBatchStepScheduler):
                 return [0.0 for _ in self.base_lrs]
             raise ScheduleLengthError(
                 f"{SCHEDULER_NAME}: stepped before it was given the run's number of updates; "
-                "train with espnet_ser's trainer (ASRSERTrainer, the trainer of SERTask and "
-                "ASRSERTask) or give scheduler_conf.total_steps"
-            )
+                "train with espnet_ser's trainer (ToolkitTrainer, the trainer of SERTask and "
+                "ASRSERTask) or give scheduler_conf.total_steps")
         return self._lrs()
 
     def load_state_dict(self, state):
@@ -213,8 +169,7 @@ class WarmupLinearLR(LRScheduler, AbsBatchStepScheduler):
             logging.warning(
                 f"{SCHEDULER_NAME}: resuming the saved schedule of {self.total} updates "
                 f"(this run's settings give {given}); the learning rate stays 0 after update "
-                f"{self.total}"
-            )
+                f"{self.total}")
         elif self.total is None and given is not None:
             self._set_total(given)
 
@@ -227,5 +182,4 @@ def register_schedulers() -> None:
     if registered is not WarmupLinearLR:
         raise RuntimeError(
             f"ESPnet already has a scheduler named {SCHEDULER_NAME}: {registered.__module__}."
-            f"{registered.__qualname__}"
-        )
+            f"{registered.__qualname__}")

@@ -1,38 +1,7 @@
-"""``ASRSERTrainer``: ESPnet's trainer with crash-safe checkpoints and a non-finite limit.
-
-It keeps :class:`espnet2.train.trainer.Trainer`'s loop and files and adds:
-
-- **Atomic checkpoints.** ESPnet writes ``checkpoint.pth``, ``{epoch}epoch.pth`` and the
-  averaged models with ``torch.save(obj, path)`` inline in ``Trainer.run`` and
-  ``average_nbest_models``. While :meth:`ASRSERTrainer.run` is active, the name ``torch``
-  in those two modules (and only there) refers to a stand-in whose ``save`` to a path goes
-  through :func:`espnet_ser.utils.checkpoints.atomic_torch_save` (temporary file + rename);
-  every other attribute is ``torch`` itself. The global ``torch.save`` is not touched.
-  A killed run therefore leaves either the previous complete file or the new complete
-  file under each name, never a truncated one.
-- **Recovery on ``--resume true``.** Before resuming, temporary files left by a killed
-  writer are removed, and the epoch file and ``latest.pth`` / ``*.best.pth`` links of the
-  epoch recorded in ``checkpoint.pth`` are completed if the kill came between writing the
-  checkpoint and writing them (the epoch file is rebuilt from the checkpoint's model).
-- **Non-finite steps.** ESPnet already skips the optimizer step when the gradient norm is
-  not finite (it logs ``The grad norm is nan. Skipping updating the model.`` and counts
-  nothing). This trainer also poisons the gradients of a step whose loss is not finite
-  (so a non-finite loss with finite gradients is skipped too), counts the skipped updates
-  (a warning per skip, a per-epoch summary line, and the reporter key
-  ``nonfinite_skipped``: the fraction of updates skipped in the epoch), and raises
-  :class:`NonFiniteTrainingError` after ``--max_nonfinite_steps`` consecutive skipped
-  updates (0: never).
-- **Schedules of the run's length.** A ``warmuplinearlr`` scheduler
-  (:class:`espnet_ser.train.scheduler.WarmupLinearLR`) is given the run's number of
-  updates (:func:`espnet_ser.train.scheduler.updates_per_epoch` of the training iterator
-  factory x ``max_epoch``) before the first update, and the line
-  ``warmuplinearlr: N updates (U per epoch x E epochs), warm-up W`` is logged. A skipped
-  (non-finite) update does not advance the schedule.
-
-The skip detection uses only per-instance hooks: a forward hook on the model, a step
-post-hook on each optimizer (``Optimizer.register_step_post_hook``) and a wrapper of each
-optimizer's ``zero_grad``, which ESPnet calls once per update whether it stepped or not.
-All are removed when the epoch ends.
+"""``ToolkitTrainer``: ESPnet's trainer for ``SERTask`` and ``ASRSERTask``, plus atomic
+checkpoint writes, recovery on ``--resume true``, a limit on consecutive non-finite updates
+(``--max_nonfinite_steps``), ``warmuplinearlr`` schedules of the run's length, and pooled
+validation stats (``ua``, ``cer_ctc`` / ``wer_ctc``). See docs/RELIABILITY.md.
 """
 
 import argparse
@@ -53,12 +22,12 @@ from espnet2.train.trainer import Trainer, TrainerOptions
 from espnet2.utils.build_dataclass import build_dataclass
 
 from espnet_ser.train.scheduler import ScheduleLengthError, WarmupLinearLR, updates_per_epoch
-from espnet_ser.utils.checkpoints import atomic_symlink, atomic_torch_save
+from espnet_ser.utils.averaging import CHECKPOINT_NAME, load_training_checkpoint
+from espnet_ser.utils.io import atomic_symlink, atomic_torch_save
 
 DEFAULT_MAX_NONFINITE_STEPS = 100
 
-# Temporary names made by espnet_ser.utils.checkpoints (".<name>.<random>.tmp",
-# ".<name>.<pid>.lnk") for files and links in an experiment directory.
+# Temporary names made by espnet_ser.utils.io (".<name>.<random>.tmp", ".<name>.<pid>.lnk").
 _TEMPORARY_RE = re.compile(r"^\..+\.pth\.[^/]+\.(tmp|lnk)$")
 
 
@@ -67,17 +36,15 @@ class NonFiniteTrainingError(RuntimeError):
 
 
 @dataclasses.dataclass
-class ASRSERTrainerOptions(TrainerOptions):
+class ToolkitTrainerOptions(TrainerOptions):
     """ESPnet's trainer options plus ``max_nonfinite_steps``."""
 
     max_nonfinite_steps: int = DEFAULT_MAX_NONFINITE_STEPS
 
 
-# --------------------------------------------------------------------------------------
-# Atomic saves inside ESPnet's trainer
-# --------------------------------------------------------------------------------------
 class _AtomicSaveTorch:
-    """Stand-in for the ``torch`` module: ``save(obj, path)`` is atomic, the rest is torch."""
+    """Stand-in for the name ``torch`` in ESPnet's trainer modules (only there): ``save(obj,
+    path)`` goes through :func:`atomic_torch_save`, the rest is torch."""
 
     def __init__(self, real):
         self._real = real
@@ -119,9 +86,6 @@ def atomic_checkpoint_saves():
                     module.torch = _patch_originals.pop(module)
 
 
-# --------------------------------------------------------------------------------------
-# Recovery of an interrupted experiment directory
-# --------------------------------------------------------------------------------------
 def remove_stale_temporaries(output_dir: Path) -> List[Path]:
     """Delete temporary checkpoint files / links left by a killed writer."""
     removed = []
@@ -132,10 +96,8 @@ def remove_stale_temporaries(output_dir: Path) -> List[Path]:
             p.unlink()
             removed.append(p)
     if removed:
-        logging.warning(
-            "Removed temporary files of an interrupted write: "
-            + ", ".join(p.name for p in removed)
-        )
+        logging.warning("Removed temporary files of an interrupted write: "
+                        + ", ".join(p.name for p in removed))
     return removed
 
 
@@ -146,14 +108,10 @@ def complete_interrupted_epoch(output_dir: Path, best_model_criterion) -> Option
     kill in between would lose that epoch's model file for good. Returns the epoch of the
     checkpoint, or None if there is none.
     """
-    from espnet2.train.reporter import Reporter
-
-    ckpt = output_dir / "checkpoint.pth"
+    ckpt = output_dir / CHECKPOINT_NAME
     if not ckpt.is_file():
         return None
-    states = torch.load(ckpt, map_location="cpu", weights_only=False)
-    reporter = Reporter()
-    reporter.load_state_dict(states["reporter"])
+    states, reporter = load_training_checkpoint(output_dir)
     epoch = reporter.get_epoch()
     if epoch < 1:
         return epoch
@@ -175,9 +133,6 @@ def complete_interrupted_epoch(output_dir: Path, best_model_criterion) -> Option
     return epoch
 
 
-# --------------------------------------------------------------------------------------
-# Non-finite steps
-# --------------------------------------------------------------------------------------
 def _poisoned(retval):
     """The model output with a NaN-gradient loss if its loss is not finite, else None."""
     loss = retval.get("loss") if isinstance(retval, dict) else retval[0]
@@ -190,11 +145,16 @@ def _poisoned(retval):
 
 
 class NonFiniteGuard:
-    """Counts updates skipped because of a non-finite loss or gradient."""
+    """Counts updates skipped because of a non-finite loss or gradient.
+
+    A non-finite loss gets NaN gradients, so ESPnet skips the step as it skips a non-finite
+    gradient norm. Each skip is logged and reported (``nonfinite_skipped``); after
+    ``max_consecutive`` consecutive skips (0: never) :class:`NonFiniteTrainingError` is raised.
+    """
 
     def __init__(self, max_consecutive: int = DEFAULT_MAX_NONFINITE_STEPS):
         if max_consecutive < 0:
-            raise ValueError(f"max_nonfinite_steps must be >= 0, got {max_consecutive}")
+            raise ValueError(f"--max_nonfinite_steps must be >= 0, got {max_consecutive}")
         self.max_consecutive = max_consecutive
         self.consecutive = 0
         self.total = 0
@@ -235,15 +195,13 @@ class NonFiniteGuard:
             logging.warning(
                 f"Non-finite {what}: update skipped ({self.consecutive} consecutive, "
                 f"{state['skipped']} in this epoch, {self.total} in total; limit "
-                f"{limit if limit > 0 else 'none'})"
-            )
+                f"{limit if limit > 0 else 'none'})")
             if 0 < limit <= self.consecutive:
                 raise NonFiniteTrainingError(
                     f"{self.consecutive} consecutive updates had a non-finite loss or "
                     f"gradient (--max_nonfinite_steps {limit}); training stopped. The last "
                     f"complete checkpoint is kept; lower the learning rate, check the data "
-                    f"or raise the limit (0: never stop)."
-                )
+                    f"or raise the limit (0: never stop).")
 
         def wrap_zero_grad(original):
             def zero_grad(*args, **kwargs):
@@ -266,25 +224,16 @@ class NonFiniteGuard:
             for optimizer in patched:
                 del optimizer.zero_grad  # back to the class method
         if state["skipped"]:
-            logging.warning(
-                f"{state['skipped']} of {state['updates']} updates in this epoch were "
-                f"skipped because of a non-finite loss or gradient"
-            )
+            logging.warning(f"{state['skipped']} of {state['updates']} updates in this epoch "
+                            "were skipped because of a non-finite loss or gradient")
         else:
             logging.info(f"0 of {state['updates']} updates skipped (non-finite)")
 
 
-# --------------------------------------------------------------------------------------
-# Unweighted accuracy over a whole validation epoch
-# --------------------------------------------------------------------------------------
 def pooled_ratio(reporter: SubReporter, numerator: str, denominator: str) -> Optional[float]:
-    """Ratio of the epoch averages of two per-batch fractions: a ratio of totals.
-
-    A model reports counts divided by its batch size; the reporter averages them over the
-    epoch weighted by batch size, i.e. ``total / N``, so the ratio of two such averages is
-    the ratio of the totals over the whole set (not a mean of per-batch ratios). None
-    when either was not reported or the denominator's total is zero.
-    """
+    """Ratio of the epoch averages of two per-batch fractions (counts / batch size, averaged
+    weighted by batch size), i.e. the ratio of the totals over the whole set. None when
+    either was not reported or the denominator's total is zero."""
     if numerator not in reporter.stats or denominator not in reporter.stats:
         return None
     total = aggregate(reporter.stats[denominator])
@@ -293,50 +242,35 @@ def pooled_ratio(reporter: SubReporter, numerator: str, denominator: str) -> Opt
     return float(aggregate(reporter.stats[numerator]) / total)
 
 
-def unweighted_accuracy(reporter: SubReporter) -> Optional[float]:
-    """Mean per-class recall from the epoch's ``cnt_<class>`` / ``hit_<class>`` stats.
-
-    A model reports, per batch, the fraction of the batch in each class and the fraction
-    correctly classified in it, weighted by the batch size; their epoch averages are
-    ``count_c / N`` and ``correct_c / N``, whose ratio is the recall of class c
-    (:func:`pooled_ratio`). Classes absent from the set are left out of the mean. None
-    when no such stats were reported.
-    """
-    recalls = []
+def _pooled_ratios(reporter: SubReporter, numerator: str, denominator: str) -> Dict[str, float]:
+    """``{name: pooled_ratio(<numerator><name>, <denominator><name>)}`` over the reported stats."""
+    ratios = {}
     for key in reporter.stats:
-        if key.startswith("hit_"):
-            recall = pooled_ratio(reporter, key, f"cnt_{key[4:]}")
-            if recall is not None:
-                recalls.append(recall)
+        if key.startswith(numerator):
+            name = key[len(numerator):]
+            ratio = pooled_ratio(reporter, key, denominator + name)
+            if ratio is not None:
+                ratios[name] = ratio
+    return ratios
+
+
+def unweighted_accuracy(reporter: SubReporter) -> Optional[float]:
+    """Mean per-class recall from the epoch's ``hit_<class>`` / ``cnt_<class>`` stats (classes
+    absent from the set left out); None when no such stats were reported."""
+    recalls = list(_pooled_ratios(reporter, "hit_", "cnt_").values())
     return float(sum(recalls) / len(recalls)) if recalls else None
 
 
 def pooled_error_rates(reporter: SubReporter) -> Dict[str, float]:
-    """``{name: errors / reference units}`` over the epoch from ``err_<name>`` / ``ref_<name>``.
-
-    E.g. ``cer_ctc`` and ``wer_ctc`` of :meth:`espnet_ser.ser.espnet_model.ESPnetSERModel.
-    ctc_error_stats`: the error rate over the whole validation set (:func:`pooled_ratio`),
-    which an average of per-batch rates is not.
-    """
-    rates = {}
-    for key in reporter.stats:
-        if key.startswith("err_"):
-            rate = pooled_ratio(reporter, key, f"ref_{key[4:]}")
-            if rate is not None:
-                rates[key[4:]] = rate
-    return rates
+    """``{name: errors / reference units}`` over the epoch from ``err_<name>`` / ``ref_<name>``
+    (e.g. ``cer_ctc``, ``wer_ctc``), which an average of per-batch rates is not."""
+    return _pooled_ratios(reporter, "err_", "ref_")
 
 
-# --------------------------------------------------------------------------------------
-# Schedules stated as a fraction of the run
-# --------------------------------------------------------------------------------------
 def set_schedule_lengths(schedulers, train_iter_factory, trainer_options) -> List[str]:
-    """Give every ``warmuplinearlr`` scheduler the run's number of updates; log and return it.
-
-    The count is per process (see :func:`espnet_ser.train.scheduler.updates_per_epoch`).
-    Raises :class:`espnet_ser.train.scheduler.ScheduleLengthError` when the iterator's
-    length is not known in advance and the scheduler has no ``total_steps``.
-    """
+    """Give every ``warmuplinearlr`` scheduler the run's number of updates (per process);
+    log and return the lines. :class:`ScheduleLengthError` when the iterator's length is
+    not known in advance and the scheduler has no ``total_steps``."""
     lines = []
     for scheduler in schedulers:
         if not isinstance(scheduler, WarmupLinearLR):
@@ -353,34 +287,25 @@ def set_schedule_lengths(schedulers, train_iter_factory, trainer_options) -> Lis
     return lines
 
 
-# --------------------------------------------------------------------------------------
-# The trainer
-# --------------------------------------------------------------------------------------
 _run_state = threading.local()
 
 
-class ASRSERTrainer(Trainer):
-    """ESPnet's trainer with atomic checkpoints, resume recovery and a non-finite limit."""
+class ToolkitTrainer(Trainer):
+    """ESPnet's trainer with the additions listed in the module docstring."""
 
     @classmethod
     def build_options(cls, args: argparse.Namespace) -> TrainerOptions:
-        options = build_dataclass(ASRSERTrainerOptions, args)
-        if options.max_nonfinite_steps < 0:
-            raise ValueError(
-                f"--max_nonfinite_steps must be >= 0, got {options.max_nonfinite_steps}"
-            )
+        options = build_dataclass(ToolkitTrainerOptions, args)
+        NonFiniteGuard(options.max_nonfinite_steps)  # refuses a negative limit
         return options
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser):
         group = parser.add_argument_group("Trainer reliability related")
         group.add_argument(
-            "--max_nonfinite_steps",
-            type=int,
-            default=DEFAULT_MAX_NONFINITE_STEPS,
+            "--max_nonfinite_steps", type=int, default=DEFAULT_MAX_NONFINITE_STEPS,
             help="Stop training with an error after this many consecutive updates with "
-            "a non-finite loss or gradient (each is skipped); 0: never stop",
-        )
+            "a non-finite loss or gradient (each is skipped); 0: never stop")
 
     @classmethod
     def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
@@ -400,28 +325,19 @@ class ASRSERTrainer(Trainer):
         _run_state.guard = NonFiniteGuard(limit)
         try:
             with atomic_checkpoint_saves():
-                super().run(
-                    model=model,
-                    optimizers=optimizers,
-                    schedulers=schedulers,
-                    train_iter_factory=train_iter_factory,
-                    valid_iter_factory=valid_iter_factory,
-                    plot_attention_iter_factory=plot_attention_iter_factory,
-                    trainer_options=trainer_options,
-                    distributed_option=distributed_option,
-                )
+                super().run(model=model, optimizers=optimizers, schedulers=schedulers,
+                            train_iter_factory=train_iter_factory,
+                            valid_iter_factory=valid_iter_factory,
+                            plot_attention_iter_factory=plot_attention_iter_factory,
+                            trainer_options=trainer_options,
+                            distributed_option=distributed_option)
         finally:
             _run_state.guard = previous
 
     @classmethod
     def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
-        """ESPnet's validation, plus the stats pooled over the whole set.
-
-        ``ua`` (unweighted accuracy, :func:`unweighted_accuracy`) and, from a CTC head,
-        ``cer_ctc`` / ``wer_ctc`` (:func:`pooled_error_rates`). Each can be used as
-        ``--best_model_criterion valid ua max`` (``valid wer_ctc min``) and
-        ``--early_stopping_criterion valid ua max``.
-        """
+        """ESPnet's validation plus ``ua`` and ``cer_ctc`` / ``wer_ctc`` pooled over the set
+        (usable as ``--best_model_criterion valid ua max``, ``valid wer_ctc min``)."""
         super().validate_one_epoch(model=model, iterator=iterator, reporter=reporter,
                                    options=options, distributed_option=distributed_option)
         pooled = pooled_error_rates(reporter)
@@ -438,18 +354,13 @@ class ASRSERTrainer(Trainer):
         """ESPnet's epoch loop, watched by the run's :class:`NonFiniteGuard`."""
         guard = getattr(_run_state, "guard", None)
         if guard is None:  # called outside run(): one guard for this epoch
-            guard = NonFiniteGuard(
-                getattr(options, "max_nonfinite_steps", DEFAULT_MAX_NONFINITE_STEPS)
-            )
+            guard = NonFiniteGuard(getattr(options, "max_nonfinite_steps",
+                                           DEFAULT_MAX_NONFINITE_STEPS))
         with guard.watch(model, optimizers, reporter):
             return super().train_one_epoch(
-                model=model,
-                iterator=iterator,
-                optimizers=optimizers,
-                schedulers=schedulers,
-                scaler=scaler,
-                reporter=reporter,
-                summary_writer=summary_writer,
-                options=options,
-                distributed_option=distributed_option,
-            )
+                model=model, iterator=iterator, optimizers=optimizers, schedulers=schedulers,
+                scaler=scaler, reporter=reporter, summary_writer=summary_writer,
+                options=options, distributed_option=distributed_option)
+
+
+ASRSERTrainer, ASRSERTrainerOptions = ToolkitTrainer, ToolkitTrainerOptions  # old names

@@ -1,21 +1,31 @@
-"""Split a set into jobs and merge the jobs' outputs, for the ``*_inference`` entry points.
-
-A set of utterances is split into ``nj`` contiguous parts of its C-sorted list
-(:func:`espnet_ser.features.fbank.split_utterances`); job ``J`` (1-based) writes its
-outputs, one Kaldi map per output name plus ``failed`` (``<utt> <reason>``), into
-``OUTPUT_DIR/split<nj>/output.<J>`` (:func:`part_dir`). :func:`merge_parts` checks that
-every output file of a job holds exactly that job's utterances (``failed`` may hold a
-subset) and writes the merged maps, ``num_utts`` and the failure report into
-``OUTPUT_DIR``.
-"""
+"""Splitting a set into jobs (also of the feature dumps), and the per-job runs and merge of
+the ``*_inference`` CLIs: job J writes one Kaldi map per output plus ``failed`` (``<utt>
+<reason>``) into ``OUTPUT_DIR/split<nj>/output.<J>``; :func:`merge_outputs` joins them."""
 
 import logging
+import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
-from espnet_ser.data.datadir import atomic_write_text, read_kaldi_map, write_kaldi_map
+from espnet_ser.utils.io import atomic_write_text, read_kaldi_map, write_kaldi_map
 
 FAILED = "failed"
+
+
+def split_utterances(utts: Sequence[str], nj: int) -> List[List[str]]:
+    """``nj`` contiguous parts of the C-sorted ids (part ``J - 1`` is job ``J``), the first
+    ``len(utts) % nj`` one longer (empty ones last). ValueError for ``nj < 1`` or duplicates."""
+    if nj < 1:
+        raise ValueError(f"nj must be >= 1, got {nj}")
+    ordered = sorted(utts)
+    if len(set(ordered)) != len(ordered):
+        raise ValueError("utterance ids are not unique")
+    base, extra = divmod(len(ordered), nj)
+    bounds = [j * base + min(j, extra) for j in range(nj + 1)]
+    return [ordered[bounds[j]:bounds[j + 1]] for j in range(nj)]
+
+
+split_parts = split_utterances  # the name the inference CLIs used before
 
 
 def part_dir(output_dir: Path, nj: int, job: int) -> Path:
@@ -23,21 +33,53 @@ def part_dir(output_dir: Path, nj: int, job: int) -> Path:
     return output_dir / f"split{nj}" / f"output.{job}"
 
 
-def split_parts(utts: Sequence[str], nj: int) -> List[List[str]]:
-    """``nj`` contiguous parts of the C-sorted utterance list (part ``J - 1`` is job ``J``)."""
-    from espnet_ser.features.fbank import split_utterances
-
-    return split_utterances(list(utts), nj)
-
-
 def run_jobs(output_dir: Path, nj: int, job: Optional[int], parts: List[List[str]],
              run_part: Callable[[List[str], Path], None]) -> None:
     """Call ``run_part(utts, part_dir)`` for job ``job``, or for every job when it is None."""
-    jobs = [job] if job is not None else list(range(1, nj + 1))
-    for j in jobs:
+    for j in [job] if job is not None else range(1, nj + 1):
         if not 1 <= j <= nj:
             raise ValueError(f"--job {j} is outside 1..{nj}")
         run_part(parts[j - 1], part_dir(output_dir, nj, j))
+
+
+def job_parser(doc: str, what: str):
+    """An argparse parser with the arguments of every inference CLI (``what``: their verb)."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = p.add_argument
+    add("--exp_dir", type=Path, required=True, help="training experiment (config.yaml)")
+    add("--model_file", type=Path, default=None,
+        help="model parameters (default: the averaged / best model in exp_dir)")
+    add("--output_dir", type=Path, required=True)
+    add("--nj", type=int, default=1)
+    add("--job", type=int, default=None, help=f"1-based part to {what} (default: all)")
+    add("--merge", action="store_true", help="join the parts of a finished run")
+    add("--device", default="cpu", help="cpu, cuda or cuda:N")
+    add("--num_threads", type=int, default=1, help="torch CPU threads per job")
+    add("--max_failures", type=int, default=None,
+        help=f"exit non-zero when more utterances than this fail to {what} (per job, and over "
+        "the set with --merge); default: no limit, the failures are written to "
+        "OUTPUT_DIR/failed and counted in the log")
+    return p
+
+
+def run_or_merge(args, read_scp: Callable[[], Mapping[str, str]], outputs: Sequence[str],
+                 run_part: Callable[[List[str], Dict[str, str], Path], None], **merge) -> None:
+    """``--merge`` the parts of ``read_scp()`` (``merge``: keywords of :func:`merge_outputs`)
+    or run ``run_part(utts, scp, out)`` for ``--job`` (all without it); errors exit 1."""
+    try:
+        scp = read_scp()
+        parts = split_utterances(list(scp), args.nj)
+        if args.merge:
+            merge_outputs(args.output_dir, args.nj, parts, outputs, args.max_failures, **merge)
+        else:
+            run_jobs(args.output_dir, args.nj, args.job, parts,
+                     lambda utts, out: run_part(utts, scp, out))
+    except (OSError, ValueError, RuntimeError) as e:
+        logging.error(str(e))
+        sys.exit(1)
 
 
 def report_failures(num_failed: int, num_utts: int, failed_file: Path, max_failures) -> None:
@@ -62,19 +104,14 @@ def write_part(out: Path, num_utts: int, results: Mapping[str, Mapping[str, str]
     report_failures(len(failed), num_utts, out / FAILED, max_failures)
 
 
-def merge_parts(output_dir: Path, nj: int, parts: List[List[str]], outputs: Sequence[str],
-                max_failures: Optional[int], *, optional: Sequence[str] = (),
-                job_kind: str = "decoding", done: str = "decoded",
-                failed_note: str = "failed to decode") -> None:
-    """Join the outputs of the ``nj`` jobs of ``parts`` into ``output_dir``.
-
-    ``outputs`` (the first one counts the utterances) must be in every job directory, as
-    must ``failed``; an ``optional`` output is merged when some job wrote it, and
-    otherwise removed from ``output_dir`` (left by an earlier run). Every file must hold
-    exactly its job's utterances (``failed`` a subset of them); errors name the file and
-    the job. After writing the merged maps and ``num_utts``, raises when more than
-    ``max_failures`` utterances failed or when none was ``done``.
-    """
+def merge_outputs(output_dir: Path, nj: int, parts: List[List[str]], outputs: Sequence[str],
+                  max_failures: Optional[int], *, optional: Sequence[str] = (),
+                  job_kind: str = "decoding", done: str = "decoded",
+                  failed_note: str = "failed to decode") -> None:
+    """Join the ``outputs`` (the first counts the utterances), ``failed`` and the ``optional``
+    outputs some job wrote of the jobs of ``parts`` into ``output_dir``, each checked to hold
+    exactly its job's utterances (``failed`` a subset); write ``num_utts``; raise when more
+    than ``max_failures`` failed or none was ``done``."""
     dirs = [(job, utts, part_dir(output_dir, nj, job))
             for job, utts in enumerate(parts, 1) if utts]
     present = [name for name in optional if any((d / name).is_file() for _, _, d in dirs)]
@@ -85,7 +122,8 @@ def merge_parts(output_dir: Path, nj: int, parts: List[List[str]], outputs: Sequ
         for name in names:
             f = d / name
             if not f.is_file():
-                raise FileNotFoundError(f"{f}: missing; {job_kind} job {job} of {nj} did not finish")
+                raise FileNotFoundError(f"{f}: missing; {job_kind} job {job} of {nj} did not "
+                                        "finish")
             m = read_kaldi_map(f, allow_empty_value=True)
             if name == FAILED:
                 stray = [u for u in m if u not in in_job]

@@ -1,10 +1,5 @@
-"""Keep ESPnet imports quiet on machines without network access.
-
-ESPnet's English g2p dependency asks NLTK to download its data when it is imported. With
-no network that prints a multi-line error into every log although nothing needs the data
-(this toolkit never uses g2p). :func:`quiet_nltk_downloads` makes those attempts silent;
-call it before importing ``espnet2`` modules that pull in the tokenizers.
-"""
+"""Keep ESPnet imports quiet offline: its g2p dependency asks NLTK to download data on import,
+which prints an error into every log. Call :func:`quiet_nltk_downloads` before such imports."""
 
 import io
 

@@ -1,11 +1,7 @@
 """Loading of configs, model files and archives without running code from them.
 
-- YAML is read with ``yaml.safe_load`` only; a ``!!python/...`` tag is refused.
-- Model files are read with ``torch.load(weights_only=True)``; a pickle that names any
-  other Python object (e.g. ``os.system``) is refused, not executed.
-- State dicts load strictly unless ``strict=False`` is passed; a mismatch names the
-  missing and unexpected keys and the shape differences.
-- Archive entries must stay inside the output directory (see :func:`check_archive`).
+YAML via ``yaml.safe_load``, weights via ``torch.load(weights_only=True)``, strict state
+dicts unless ``strict=False``, and archive entries kept inside the output directory.
 """
 
 import argparse
@@ -18,33 +14,25 @@ import tarfile
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 import yaml
 
-PathLike = Union[str, Path]
+from espnet_ser.utils.io import PathLike
 
 
 class UnsafeFileError(ValueError):
-    """A config, model file or archive was refused because loading it could run code
-    or write outside its directory."""
+    """A config, model file or archive refused: loading it could run code or write outside."""
 
 
 class StateDictMismatchError(RuntimeError):
     """A state dict does not match the model; the message names the keys."""
 
 
-# --------------------------------------------------------------------------------------
-# YAML
-# --------------------------------------------------------------------------------------
 def load_yaml_config(path: PathLike) -> Dict[str, Any]:
-    """Read a YAML mapping with ``yaml.safe_load``.
-
-    Raises :class:`UnsafeFileError` for tags that construct Python objects
-    (``!!python/object``, ``!!python/object/apply``, ...), ``ValueError`` for other
-    invalid YAML or a non-mapping document.
-    """
+    """A YAML mapping read with ``yaml.safe_load``: :class:`UnsafeFileError` for tags that
+    build Python objects (``!!python/object``, ...), ``ValueError`` for other bad YAML."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such config file")
@@ -65,17 +53,11 @@ def load_yaml_config(path: PathLike) -> Dict[str, Any]:
     return data
 
 
-# --------------------------------------------------------------------------------------
-# Model files
-# --------------------------------------------------------------------------------------
-def load_model_state(
-    path: PathLike, map_location: Any = "cpu"
-) -> "OrderedDict[str, torch.Tensor]":
-    """Load a state dict with ``torch.load(weights_only=True)``.
+def load_model_state(path: PathLike, map_location: Any = "cpu") -> "OrderedDict[str, torch.Tensor]":
+    """A state dict read with ``torch.load(weights_only=True)`` (``{"module": ...}`` unwrapped).
 
-    A DeepSpeed-style ``{"module": state_dict}`` is unwrapped. Raises
-    :class:`UnsafeFileError` if the file pickles anything other than tensors and plain
-    containers, ``ValueError`` if it is not a mapping of names to tensors.
+    :class:`UnsafeFileError` if the file pickles anything but tensors and plain containers,
+    ``ValueError`` if it is not a mapping of names to tensors.
     """
     path = Path(path)
     if not path.is_file():
@@ -85,20 +67,16 @@ def load_model_state(
     except Exception as e:  # noqa: BLE001 - re-raised with the file name
         if isinstance(e, pickle.UnpicklingError):
             skip = ("Weights only load failed", "Please file an issue", "Check the doc")
-            detail = [
-                line.strip()
-                for line in str(e).splitlines()
-                if line.strip() and not line.startswith(skip)
-            ]
+            detail = [line.strip() for line in str(e).splitlines()
+                      if line.strip() and not line.startswith(skip)]
             raise UnsafeFileError(
                 f"{path}: refused: not a file of tensors and plain containers "
                 f"({detail[0] if detail else e}); model files are read with "
                 f"torch.load(weights_only=True) and other pickled objects are never "
                 f"unpickled"
             ) from e
-        raise ValueError(
-            f"{path}: cannot be loaded as a model file ({type(e).__name__}: {e})"
-        ) from e
+        raise ValueError(f"{path}: cannot be loaded as a model file ({type(e).__name__}: {e})"
+                         ) from e
     if isinstance(state, Mapping) and "module" in state and isinstance(state["module"], Mapping):
         state = state["module"]
     if not isinstance(state, Mapping):
@@ -107,44 +85,39 @@ def load_model_state(
         if not isinstance(value, torch.Tensor):
             raise ValueError(
                 f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor; "
-                f"expected a model state dict"
-            )
+                f"expected a model state dict")
     return OrderedDict(state)
 
 
-def _short(keys: List[str], limit: int = 20) -> str:
-    return str(keys[:limit]) + (f" ... ({len(keys)} in all)" if len(keys) > limit else "")
+def list_keys(keys: List[str], limit: int = 20) -> str:
+    """``keys`` for a message: the first ``limit`` and how many there are in all."""
+    return str(list(keys[:limit])) + (f" ... ({len(keys)} in all)" if len(keys) > limit else "")
 
 
-def load_into_model(
-    model: torch.nn.Module,
-    state: Mapping[str, torch.Tensor],
-    strict: bool = True,
-    source: Any = "state dict",
-) -> Tuple[List[str], List[str]]:
-    """``model.load_state_dict(state)``, strict by default.
+def key_differences(missing: List[str], unexpected: List[str], limit: int = 20) -> List[str]:
+    """``["missing keys [...]", "unexpected keys [...]"]``, for the non-empty lists."""
+    return [f"{what} keys {list_keys(keys, limit)}"
+            for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
 
-    With ``strict=True`` any missing key, unexpected key or shape difference raises
-    :class:`StateDictMismatchError` naming ``source`` and the keys, and nothing is
-    loaded. With ``strict=False`` the matching keys are loaded and a warning lists the
-    others. Returns ``(missing, unexpected)``.
+
+def load_into_model(model: torch.nn.Module, state: Mapping[str, torch.Tensor],
+                    strict: bool = True, source: Any = "state dict"
+                    ) -> Tuple[List[str], List[str]]:
+    """``model.load_state_dict(state)``; returns ``(missing, unexpected)``.
+
+    Strict: a missing / unexpected key or a shape difference raises
+    :class:`StateDictMismatchError` naming ``source`` and the keys, loading nothing.
+    ``strict=False``: the matching keys load and a warning lists the others.
     """
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    shapes = [
-        f"{k}: {tuple(state[k].shape)} in file, {tuple(v.shape)} in model"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
+    shapes = [f"{k}: {tuple(state[k].shape)} in file, {tuple(v.shape)} in model"
+              for k, v in expected.items() if k in state and state[k].shape != v.shape]
     if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {_short(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys {_short(unexpected)}")
+        parts = key_differences(missing, unexpected)
         if shapes:
-            parts.append(f"shape mismatches {_short(shapes)}")
+            parts.append(f"shape mismatches {list_keys(shapes)}")
         msg = f"{source}: state dict does not match the model: " + "; ".join(parts)
         if strict:
             raise StateDictMismatchError(msg + " (pass strict=False to load the rest)")
@@ -155,20 +128,13 @@ def load_into_model(
     return missing, unexpected
 
 
-def build_model_from_file(
-    task_cls,
-    config_file: Optional[PathLike] = None,
-    model_file: Optional[PathLike] = None,
-    device: str = "cpu",
-    strict: bool = True,
-):
-    """Build ``task_cls``'s model from ``config_file`` and load ``model_file`` into it.
+def build_model_from_file(task_cls, config_file: Optional[PathLike] = None,
+                          model_file: Optional[PathLike] = None, device: str = "cpu",
+                          strict: bool = True):
+    """ESPnet's ``AbsTask.build_model_from_file`` with safe loading; returns ``(model, args)``.
 
-    Same contract as ESPnet's ``AbsTask.build_model_from_file`` (``config_file``
-    defaults to ``config.yaml`` beside ``model_file``; adapters are created when
-    ``use_adapter`` is set), except that the config is read with :func:`load_yaml_config`,
-    the weights with :func:`load_model_state` (``weights_only=True``) and the state dict
-    is loaded strictly unless ``strict=False``. Returns ``(model, args)``.
+    The config is read with :func:`load_yaml_config`, the weights with
+    :func:`load_model_state`, and loaded strictly unless ``strict=False``.
     """
     from espnet2.train.abs_espnet_model import AbsESPnetModel
 
@@ -181,9 +147,7 @@ def build_model_from_file(
     args = argparse.Namespace(**load_yaml_config(config_file))
     model = task_cls.build_model(args)
     if not isinstance(model, AbsESPnetModel):
-        raise RuntimeError(
-            f"model must inherit {AbsESPnetModel.__name__}, but got {type(model)}"
-        )
+        raise RuntimeError(f"model must inherit {AbsESPnetModel.__name__}, but got {type(model)}")
     if getattr(args, "use_adapter", False):
         from espnet2.layers.create_adapter import create_adapter
 
@@ -198,9 +162,6 @@ def build_model_from_file(
     return model, args
 
 
-# --------------------------------------------------------------------------------------
-# Archives
-# --------------------------------------------------------------------------------------
 def _name_problem(name: str) -> Optional[str]:
     if not name or name.startswith("/") or name.startswith("\\") or (
         len(name) > 1 and name[1] == ":"
@@ -212,11 +173,8 @@ def _name_problem(name: str) -> Optional[str]:
 
 
 def _resolve_inside(start: List[str], target: str, links: set) -> Optional[str]:
-    """Resolve ``target`` from directory ``start`` (archive components) lexically.
-
-    Returns a problem description, or None if it stays inside the archive root and
-    does not pass through another symbolic link of the archive.
-    """
+    """Resolve ``target`` from directory ``start`` lexically: a problem description, or
+    None if it stays inside the archive root and passes through no other link."""
     if target.startswith("/"):
         return f"points to the absolute path {target!r}"
     stack = list(start)
@@ -234,14 +192,9 @@ def _resolve_inside(start: List[str], target: str, links: set) -> Optional[str]:
 
 
 def check_archive(archive: PathLike) -> None:
-    """Refuse an archive (``.zip`` or tar) with an entry that would land outside the
-    output directory.
-
-    Refused: absolute names, names with a ``..`` component, names under a symbolic
-    link entry, symbolic or hard links whose target is absolute or leaves the
-    directory, and device / FIFO entries. Raises :class:`UnsafeFileError` naming the
-    archive and every refused entry; nothing is extracted.
-    """
+    """Refuse a ``.zip`` / tar archive with an entry that would land outside the output
+    directory (absolute or ``..`` names, names under a link, links leaving the directory,
+    devices / FIFOs): :class:`UnsafeFileError` naming every refused entry."""
     archive = Path(archive)
     bad: List[str] = []
     if archive.suffix == ".zip":  # as espnet2.main_funcs.pack_funcs.Archiver decides
@@ -288,8 +241,7 @@ def check_archive(archive: PathLike) -> None:
         raise UnsafeFileError(
             f"{archive}: refused to unpack; nothing was extracted. Unsafe entries: "
             + "; ".join(bad[:20])
-            + (f" ... ({len(bad)} in all)" if len(bad) > 20 else "")
-        )
+            + (f" ... ({len(bad)} in all)" if len(bad) > 20 else ""))
 
 
 def check_unpacked_paths(archive: PathLike, outdir: Path, files: Mapping[str, str]) -> None:
@@ -299,5 +251,4 @@ def check_unpacked_paths(archive: PathLike, outdir: Path, files: Mapping[str, st
         real = os.path.realpath(value)
         if os.path.commonpath([root, real]) != root:
             raise UnsafeFileError(
-                f"{archive}: refused: meta.yaml entry {key}={value!r} is outside {outdir}"
-            )
+                f"{archive}: refused: meta.yaml entry {key}={value!r} is outside {outdir}")

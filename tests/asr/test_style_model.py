@@ -178,3 +178,42 @@ def test_gst_experiment_computes_its_style_features_from_the_wave(tmp_path):
         s2t.style_features(wave, 8000)
     feats = np.random.default_rng(0).standard_normal((60, 20)).astype(np.float32)
     assert s2t(feats, style)
+
+
+INTERCTC = ["--encoder_conf", "num_blocks=3", "--encoder_conf", "interctc_layer_idx=[1,2]",
+            "--model_conf", "interctc_weight=0.4"]
+
+
+def test_style_conditioned_encoder_with_conditioned_intermediate_ctc(tmp_path):
+    model = ASRSERTask.build_model(build_args(tmp_path, "--encoder", "gst_conformer", *GST,
+                                              *INTERCTC, "--encoder_conf",
+                                              "interctc_use_conditioning=true"))
+    _, stats, _ = model(**batch())
+    assert "loss_interctc_layer2" in stats
+
+
+@pytest.mark.parametrize("extra", [
+    [], INTERCTC, INTERCTC + ["--encoder_conf", "interctc_use_conditioning=true"]])
+@pytest.mark.parametrize("train", [False, True])
+def test_loss_and_stats_are_espnets(tmp_path, extra, train):
+    """Without a style source, asr_ser computes ESPnet's ESPnetASRModel loss and stats."""
+    torch.manual_seed(0)
+    ours = ASRSERTask.build_model(build_args(tmp_path, "--encoder", "conformer", *extra))
+    espnet = ASRSERTask.build_model(build_args(tmp_path, "--model", "espnet", "--encoder",
+                                               "conformer", *extra))
+    assert type(espnet).__name__ == "ESPnetASRModel"
+    espnet.load_state_dict(ours.state_dict())
+    b = {k: v for k, v in batch().items() if k in ("speech", "speech_lengths", "text",
+                                                    "text_lengths")}
+    results = []
+    for model in (ours, espnet):
+        model.train(train)
+        torch.manual_seed(1)  # the same dropout masks
+        results.append(model(**{k: v.clone() for k, v in b.items()}))
+    (loss, stats, weight), (loss_e, stats_e, weight_e) = results
+    assert torch.equal(loss, loss_e) and torch.equal(weight, weight_e)
+    assert "acc_emo" in stats
+    del stats["acc_emo"]
+    assert list(stats) == list(stats_e)
+    for key, value in stats_e.items():
+        assert (value is None and stats[key] is None) or torch.equal(stats[key], value), key

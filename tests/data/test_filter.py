@@ -92,32 +92,6 @@ def test_ctc_rule_depends_on_subsampling():
     assert filter_reasons(feats, text, subsampling=1) == {}
 
 
-def test_cli_valid_role(tmp_path, shapes, capsys):
-    feats, text = shapes
-    if True:
-        filter_utts.main(["--feats_shape", str(feats), "--text_shape", str(text),
-                          "--out_dir", str(tmp_path / "v"), "--min_frames", "10",
-                          "--max_frames", "500", "--subsampling", "4", "--set_role", "valid"])
-    assert sorted(line.split()[0] for line in (tmp_path / "v" / "filtered").read_text().splitlines()) \
-        == sorted(EXPECTED)
-    err = capsys.readouterr().err
-    assert "valid: kept 4 of 9 utterances; filtered 5" in err
-    assert all(f"filtered {u}: {r}" in err for u, r in EXPECTED.items())
-
-
-def test_test_set_is_never_filtered(tmp_path, shapes, capsys):
-    feats, text = shapes
-    with pytest.raises(FilterError, match="the test set is never filtered"):
-        filter_shape_files(feats, text, tmp_path / "t", min_frames=10, set_role="test")
-    with pytest.raises(SystemExit) as exc:
-        filter_utts.main(["--feats_shape", str(feats), "--text_shape", str(text),
-                          "--out_dir", str(tmp_path / "t"), "--min_frames", "10",
-                          "--set_role", "test"])
-    assert exc.value.code == 1
-    assert "the test set is never filtered" in capsys.readouterr().err
-    assert not (tmp_path / "t").exists()
-
-
 def test_bad_arguments_and_files(tmp_path, shapes):
     feats, text = shapes
     with pytest.raises(FilterError, match="min_frames 600 > max_frames 500"):

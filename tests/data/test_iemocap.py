@@ -1,8 +1,6 @@
 """IEMOCAP preparation on small trees with the IEMOCAP_full_release layout."""
 
 import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -735,58 +733,3 @@ def test_failed_install_restores_previous_sets(tmp_path, monkeypatch):
     assert read_kaldi_map(out / "iemocap_all" / "utt2emo")["Ses01F-Ses01F_impro01_F000"] == "neu"
     assert (out / "notes.txt").read_text() == "keep me\n"
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["data"]
-
-
-# ---------------------------------------------------------------- command line
-
-def test_cli(tree, tmp_path):
-    prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(tmp_path / "data"),
-                      "--emotions", "ang neu", "--merge_exc_into_hap", "false"])
-    emo = read_kaldi_map(tmp_path / "data" / "fold2_test" / "utt2emo")
-    assert sorted(emo.values()) == ["ang"] * 2 + ["neu"] * 2
-    with pytest.raises(SystemExit) as e:
-        prepare_bin.main(["--iemocap_root", str(tmp_path / "nope"), "--out_dir",
-                          str(tmp_path / "d2")])
-    assert e.value.code == f"ERROR: --iemocap_root {tmp_path / 'nope'}: no such directory"
-    with pytest.raises(SystemExit) as e:
-        prepare_bin.main(["--out_dir", str(tmp_path / "d2")])
-    assert e.value.code == 2
-    with pytest.raises(SystemExit) as e:
-        prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(tmp_path / "d3"),
-                          "--loso_valid", "next"])
-    assert e.value.code == 2
-
-
-def test_cli_protocols(tree, tmp_path):
-    out = tmp_path / "data"
-    prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(out),
-                      "--protocols", "loso", "--loso_valid", "random", "--loso_seed", "3"])
-    assert sorted(p.name for p in out.iterdir()) == sorted(iemocap.set_names(["loso"], "random"))
-    ref = tmp_path / "ref"
-    prepare_iemocap(tree, ref, protocols=["loso"], loso_valid="random", loso_seed=3)
-    assert snapshot(out) == snapshot(ref)
-    prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(tmp_path / "both"),
-                      "--protocols", "session,loso"])
-    assert sorted(p.name for p in (tmp_path / "both").iterdir()) == sorted(iemocap.set_names())
-    assert len(iemocap.set_names()) == 1 + 15 + 30 + 30 + 20
-    prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(tmp_path / "two"),
-                      "--protocols", "loso", "--loso_valid", "none,partner"])
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
-        iemocap.set_names(["loso"], ["partner", "none"]))
-    with pytest.raises(SystemExit) as e:
-        prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(tmp_path / "x"),
-                          "--protocols", "session,speaker"])
-    assert e.value.code == ("ERROR: --protocols: unknown protocol 'speaker' "
-                            "(known: session,loso)")
-
-
-def test_cli_exit_status(tmp_path):
-    root = make_tree(tmp_path / "corpus")
-    break_unknown_label(root)
-    r = subprocess.run([sys.executable, "-m", "espnet_ser.bin.prepare_iemocap",
-                        "--iemocap_root", str(root), "--out_dir", str(tmp_path / "data")],
-                       capture_output=True, text=True)
-    assert r.returncode == 1
-    assert r.stderr.strip().splitlines()[-1].startswith(
-        f"ERROR: {_emo(root, 3, 'Ses03F_impro01')}:15: utterance Ses03F_impro01_F001")
-    assert not (tmp_path / "data").exists()

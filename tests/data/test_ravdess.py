@@ -1,8 +1,6 @@
 """RAVDESS preparation on small trees with the Audio_Speech_Actors_01-24 layout."""
 
 import logging
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -356,38 +354,3 @@ def test_failed_install_restores(tree, tmp_path, monkeypatch):
     assert (out / "notes.txt").read_text() == "keep me\n"
     assert snapshot(tmp_path / "work") != before
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["data"]
-
-
-# ---------------------------------------------------------------- command line
-
-def test_cli(tree, tmp_path, prepared):
-    out = tmp_path / "data"
-    prepare_bin.main(["--ravdess_root", str(tree), "--out_dir", str(out), "--seed", "777"])
-    for f in SET_FILES:
-        assert (out / "random_test" / f).read_bytes() == \
-            (prepared[0] / "random_test" / f).read_bytes()
-    prepare_bin.main(["--ravdess_root", str(tree), "--out_dir", str(out),
-                      "--seed", "5", "--test_fraction", "0.5"])
-    assert Counter(read_kaldi_map(out / "random_test" / "utt2emo").values()) == \
-        {e: 12 for e in EMOTIONS}
-    with pytest.raises(SystemExit) as e:
-        prepare_bin.main(["--ravdess_root", str(tmp_path / "nope"), "--out_dir",
-                          str(tmp_path / "d2")])
-    assert e.value.code == f"ERROR: --ravdess_root {tmp_path / 'nope'}: no such directory"
-    with pytest.raises(SystemExit) as e:
-        prepare_bin.main(["--out_dir", str(tmp_path / "d2")])
-    assert e.value.code == 2
-
-
-def test_cli_exit_status(tmp_path):
-    root = make_tree(tmp_path / "corpus", actors=range(1, 25, 6))
-    bad = root / "Actor_07" / "03-01-01-02-01-01-07.wav"
-    write_wav(bad)
-    r = subprocess.run([sys.executable, "-m", "espnet_ser.bin.prepare_ravdess",
-                        "--ravdess_root", str(root), "--out_dir", str(tmp_path / "data")],
-                       capture_output=True, text=True)
-    assert r.returncode == 1
-    assert r.stderr.strip().splitlines()[-1] == (
-        f"ERROR: {bad}: name '03-01-01-02-01-01-07.wav': neutral (01) has no strong "
-        "intensity (02)")
-    assert not (tmp_path / "data").exists()

@@ -18,6 +18,7 @@ import soundfile
 import yaml
 
 from espnet_ser.data.datadir import read_kaldi_map
+from espnet_ser.features.dump import dump_config
 
 REPO = Path(__file__).resolve().parents[2]
 EMOS = ["neu", "hap", "ang", "sad", "exc", "fru"]
@@ -281,7 +282,7 @@ def test_loso_multitask_recipe_on_dumped_hidden_states(tmp_path, recipe_tools):
     # the encoder ran once over every utterance at stage 3: 3 hidden states x 16 dims,
     # stored as Kaldi compressed matrices
     dump = d / "dump" / "ssl_states_tiny_mtl_compressed"
-    assert yaml.safe_load((dump / "iemocap_all" / "fbank.yaml").read_text())["compress"] == \
+    assert dump_config(dump / "iemocap_all")["compress"] == \
         "kaldi_speech_feature"
     every = read_kaldi_map(dump / "iemocap_all" / "feats.scp")
     assert kaldiio.load_mat(next(iter(every.values()))).shape[1] == 3 * 16

@@ -8,7 +8,7 @@ import torch
 from espnet2.layers.global_mvn import GlobalMVN
 from espnet_ser.bin import compute_cmvn, extract_feats
 from espnet_ser.features.cmvn import CMVNStats, compute_cmvn_stats, load_cmvn_stats
-from espnet_ser.features.fbank import FeatureError
+from espnet_ser.features.extractor import FeatureError
 
 
 def write_scp(tmp_path, matrices, name="feats"):

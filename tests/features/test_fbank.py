@@ -1,5 +1,11 @@
-"""The filterbank equals ESPnet's DefaultFrontend; audio loading checks its input."""
+"""The filterbank equals ESPnet's DefaultFrontend; GST-Tacotron's input mel
+(``normalization: tacotron``, conf/fbank_gst_tacotron.yaml) equals an independent numpy
+computation of its formula (trim, pre-emphasis, |STFT|, mel, 20 log10, shift / scale, clip),
+and the dump and the decoding path compute the same matrices."""
 
+from pathlib import Path
+
+import librosa
 import numpy as np
 import pytest
 import soundfile
@@ -7,15 +13,11 @@ import torch
 import yaml
 
 from espnet2.asr.frontend.default import DefaultFrontend
-from espnet_ser.features.fbank import (
-    AudioError,
-    FbankExtractor,
-    FeatureError,
-    load_fbank_config,
-    load_utterance,
-    read_audio,
-    read_utterance,
-)
+from espnet_ser.bin import extract_feats
+from espnet_ser.data.datadir import read_kaldi_map
+from espnet_ser.features.audio import load_utterance
+from espnet_ser.features.extractor import Extractor, FeatureError
+from espnet_ser.features.fbank import FbankExtractor, load_fbank_config
 
 
 def default_frontend_feats(frontend, wave):
@@ -94,171 +96,6 @@ def test_too_short_waveform_is_an_error(fbank_conf):
         extractor(np.zeros((1000, 2), dtype=np.float32))
 
 
-# ---------------------------------------------------------------- load_utterance errors
-
-
-def test_wrong_sample_rate_names_the_utterance(tmp_path, wav_writer):
-    path = tmp_path / "x.wav"
-    wav_writer(path, 4000, fs=8000)
-    with pytest.raises(AudioError, match=r"data/wav\.scp:7: utterance uttX: sample rate 8000 Hz.*16000"):
-        load_utterance("uttX", str(path), "data/wav.scp:7", 16000)
-
-
-def test_missing_file_names_the_utterance(tmp_path):
-    missing = tmp_path / "nope.wav"
-    with pytest.raises(AudioError, match=r"wav\.scp:3: utterance u3: no such file .*nope\.wav"):
-        load_utterance("u3", str(missing), "wav.scp:3", 16000)
-
-
-def test_empty_audio_names_the_utterance(tmp_path):
-    path = tmp_path / "empty.wav"
-    soundfile.write(str(path), np.zeros(0, dtype=np.float32), 16000, subtype="PCM_16")
-    with pytest.raises(AudioError, match=r"wav\.scp:1: utterance e: audio is empty"):
-        load_utterance("e", str(path), "wav.scp:1", 16000)
-
-
-def test_short_audio_names_the_utterance(tmp_path, wav_writer):
-    path = tmp_path / "short.wav"
-    wav_writer(path, 100)
-    with pytest.raises(AudioError, match=r"utterance s: audio has 100 samples, fewer than the 257"):
-        load_utterance("s", str(path), "wav.scp:1", 16000, min_samples=257)
-
-
-def test_unreadable_audio_names_the_utterance(tmp_path):
-    path = tmp_path / "garbage.wav"
-    path.write_bytes(b"this is not a wav file at all" * 10)
-    with pytest.raises(AudioError, match=r"wav\.scp:2: utterance g: cannot read audio .*garbage\.wav"):
-        load_utterance("g", str(path), "wav.scp:2", 16000)
-
-
-def test_multichannel_is_an_error_unless_a_channel_is_chosen(tmp_path, wav_writer):
-    path = tmp_path / "stereo.wav"
-    stereo = wav_writer(path, 4000, channels=2)
-    with pytest.raises(AudioError, match=r"utterance m: audio has 2 channels.*--channel"):
-        load_utterance("m", str(path), "wav.scp:1", 16000)
-    np.testing.assert_array_equal(load_utterance("m", str(path), "w:1", 16000, channel=1), stereo[:, 1])
-    with pytest.raises(AudioError, match=r"--channel 2 requested but the audio has 2"):
-        load_utterance("m", str(path), "wav.scp:1", 16000, channel=2)
-
-
-def test_kaldi_pipe_entries(tmp_path, wav_writer):
-    """Opted in (allow_commands=True), a benign command is run and read."""
-    path = tmp_path / "p.wav"
-    expected = wav_writer(path, 3000)
-    got = load_utterance("p", f"cat {path} |", "wav.scp:1", 16000, allow_commands=True)
-    np.testing.assert_array_equal(got, expected)
-    with pytest.raises(AudioError, match=r"utterance p: command exited with status 3"):
-        load_utterance("p", f"cat {path}; exit 3 |", "wav.scp:1", 16000, allow_commands=True)
-
-
-# ---------------------------------------------------------------- reliability
-
-
-def _truncated_copy(src, dst, keep_samples):
-    """A wav whose header declares all of src's frames but holding only keep_samples."""
-    data = src.read_bytes()
-    dst.write_bytes(data[: 44 + 2 * keep_samples])  # 44-byte header, PCM-16 mono
-
-
-def test_commands_are_refused_unless_allowed(tmp_path, wav_writer):
-    marker = tmp_path / "marker"
-    evil = f"touch {marker} |"
-    for call in (
-        lambda: load_utterance("u1", evil, "data/wav.scp:4", 16000),
-        lambda: read_audio(evil),
-        lambda: read_utterance("u1", evil, "data/wav.scp:4", None),
-    ):
-        with pytest.raises(AudioError) as err:
-            call()
-        assert "allow_commands" in str(err.value)
-        assert err.value.reason is None  # a policy error: never just rejected
-    with pytest.raises(AudioError, match=r"^data/wav\.scp:4: utterance u1: the wav\.scp value is a shell command"):
-        load_utterance("u1", evil, "data/wav.scp:4", 16000)
-    assert not marker.exists()
-    # opted in, the command is run
-    path = tmp_path / "ok.wav"
-    expected = wav_writer(path, 3000)
-    np.testing.assert_array_equal(
-        load_utterance("u1", f"cat {path} |", "w:1", 16000, allow_commands=True), expected
-    )
-
-
-@pytest.mark.parametrize("keep", [0, 1000, 7999])
-def test_truncated_wav_names_the_utterance(tmp_path, wav_writer, keep):
-    full = tmp_path / "full.wav"
-    wav_writer(full, 8000)
-    cut = tmp_path / "cut.wav"
-    _truncated_copy(full, cut, keep)
-    assert soundfile.info(str(cut)).frames == keep  # libsndfile itself does not notice
-    with pytest.raises(AudioError, match=rf"wav\.scp:5: utterance t: audio is truncated: the header "
-                                         rf"declares 8000 frames, the file holds {keep}") as err:
-        load_utterance("t", str(cut), "wav.scp:5", 16000)
-    assert err.value.reason == "truncated"
-    # through a command too
-    with pytest.raises(AudioError, match="truncated"):
-        load_utterance("t", f"cat {cut} |", "wav.scp:5", 16000, allow_commands=True)
-    # an odd trailing byte (half a sample) is truncation as well
-    odd = tmp_path / "odd.wav"
-    odd.write_bytes(full.read_bytes()[:-1])
-    with pytest.raises(AudioError, match="declares 8000 frames, the file holds 7999"):
-        load_utterance("t", str(odd), "wav.scp:5", 16000)
-    # the intact file passes
-    assert len(load_utterance("t", str(full), "wav.scp:5", 16000)) == 8000
-
-
-@pytest.mark.parametrize("content, reason", [
-    (b"", "unreadable"),                           # 0 bytes
-    (b"\x00\x01garbage" * 50, "unreadable"),       # garbage
-    (b"RIFF\x24\x00\x00\x00WAVEfmt ", "unreadable"),  # header cut inside fmt
-])
-def test_corrupt_or_empty_files_name_the_utterance(tmp_path, content, reason):
-    path = tmp_path / "bad.wav"
-    path.write_bytes(content)
-    with pytest.raises(AudioError, match=r"wav\.scp:9: utterance c: cannot read audio") as err:
-        load_utterance("c", str(path), "wav.scp:9", 16000)
-    assert err.value.reason == reason
-
-
-def test_zero_sample_file_is_empty(tmp_path):
-    path = tmp_path / "zero.wav"
-    soundfile.write(str(path), np.zeros(0, dtype=np.float32), 16000, subtype="PCM_16")
-    with pytest.raises(AudioError, match=r"utterance z: audio is empty") as err:
-        load_utterance("z", str(path), "wav.scp:1", 16000)
-    assert err.value.reason == "empty"
-
-
-def test_sample_rate_mismatch_resamples_only_when_asked(tmp_path, wav_writer):
-    from scipy.signal import resample_poly
-
-    path = tmp_path / "r.wav"
-    wave8k = wav_writer(path, 8000, fs=8000)
-    with pytest.raises(AudioError, match=r"utterance r: sample rate 8000 Hz but the feature config "
-                                         r"expects 16000 Hz") as err:
-        load_utterance("r", str(path), "wav.scp:1", 16000)
-    assert err.value.reason is None
-    got, rate = read_utterance("r", str(path), "wav.scp:1", 16000, resample_to_fs=True)
-    assert rate == 8000 and got.dtype == np.float32 and len(got) == 16000
-    np.testing.assert_allclose(got, resample_poly(wave8k.astype(np.float64), 2, 1), atol=1e-6)
-    again = load_utterance("r", str(path), "wav.scp:1", 16000, resample_to_fs=True)
-    np.testing.assert_array_equal(got, again)  # deterministic
-    # 22050 -> 16000 (ratio 320/441)
-    wav_writer(path, 22050, fs=22050)
-    assert len(load_utterance("r", str(path), "w:1", 16000, resample_to_fs=True)) == 16000
-
-
-def test_channel_policy(tmp_path, wav_writer):
-    path = tmp_path / "three.wav"
-    samples = wav_writer(path, 4000, channels=3)
-    with pytest.raises(AudioError, match=r"wav\.scp:2: utterance m3: audio has 3 channels"):
-        load_utterance("m3", str(path), "wav.scp:2", 16000)
-    for ch in range(3):
-        np.testing.assert_array_equal(
-            load_utterance("m3", str(path), "w:1", 16000, channel=ch), samples[:, ch]
-        )
-    # the chosen channel is used as is: not a mix
-    assert not np.allclose(samples[:, 1], samples.mean(axis=1))
-
-
 @pytest.mark.parametrize("n_samples", [257, 16000])
 def test_all_zero_audio_gives_finite_features(fbank_conf, n_samples):
     extractor = FbankExtractor.from_yaml(fbank_conf)
@@ -274,3 +111,156 @@ def test_non_finite_features_are_refused(fbank_conf):
     wave[100] = np.inf
     with pytest.raises(FeatureError, match="NaN or infinite"):
         extractor(wave)
+
+
+# ---------------------------------------------------------------- normalization: tacotron
+
+REPO = Path(__file__).resolve().parents[2]
+TACOTRON_CONF = REPO / "conf" / "fbank_gst_tacotron.yaml"
+
+
+def synthetic_wave(seconds=1.0, amplitude=0.3, silence=0.25, fs=16000, seed=0):
+    """Silence, a two-tone burst with noise, silence (float32)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * fs)) / fs
+    voiced = amplitude * (np.sin(2 * np.pi * 220 * t) + 0.5 * np.sin(2 * np.pi * 1250 * t))
+    voiced += 0.01 * rng.standard_normal(len(t))
+    pad = 1e-5 * rng.standard_normal(int(silence * fs))
+    return np.concatenate([pad, voiced, pad]).astype(np.float32)
+
+
+def tacotron_reference(wave, fs=16000, n_fft=2048, win=800, hop=200, n_mels=80, preemphasis=0.97,
+                       ref_db=20.0, max_db=100.0, top_db=None):
+    """GST-Tacotron's formula in numpy (float64), with its own STFT."""
+    y = np.asarray(wave, dtype=np.float64)
+    if top_db is not None:
+        y, _ = librosa.effects.trim(y, top_db=top_db)
+    y = np.append(y[0], y[1:] - preemphasis * y[:-1])
+    y = np.pad(y, n_fft // 2, mode="reflect")
+    n = np.arange(win)
+    window = np.zeros(n_fft)
+    left = (n_fft - win) // 2
+    window[left:left + win] = 0.5 - 0.5 * np.cos(2 * np.pi * n / win)  # periodic Hann
+    frames = 1 + (len(y) - n_fft) // hop
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
+    magnitude = np.abs(np.fft.rfft(y[idx] * window, axis=1))  # (frames, 1 + n_fft / 2)
+    mel = magnitude @ librosa.filters.mel(sr=fs, n_fft=n_fft, n_mels=n_mels).T
+    db = 20 * np.log10(np.maximum(1e-5, mel))
+    return np.clip((db - ref_db + max_db) / max_db, 1e-8, 1)
+
+
+def test_the_shipped_config_is_the_tacotron_normalisation():
+    conf = load_fbank_config(TACOTRON_CONF)
+    assert conf["normalization"] == "tacotron"
+    assert (conf["preemphasis"], conf["ref_db"], conf["max_db"], conf["trim_top_db"]) == (0.97, 20, 100, 60)
+    assert (conf["n_fft"], conf["win_length"], conf["hop_length"], conf["n_mels"]) == (2048, 800, 200, 80)
+
+
+@pytest.mark.parametrize("top_db", [None, 60])
+def test_tacotron_mel_matches_an_independent_numpy_computation(tmp_path, top_db):
+    conf = yaml.safe_load(TACOTRON_CONF.read_text())
+    conf["trim_top_db"] = top_db
+    extractor = FbankExtractor(**conf)
+    wave = synthetic_wave()
+    got = extractor(wave)
+    want = tacotron_reference(wave, top_db=top_db)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
+    if top_db is None:
+        assert got.shape[0] == len(wave) // 200 + 1
+    else:  # the leading and trailing silence are cut
+        assert got.shape[0] < (len(wave) // 200 + 1) - 20
+
+
+def test_tacotron_mel_lies_in_zero_one_and_reaches_both_clips():
+    conf = dict(load_fbank_config(TACOTRON_CONF), trim_top_db=None)
+    extractor = FbankExtractor(**conf)
+    out = extractor(synthetic_wave(amplitude=0.9, silence=0.2))
+    assert out.min() >= 1e-8 and out.max() <= 1.0 and out.max() > 0.5
+    assert out.min() == np.float32(1e-8)  # near-silent frames: clipped at 1e-8
+    # a mel magnitude above ref_db (20 dB) is clipped at 1
+    loud = extractor(synthetic_wave(amplitude=8.0, silence=0.2))
+    assert loud.max() == 1.0 and loud.min() >= 1e-8
+    # the natural-log power mel of conf/fbank_gst.yaml is something else altogether
+    log = FbankExtractor.from_yaml(REPO / "conf" / "fbank_gst.yaml")(synthetic_wave(amplitude=0.9, silence=0.2))
+    assert log.shape == out.shape and log.min() < 0
+
+
+def test_a_wave_trimmed_to_nothing_is_used_whole():
+    # a 4096-point FFT needs 2049 samples; trimming a lone click leaves 1536
+    conf = dict(load_fbank_config(TACOTRON_CONF), n_fft=4096)
+    wave = np.zeros(20000, dtype=np.float32)
+    wave[0] = 0.5
+    assert len(librosa.effects.trim(wave, top_db=60)[0]) < 2049
+    out = FbankExtractor(**conf)(wave)
+    assert out.shape[0] == 20000 // 200 + 1
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"preemphasis": 0.97}, "preemphasis only apply with normalization: tacotron"),
+    ({"normalization": "db"}, "normalization: 'db'"),
+    ({"normalization": "tacotron", "preemphasis": 1.0}, r"preemphasis: 1.0 is outside \[0, 1\)"),
+    ({"normalization": "tacotron", "max_db": 0}, "max_db: 0 must be positive"),
+    ({"normalization": "tacotron", "trim_top_db": -3}, "trim_top_db: -3"),
+    ({"normalization": "tacotron", "ref_db": "20dB"}, "ref_db: expected a number"),
+])
+def test_bad_normalisation_fields_are_named(tmp_path, extra, message):
+    conf = dict(yaml.safe_load((REPO / "conf" / "fbank_gst.yaml").read_text()), **extra)
+    path = tmp_path / "gst.yaml"
+    path.write_text(yaml.safe_dump(conf))
+    with pytest.raises(FeatureError, match=message) as e:
+        load_fbank_config(path)
+    assert str(path) in str(e.value)
+    with pytest.raises(FeatureError, match=message):
+        FbankExtractor(**conf)
+
+
+def test_the_default_log_mel_config_is_unchanged():
+    extractor = FbankExtractor.from_yaml(REPO / "conf" / "fbank_gst.yaml")
+    assert "normalization" not in extractor.conf  # dumps made before keep their config
+    explicit = FbankExtractor(**dict(load_fbank_config(REPO / "conf" / "fbank_gst.yaml"), normalization="log"))
+    assert explicit.conf == extractor.conf
+
+
+def test_dump_and_decoding_compute_the_same_tacotron_mel(tmp_path, make_data):
+    """extract_feats (stage 3) and Speech2TextEmotion.style_features (decoding a wave)."""
+    from espnet_ser.asr.inference import STYLE_FEATS_CONFIG, Speech2TextEmotion
+    from espnet_ser.tasks.asr_ser import ASRSERTask
+
+    data = make_data([12000, 20000])
+    out = tmp_path / "dump" / "gst_fbank_tacotron" / "all"
+    extract_feats.main(["--config", str(TACOTRON_CONF), "--data_dir", str(data), "--out_dir", str(out)])
+    assert yaml.safe_load((out / "fbank.yaml").read_text())["normalization"] == "tacotron"
+    # the dump's config records the normalisation: a log-mel dump is not mixed into it
+    with pytest.raises(SystemExit):
+        extract_feats.main(["--config", str(REPO / "conf" / "fbank_gst.yaml"), "--data_dir", str(data),
+                            "--out_dir", str(out)])
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    tokens = ["<blank>", "<unk>", "<ang>", "<hap>", "<neu>", "<sad>", "hello", "<sos/eos>"]
+    (exp / "tokens.txt").write_text("".join(t + "\n" for t in tokens))
+    args = ASRSERTask.get_parser().parse_args([
+        "--token_list", str(exp / "tokens.txt"), "--token_type", "word", "--input_size", "20",
+        "--normalize", "none", "--encoder", "gst_conformer", "--encoder_conf", "output_size=16",
+        "--encoder_conf", "attention_heads=2", "--encoder_conf", "linear_units=16",
+        "--encoder_conf", "num_blocks=1", "--decoder", "transformer", "--decoder_conf", "attention_heads=2",
+        "--decoder_conf", "linear_units=16", "--decoder_conf", "num_blocks=1",
+        "--style_encoder", "gst", "--style_encoder_conf", "n_mels=80",
+        "--style_encoder_conf", "conv_channels=[4,4]", "--style_encoder_conf", "ref_dim=8",
+        "--style_encoder_conf", "n_tokens=3", "--style_encoder_conf", "n_heads=2",
+        "--style_encoder_conf", "style_dim=8"])
+    model = ASRSERTask.build_model(args)
+    with (exp / "config.yaml").open("w") as f:
+        yaml.safe_dump(vars(args), f)
+    torch.save(model.state_dict(), exp / "valid.acc.ave.pth")
+    (exp / STYLE_FEATS_CONFIG).write_text(TACOTRON_CONF.read_text())  # as stage 4 keeps it
+    s2t = Speech2TextEmotion.from_exp_dir(exp, beam_size=1)
+
+    import kaldiio
+    import soundfile
+
+    wavs = read_kaldi_map(data / "wav.scp")
+    for utt, loc in read_kaldi_map(out / "feats.scp").items():
+        wave, fs = soundfile.read(wavs[utt], dtype="float32")
+        np.testing.assert_array_equal(s2t.style_features(wave, fs), kaldiio.load_mat(loc))

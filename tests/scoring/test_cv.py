@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from espnet_ser.bin import score_cv
-from espnet_ser.scoring.cv import find_fold_groups, summarize_folds
+from espnet_ser.scoring.cv import summarize_folds
 from espnet_ser.scoring.results import ScoringError, score, write_score_outputs
 
 # fold 1: 2 utterances, 1 emotion right (ang), WER with token 1/8; fold 2: 4 utterances,
@@ -54,21 +53,3 @@ def test_overlapping_folds_are_an_error(tmp_path):
     paths = make_recipe(tmp_path)
     with pytest.raises(ScoringError, match="a1"):
         summarize_folds([paths[0], paths[0]], tmp_path / "cv")
-
-
-def test_recipe_mode_groups_experiments_and_tags(tmp_path):
-    make_recipe(tmp_path, "asr_x")
-    make_recipe(tmp_path, "asr_y", "decode_e")
-    groups = find_fold_groups(tmp_path, ["1", "2"])
-    assert sorted(str(p.relative_to(tmp_path)) for p in groups) == [
-        "exp/asr_x_cv/decode_d/cv_test/score",
-        "exp/asr_y_cv/decode_e/cv_test/score",
-    ]
-    score_cv.main(["--recipe_dir", str(tmp_path), "--folds", "1 2"])
-    out = tmp_path / "exp/asr_y_cv/decode_e/cv_test/score/cv_summary.json"
-    assert json.loads(out.read_text())["pooled"]["wa"] == pytest.approx(500 / 6)
-
-
-def test_cli_needs_inputs(tmp_path):
-    with pytest.raises(SystemExit):
-        score_cv.main([])

@@ -1,4 +1,4 @@
-"""Tests for espnet_ser.utils.safe_load and the safe loading in utils.checkpoints."""
+"""Tests for espnet_ser.utils.safe_load and the safe loading in utils.averaging / packing."""
 
 import io
 import logging
@@ -13,12 +13,8 @@ import torch
 import yaml
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
-from espnet_ser.utils.checkpoints import (
-    average_state_dicts,
-    load_state_dict,
-    pack_model,
-    unpack_model,
-)
+from espnet_ser.utils.averaging import average_state_dicts, load_state_dict
+from espnet_ser.utils.packing import pack_model, unpack_model
 from espnet_ser.utils.safe_load import (
     StateDictMismatchError,
     UnsafeFileError,

@@ -5,38 +5,31 @@
 # Prerequisites (see README.md): the GigaSpeech conformer extended with the emotion tokens
 # (espnet_ser.bin.extend_pretrained) and, for "P.T. GSTs", a converted GST-Tacotron
 # checkpoint at exp/gst_tacotron/gst.pth (espnet_ser.bin.convert_gst_tacotron).
-# Options of this script:
-#   --experiments "..."      which runs, always in this order (default: all of them):
-#                            baseline oracle gst ptgst (Tables 1-2), front ptgst_front (Table 4),
-#                            blocks (Figure 3), ctc0.7 (the other reading of alpha)
-#   --blocks "0 1 ... 11"    the blocks of Figure 3 (0-based cond_layers; the paper counts 1..12)
-#   --ptgst_feats_config F   the pretrained GST's input features (default: GST-Tacotron's
-#                            normalisation, conf/fbank_gst_tacotron.yaml of the toolkit)
-#   --asr_args "..."         training options for every run (a run's own come after them)
+# Options of this script (the list below): --experiments runs, always in this order,
+# baseline oracle gst ptgst (Tables 1-2), front ptgst_front (Table 4), blocks (Figure 3),
+# ctc0.7 (the other reading of alpha); --blocks counts from 0 (the paper counts 1..12);
+# --ptgst_feats_config defaults to GST-Tacotron's normalisation (the toolkit's conf/).
 # Every other option goes to every ./run.sh call, before the run's own options. Tables 3
 # and 5 (WER without the emotion token) need no run: stage 6 scores every decode with and
 # without it. Each run's stages are skipped once done, so the script can be re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. ./path.sh
-tuning=conf/tuning
 
-experiments="baseline oracle gst ptgst front ptgst_front blocks ctc0.7"
-blocks="0 1 2 3 4 5 6 7 8 9 10 11"
-ptgst_feats_config=${ESPNET_SER_ROOT}/conf/fbank_gst_tacotron.yaml
-asr_args=
-stop_stage=6
-args=()
-while [ $# -gt 0 ]; do
-    case $1 in
-        --experiments) experiments=$2; shift 2 ;;
-        --blocks) blocks=$2; shift 2 ;;
-        --ptgst_feats_config) ptgst_feats_config=$2; shift 2 ;;
-        --asr_args) asr_args=$2; shift 2 ;;
-        --stop-stage|--stop_stage) stop_stage=$2; args+=("$1" "$2"); shift 2 ;;
-        *) args+=("$1"); shift ;;
-    esac
-done
+# begin options
+experiments="baseline oracle gst ptgst front ptgst_front blocks ctc0.7"  # which runs (see above)
+blocks="0 1 2 3 4 5 6 7 8 9 10 11"  # the blocks of Figure 3 (0-based cond_layers)
+ptgst_feats_config=        # the pretrained GST's input features (default: conf/fbank_gst_tacotron.yaml)
+asr_args=                  # training options for every run (a run's own come after them)
+stop_stage=6               # last stage to run
+# end options
+help_message="Usage: $0 [options] [options of ./run.sh]"
+pass_to=./run.sh
+. ./path.sh
+. "${ESPNET_SER_ROOT}/tools/parse_options.sh"
+# shellcheck source=egs/TEMPLATE/common.sh
+. ../TEMPLATE/common.sh
+[ -n "${ptgst_feats_config}" ] || ptgst_feats_config=${ESPNET_SER_ROOT}/conf/fbank_gst_tacotron.yaml
+tuning=conf/tuning
 for e in ${experiments}; do
     case ${e} in
         baseline|oracle|gst|ptgst|front|ptgst_front|blocks|ctc0.7) ;;
@@ -47,9 +40,9 @@ selected() { [[ " ${experiments} " == *" $1 "* ]]; }
 # run "EXTRA ASR ARGS" OPTION...: one experiment over the folds
 run() {
     local extra=$1; shift
-    ./run.sh "${args[@]}" --asr_args "${asr_args}${extra:+ ${extra}}" "$@"
+    ./run.sh --stop_stage "${stop_stage}" "${pass_args[@]}" --asr_args "${asr_args}${extra:+ ${extra}}" "$@"
 }
-ptgst=(--train_config ${tuning}/train_asr_ser_conformer_ptgst.yaml --gst_feats_config "${ptgst_feats_config}")
+ptgst=(--train_config "${tuning}/train_asr_ser_conformer_ptgst.yaml" --gst_feats_config "${ptgst_feats_config}")
 
 # Tables 1 and 2: baseline, oracle emotion labels, GST, pretrained GST (token at the end)
 if selected baseline; then run "" --train_config ${tuning}/train_asr_ser_conformer.yaml; fi
@@ -66,9 +59,8 @@ if selected blocks; then
     done
     if [ "${stop_stage}" -ge 6 ]; then
         mkdir -p exp/log
-        echo "$(date '+%Y-%m-%dT%H:%M:%S') (run_paper.sh) Figure 3: WER and UA against the block (log: exp/log/block_sweep.log)"
-        python3 -m espnet_ser.bin.plot_block_sweep --recipe_dir . --base asr_train_asr_ser_conformer_ptgst \
-            > exp/log/block_sweep.log 2>&1 || { echo "failed; see exp/log/block_sweep.log"; exit 1; }
+        log "Figure 3: WER and UA against the block (log: exp/log/block_sweep.log)"
+        py_step exp/log/block_sweep.log plot_block_sweep --recipe_dir . --base asr_train_asr_ser_conformer_ptgst
     fi
 fi
 # The other reading of the paper's alpha = 0.3 (equation 1 puts it on the attention term):
@@ -76,4 +68,4 @@ fi
 if selected ctc0.7; then
     run "--model_conf ctc_weight=0.7" "${ptgst[@]}" --exp_tag _ctc0.7 --decode_config conf/decode_ctc0.7.yaml
 fi
-echo "$(date '+%Y-%m-%dT%H:%M:%S') (run_paper.sh) finished: ${experiments}"
+log "finished: ${experiments}"

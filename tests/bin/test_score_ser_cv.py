@@ -1,33 +1,27 @@
-"""score_ser_cv: pooled accuracy over folds, per-fold table, mean / std, overall WER."""
+"""python -m espnet_ser.bin.score_ser_cv: pooled folds, per-fold table, recipe mode, RESULTS.md."""
 
+import importlib.util
 import json
 import math
+from pathlib import Path
 
 import pytest
 
 from espnet_ser.bin import score_ser, score_ser_cv
-from espnet_ser.scoring.results import ScoringError
-from espnet_ser.scoring.ser import score_ser_cv as score_ser_cv_fn
-from .test_score_ser import EMOTIONS, UTTS, make_set
-
-# fold 1: u1-u3 (2 of 3 right, 2 word errors / 7 words);
-# fold 2: u4-u8 (2 of 5 right, u5 failed, 3 word errors / 6 words)
-FOLDS = {"fold1": ("u1", "u2", "u3"), "fold2": ("u4", "u5", "u6", "u7", "u8")}
 
 
-def score_folds(tmp_path, folds=FOLDS):
-    dirs = []
-    for name, utts in folds.items():
-        root = tmp_path / name
-        data, dec = make_set(root, {u: UTTS[u] for u in utts},
-                             failed=[u for u in utts if u == "u5"])
-        out = root / name / "score"  # <set>/score: the fold is named after <set>
-        score_ser.main(["--ref_emotion", str(data / "utt2emo"), "--hyp_emotion",
-                        str(dec / "emotion"), "--emotions", EMOTIONS, "--ref_text",
-                        str(data / "text"), "--hyp_text", str(dec / "text"), "--outdir", str(out),
-                        "--plot", "false"])
-        dirs.append(out)
-    return dirs
+def _scoring_tests(module: str):
+    """A test module of tests/scoring, loaded from its file (for its data builders)."""
+    path = Path(__file__).resolve().parents[1] / "scoring" / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(f"scoring_{module}", path)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+_SER = _scoring_tests("test_ser")
+EMOTIONS, FOLDS, UTTS, make_set, score_folds = (
+    _SER.EMOTIONS, _SER.FOLDS, _SER.UTTS, _SER.make_set, _SER.score_folds)
 
 
 def test_pooled_hand_computed(tmp_path):
@@ -64,28 +58,6 @@ def test_pooled_hand_computed(tmp_path):
     assert "%WA 50.00 [ 4 / 8 ]" in result
     assert len((out / "predictions").read_text().splitlines()) == 8
     assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_overlapping_folds_are_an_error(tmp_path):
-    dirs = score_folds(tmp_path, {"fold1": ("u1", "u2"), "fold2": ("u2", "u3")})
-    with pytest.raises(ScoringError, match="utterance u2 is in the predictions of"):
-        score_ser_cv_fn(dirs)
-    with pytest.raises(SystemExit, match="folds overlap"):
-        score_ser_cv.main(["--score_dirs", *map(str, dirs), "--outdir", str(tmp_path / "cv")])
-    assert not (tmp_path / "cv").exists()
-
-
-def test_names_and_bad_inputs(tmp_path):
-    dirs = score_folds(tmp_path)
-    s, _ = score_ser_cv_fn(dirs, names=["a", "b"])
-    assert [f["name"] for f in s["folds"]] == ["a", "b"]
-    with pytest.raises(ScoringError, match="1 fold names for 2"):
-        score_ser_cv_fn(dirs, names=["a"])
-    with pytest.raises(ScoringError, match="no such file"):
-        score_ser_cv_fn([tmp_path / "nowhere"])
-    (dirs[1] / "scores.json").write_text(json.dumps({"wa": 1.0}))
-    with pytest.raises(ScoringError, match="not written by score_ser"):
-        score_ser_cv_fn(dirs)
 
 
 def recipe_with_ser_and_asr_folds(tmp_path):

@@ -1,4 +1,4 @@
-"""Splitting, per-job dumps, merging and re-running of extract_feats."""
+"""Per-job dumps, merging, subsets and re-running (through extract_feats)."""
 
 import os
 from pathlib import Path
@@ -10,13 +10,11 @@ import pytest
 from espnet2.fileio.read_text import load_num_sequence_text
 from espnet_ser.bin import extract_feats
 from espnet_ser.data.datadir import read_kaldi_map, validate_data_dir, write_data_dir, write_kaldi_map
-from espnet_ser.features.fbank import (
-    FbankExtractor,
-    FeatureError,
-    load_utterance,
-    merge_parts,
-    split_utterances,
-)
+from espnet_ser.features.audio import load_utterance
+from espnet_ser.features.dump import merge_dump
+from espnet_ser.features.extractor import FeatureError
+from espnet_ser.features.fbank import FbankExtractor
+from espnet_ser.utils.jobs import split_utterances  # the split of the dump jobs
 
 LENGTHS = [4000, 8000, 3000, 16000, 5000, 7000, 2000]  # 7 utterances: uneven parts
 
@@ -49,30 +47,6 @@ def snapshot(directory: Path):
     return {
         p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(directory.rglob("*")) if p.is_file()
     }
-
-
-# ---------------------------------------------------------------- splitting
-
-
-@pytest.mark.parametrize("nj", [1, 2, 3, 4, 5])
-@pytest.mark.parametrize("n_utts", [1, 5, 7, 13])
-def test_split_covers_every_utterance_once(nj, n_utts):
-    utts = [f"u{i:03d}" for i in range(n_utts)][::-1]  # given unsorted
-    parts = split_utterances(utts, nj)
-    assert len(parts) == nj
-    flat = [u for part in parts for u in part]
-    assert flat == sorted(utts)  # contiguous, in sorted order, each exactly once
-    sizes = [len(p) for p in parts]
-    assert max(sizes) - min(sizes) <= 1
-    assert sizes == sorted(sizes, reverse=True)
-    assert split_utterances(list(reversed(utts)), nj) == parts  # deterministic
-
-
-def test_split_rejects_bad_input():
-    with pytest.raises(ValueError):
-        split_utterances(["a"], 0)
-    with pytest.raises(ValueError, match="unique"):
-        split_utterances(["a", "a"], 1)
 
 
 # ---------------------------------------------------------------- jobs and merge
@@ -150,7 +124,7 @@ def test_merge_names_the_missing_part(tmp_path, make_data, fbank_conf, capsys):
     for job in (1, 3):
         extract(data, out, fbank_conf, 3, job)
     with pytest.raises(FeatureError, match=r"part 2 of 3 is missing: no .*split3/feats\.2\.scp"):
-        merge_parts(data, out, 3)
+        merge_dump(data, out, 3)
     with pytest.raises(SystemExit) as exc:
         merge(data, out, 3)
     assert exc.value.code == 1
@@ -168,7 +142,7 @@ def test_merge_names_an_utterance_missing_from_a_part(tmp_path, make_data, fbank
     dropped = lines[1].split()[0]
     scp.write_text(lines[0] + "".join(lines[2:]))
     with pytest.raises(FeatureError, match=rf"part 2 of 2: utterance {dropped} is missing"):
-        merge_parts(data, out, 2)
+        merge_dump(data, out, 2)
 
 
 def test_rerunning_keeps_finished_results(tmp_path, make_data, fbank_conf, capsys):
@@ -386,7 +360,7 @@ def test_reject_list_keeps_the_good_utterances(tmp_path, make_data, fbank_conf, 
         extract(data, out, fbank_conf, 2, job, "--on_error", "reject")
     # a merge that was not told to accept rejects refuses
     with pytest.raises(FeatureError, match=r"part 1 of 2 rejected 1 utterance\(s\) \(first: spk0_utt02"):
-        merge_parts(data, out, 2)
+        merge_dump(data, out, 2)
     capsys.readouterr()
     merge(data, out, 2, "--on_error", "reject")
     log = capsys.readouterr().err

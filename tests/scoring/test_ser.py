@@ -1,13 +1,15 @@
-"""score_ser: WA / UA, classification report, confusion, WER / CER, curves; hand-computed."""
+"""espnet_ser.scoring.ser: score_ser / score_ser_cv, hand-computed (data builders shared with tests/bin)."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from espnet_ser.bin import score_ser
+from espnet_ser.bin import score_ser, score_ser_cv
 from espnet_ser.scoring.results import ScoringError
 from espnet_ser.scoring.ser import score_ser as score_ser_fn
+from espnet_ser.scoring.ser import score_ser_cv as score_ser_cv_fn
+
 
 # utt: ref emotion, hyp emotion ("none": failed decode), ref transcript, CTC transcript
 UTTS = {
@@ -20,13 +22,9 @@ UTTS = {
     "u7": ("sad", "sad", "up", "up"),
     "u8": ("sad", "neu", "on", "of"),  # 1 sub; 1 char sub
 }
+
+
 EMOTIONS = "ang hap neu sad"
-TRAIN_LOG = """\
-[h] 2026-01-01 10:01:00,000 (trainer:394) INFO: 1epoch results: [train] loss=1.400, acc=0.300, \
-[valid] loss=1.300, acc=0.400, ua=0.350
-[h] 2026-01-01 10:02:00,000 (trainer:394) INFO: 2epoch results: [train] loss=1.100, acc=0.450, \
-[valid] loss=1.200, acc=0.500, ua=0.475
-"""
 
 
 def lines(d):
@@ -46,50 +44,24 @@ def make_set(root: Path, utts=UTTS, failed=("u5",)):
     return data, dec
 
 
-def test_scores_hand_computed(tmp_path):
-    data, dec = make_set(tmp_path)
-    (tmp_path / "train.log").write_text(TRAIN_LOG)
-    out = tmp_path / "score"
-    score_ser.main(["--ref_emotion", str(data / "utt2emo"), "--hyp_emotion", str(dec / "emotion"),
-                    "--emotions", EMOTIONS, "--ref_text", str(data / "text"),
-                    "--hyp_text", str(dec / "text"), "--train_log", str(tmp_path / "train.log"),
-                    "--outdir", str(out)])
-    s = json.loads((out / "scores.json").read_text())
-    assert s["kind"] == "ser" and s["emotions"] == EMOTIONS.split()
-    assert (s["n"], s["correct"]) == (8, 4)
-    assert s["wa"] == pytest.approx(50.0)
-    assert s["ua"] == pytest.approx((50 + 100 + 100 / 3 + 50) / 4)
-    assert s["macro_f1"] == pytest.approx(100 * (2 / 3 + 2 / 3 + 0.4 + 0.5) / 4)
-    assert s["per_class"]["neu"] == pytest.approx(
-        dict(precision=50.0, recall=100 / 3, f1=40.0, support=3))
-    assert s["weighted_avg"]["f1"] == pytest.approx(100 * 4.2 / 8)
-    assert s["confusion"] == {"labels": ["ang", "hap", "neu", "sad"],
-                              "columns": ["ang", "hap", "neu", "sad", "none"],
-                              "matrix": [[1, 1, 0, 0, 0], [0, 1, 0, 0, 0],
-                                         [0, 0, 1, 1, 1], [0, 0, 1, 1, 0]]}
-    assert (s["num_none"], s["num_failed"]) == (1, 1)
-    assert s["wer"]["errors"] == 5 and s["wer"]["ref_words"] == 13
-    assert s["wer"]["wer"] == pytest.approx(100 * 5 / 13)
-    assert (s["wer"]["counts"]["sub"], s["wer"]["counts"]["ins"], s["wer"]["counts"]["del"]) == (2, 1, 2)
-    assert s["cer"]["errors"] == 10 and s["cer"]["ref_chars"] == 38
-    assert s["curves"] == str(out / "curves.png")
+# fold 1: u1-u3 (2 of 3 right, 2 word errors / 7 words);
+# fold 2: u4-u8 (2 of 5 right, u5 failed, 3 word errors / 6 words)
+FOLDS = {"fold1": ("u1", "u2", "u3"), "fold2": ("u4", "u5", "u6", "u7", "u8")}
 
-    result = (out / "result.txt").read_text()
-    assert "%WA 50.00 [ 4 / 8 ]" in result
-    assert "%UA 58.33 [ mean recall over 4 classes ]" in result
-    assert "%WER 38.46 [ 5 / 13, 1 ins, 2 del, 2 sub ]" in result
-    assert "%CER 26.32 [ 10 / 38, 2 ins, 6 del, 2 sub ]" in result
-    assert "hypotheses 'none' (no prediction, counted as errors): 1" in result
-    report = [l.split() for l in result.splitlines()]
-    assert ["neu", "50.00", "33.33", "40.00", "3"] in report
-    assert ["macro", "avg", "62.50", "58.33", "55.83", "8"] in report
-    assert ["accuracy", "50.00", "8"] in report
-    assert ["|", "neu", "|", "0", "|", "0", "|", "1", "|", "1", "|", "1", "|", "3", "|"] in report
-    assert (out / "predictions").read_text() == (
-        "u1 ang ang\nu2 ang hap\nu3 hap hap\nu4 neu neu\nu5 neu none\nu6 neu sad\n"
-        "u7 sad sad\nu8 sad neu\n")
-    for png in ("confusion.png", "curves.png"):
-        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+
+def score_folds(tmp_path, folds=FOLDS):
+    dirs = []
+    for name, utts in folds.items():
+        root = tmp_path / name
+        data, dec = make_set(root, {u: UTTS[u] for u in utts},
+                             failed=[u for u in utts if u == "u5"])
+        out = root / name / "score"  # <set>/score: the fold is named after <set>
+        score_ser.main(["--ref_emotion", str(data / "utt2emo"), "--hyp_emotion",
+                        str(dec / "emotion"), "--emotions", EMOTIONS, "--ref_text",
+                        str(data / "text"), "--hyp_text", str(dec / "text"), "--outdir", str(out),
+                        "--plot", "false"])
+        dirs.append(out)
+    return dirs
 
 
 def test_without_transcripts_and_default_classes(tmp_path):
@@ -129,3 +101,25 @@ def test_errors(tmp_path):
     (data2 / "text").write_text("u1 the cat sat\n")
     with pytest.raises(ScoringError, match="no reference transcript for utterance"):
         score_ser_fn(data2 / "utt2emo", dec2 / "emotion", EMOTIONS, data2 / "text", dec2 / "text")
+
+
+def test_overlapping_folds_are_an_error(tmp_path):
+    dirs = score_folds(tmp_path, {"fold1": ("u1", "u2"), "fold2": ("u2", "u3")})
+    with pytest.raises(ScoringError, match="utterance u2 is in the predictions of"):
+        score_ser_cv_fn(dirs)
+    with pytest.raises(SystemExit, match="folds overlap"):
+        score_ser_cv.main(["--score_dirs", *map(str, dirs), "--outdir", str(tmp_path / "cv")])
+    assert not (tmp_path / "cv").exists()
+
+
+def test_names_and_bad_inputs(tmp_path):
+    dirs = score_folds(tmp_path)
+    s, _ = score_ser_cv_fn(dirs, names=["a", "b"])
+    assert [f["name"] for f in s["folds"]] == ["a", "b"]
+    with pytest.raises(ScoringError, match="1 fold names for 2"):
+        score_ser_cv_fn(dirs, names=["a"])
+    with pytest.raises(ScoringError, match="no such file"):
+        score_ser_cv_fn([tmp_path / "nowhere"])
+    (dirs[1] / "scores.json").write_text(json.dumps({"wa": 1.0}))
+    with pytest.raises(ScoringError, match="not written by score_ser"):
+        score_ser_cv_fn(dirs)

@@ -1,4 +1,4 @@
-"""Tests for espnet_ser.utils.checkpoints: reporter metrics, n-best selection, averaging."""
+"""Tests for espnet_ser.utils.averaging: reporter metrics, n-best selection, averaging."""
 
 import json
 import logging
@@ -9,7 +9,7 @@ import pytest
 import torch
 from espnet2.train.reporter import Reporter
 
-from espnet_ser.utils.checkpoints import (
+from espnet_ser.utils.averaging import (
     MetricNotFoundError,
     average_checkpoint_files,
     average_nbest_checkpoints,

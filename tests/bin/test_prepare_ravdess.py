@@ -1,0 +1,60 @@
+"""python -m espnet_ser.bin.prepare_ravdess: options, exit status and messages."""
+
+import importlib.util
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from espnet_ser.bin import prepare_ravdess as prepare_bin
+from espnet_ser.data.datadir import read_kaldi_map
+from espnet_ser.data.ravdess import EMOTIONS
+
+
+def _fakes():
+    """tests/data/test_ravdess.py: its fake RAVDESS trees."""
+    spec = importlib.util.spec_from_file_location(
+        "ravdess_fakes", Path(__file__).resolve().parents[1] / "data" / "test_ravdess.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_FAKES = _fakes()
+make_tree, write_wav, SET_FILES = _FAKES.make_tree, _FAKES.write_wav, _FAKES.SET_FILES
+tree, prepared = _FAKES.tree, _FAKES.prepared
+
+
+def test_cli(tree, tmp_path, prepared):
+    out = tmp_path / "data"
+    prepare_bin.main(["--ravdess_root", str(tree), "--out_dir", str(out), "--seed", "777"])
+    for f in SET_FILES:
+        assert (out / "random_test" / f).read_bytes() == \
+            (prepared[0] / "random_test" / f).read_bytes()
+    prepare_bin.main(["--ravdess_root", str(tree), "--out_dir", str(out),
+                      "--seed", "5", "--test_fraction", "0.5"])
+    assert Counter(read_kaldi_map(out / "random_test" / "utt2emo").values()) == \
+        {e: 12 for e in EMOTIONS}
+    with pytest.raises(SystemExit) as e:
+        prepare_bin.main(["--ravdess_root", str(tmp_path / "nope"), "--out_dir",
+                          str(tmp_path / "d2")])
+    assert e.value.code == f"ERROR: --ravdess_root {tmp_path / 'nope'}: no such directory"
+    with pytest.raises(SystemExit) as e:
+        prepare_bin.main(["--out_dir", str(tmp_path / "d2")])
+    assert e.value.code == 2
+
+
+def test_cli_exit_status(tmp_path):
+    root = make_tree(tmp_path / "corpus", actors=range(1, 25, 6))
+    bad = root / "Actor_07" / "03-01-01-02-01-01-07.wav"
+    write_wav(bad)
+    r = subprocess.run([sys.executable, "-m", "espnet_ser.bin.prepare_ravdess",
+                        "--ravdess_root", str(root), "--out_dir", str(tmp_path / "data")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"ERROR: {bad}: name '03-01-01-02-01-01-07.wav': neutral (01) has no strong "
+        "intensity (02)")
+    assert not (tmp_path / "data").exists()
