@@ -1,11 +1,6 @@
-"""ESPnet's joint CTC/attention beam search (as ``asr_inference``) with an emotion posterior.
+"""ESPnet's joint CTC/attention beam search with an emotion posterior at the hypothesis's
+emotion token: softmax of ``(1 - λ) log p_att(e | prefix, x) + λ log p_ctc(prefix + e | x)``."""
 
-At the emotion token of the best hypothesis, the posterior over the emotion tokens comes from
-the search's own joint score, ``(1 - λ) log p_att(e | prefix, x) + λ log p_ctc(prefix + e | x)``
-(λ the decoding CTC weight); a hypothesis without an emotion token gets no emotion.
-"""
-
-import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,22 +11,17 @@ import torch
 import yaml
 
 from espnet_ser.data.datadir import emotion_of_token
+from espnet_ser.utils.jobs import MODEL_FILE_PREFERENCE, experiment_files, find_model_file  # noqa: F401
 
 PathLike = Union[str, Path]
 _EMO_RE = re.compile(r"(<[a-z]{3}>)")
 DECODE_DEFAULTS = dict(beam_size=10, ctc_weight=0.3, penalty=0.0, maxlenratio=0.0,
                        minlenratio=0.0, nbest=1, normalize_length=False)
-# Filterbank config of the GST reference encoder's input, next to config.yaml.
 STYLE_FEATS_CONFIG = "gst_feats_config.yaml"
-# Preferred model files in an experiment directory, best first.
-MODEL_FILE_PREFERENCE = ("valid.acc.ave.pth", "valid.acc_emo.ave.pth", "valid.acc.best.pth",
-                         "valid.acc_emo.best.pth", "valid.loss.best.pth")
 
 
 @dataclass
 class Recognition:
-    """Result for one utterance."""
-
     text: str  # hypothesis with the emotion token, as decoded
     words: str  # hypothesis without emotion tokens
     emotion: Optional[str]  # emotion code of the emitted token (None if none was emitted)
@@ -54,17 +44,6 @@ def load_decode_config(path: Optional[PathLike]) -> Dict:
         return dict(DECODE_DEFAULTS)
     with open(path, encoding="utf-8") as f:
         return decode_options(yaml.safe_load(f) or {}, f"{path}: ")
-
-
-def find_model_file(exp_dir: PathLike) -> Path:
-    exp_dir = Path(exp_dir)
-    for name in MODEL_FILE_PREFERENCE:
-        if (exp_dir / name).exists():
-            return exp_dir / name
-    epochs = sorted(exp_dir.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0]))
-    if epochs:
-        return epochs[-1]
-    raise FileNotFoundError(f"{exp_dir}: no model file ({', '.join(MODEL_FILE_PREFERENCE)} or *epoch.pth)")
 
 
 class Speech2TextEmotion:
@@ -123,21 +102,15 @@ class Speech2TextEmotion:
                      decode_config: Optional[PathLike] = None, device: str = "cpu",
                      **overrides) -> "Speech2TextEmotion":
         """Load ``exp_dir/config.yaml`` with its averaged model, feature and decode configs."""
-        exp_dir = Path(exp_dir)
-        if not (exp_dir / "config.yaml").is_file():
-            raise FileNotFoundError(f"{exp_dir}: no config.yaml (not an experiment directory?)")
-        model_file = Path(model_file) if model_file else find_model_file(exp_dir)
-        logging.info(f"model file: {model_file}")
-        if decode_config is None and (exp_dir / "decode.yaml").is_file():
-            decode_config = exp_dir / "decode.yaml"
-        return cls.from_files(exp_dir / "config.yaml", model_file, decode_config, device,
-                              **overrides)
+        config, model_file = experiment_files(exp_dir, model_file)
+        if decode_config is None and (config.parent / "decode.yaml").is_file():
+            decode_config = config.parent / "decode.yaml"
+        return cls.from_files(config, model_file, decode_config, device, **overrides)
 
     @classmethod
     def from_files(cls, config: PathLike, model_file: PathLike,
                    decode_config: Optional[PathLike] = None, device: str = "cpu",
                    **overrides) -> "Speech2TextEmotion":
-        """Load ``config`` and ``model_file`` with the feature configs next to ``config``."""
         conf = dict(load_decode_config(decode_config), **overrides)
         feats, style_feats = (Path(config).parent / name
                               for name in ("feats_config.yaml", STYLE_FEATS_CONFIG))
@@ -190,8 +163,7 @@ class Speech2TextEmotion:
 
     @torch.no_grad()
     def __call__(self, speech: Union[np.ndarray, torch.Tensor], style_input=None) -> List[Recognition]:
-        """N-best list of one utterance (features (T, D) or a raw waveform (T,)); ``style_input``:
-        GST log-mel (T', n_mels) for ``style_encoder: gst``, the emotion id for ``oracle``."""
+        """N-best list of one utterance; ``style_input``: GST log-mel or the oracle emotion id."""
         speech = torch.as_tensor(np.asarray(speech), dtype=torch.float32, device=self.device)[None]
         lengths = torch.tensor([speech.size(1)], dtype=torch.long, device=self.device)
         style = self.style(style_input)  # None: a model without a style source

@@ -1,16 +1,13 @@
-"""Turn a stock ESPnet ASR model (model-zoo layout) into an ``asr_ser`` model.
-
-The emotion tokens go right before ``<sos/eos>`` (which stays last; every other old token
-keeps its index); their decoder embedding, output-layer and CTC rows are the mean of the
-ordinary old tokens' rows, so the stock model's decisions stand. Writes :data:`OUTPUT_FILES`
-(described in egs/iemocap/README.md). :func:`merge_pretrained_config` gives a training
-config the architecture of that ``config.yaml``.
-"""
+"""Turn a stock ESPnet ASR model (model-zoo layout) into an ``asr_ser`` model with emotion
+tokens (rows: mean of the ordinary tokens' rows), and make training configs for it.
+Writes :data:`OUTPUT_FILES` (described in egs/iemocap/README.md)."""
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import inspect
+import itertools
 import json
 import logging
 import os
@@ -28,13 +25,11 @@ from espnet_ser.utils.io import (PathLike, atomic_copy, atomic_torch_save, atomi
 from espnet_ser.utils.offline import quiet_nltk_downloads
 
 SOS_EOS = "<sos/eos>"
-# Tokens whose rows are not averaged into the rows of new tokens.
 SPECIAL_TOKENS = ("<blank>", "<unk>", SOS_EOS)
 # State-dict entries indexed by the vocabulary along their first axis (decoder, CTC).
 VOCAB_TENSORS = ("decoder.embed.0.weight", "decoder.output_layer.weight", "decoder.output_layer.bias",
                  "ctc.ctc_lo.weight", "ctc.ctc_lo.bias")
-# Entries of a training run's config that name its data and output; cleared so that the
-# written config can serve as ``--config`` of a new training run.
+# Entries naming a training run's data and output, cleared so the config serves as ``--config``.
 RUN_SPECIFIC_KEYS = {"output_dir": None, "train_data_path_and_name_and_type": [],
                      "valid_data_path_and_name_and_type": [], "train_shape_file": [],
                      "valid_shape_file": [], "init_param": []}
@@ -46,13 +41,19 @@ class PretrainedError(ValueError):
     """The stock model, its files or the requested extension cannot be used."""
 
 
+@contextlib.contextmanager
+def reraise_as_pretrained(errors=(OSError, ValueError), prefix: str = ""):
+    """Turn ``errors`` raised inside the block into PretrainedError(prefix + message)."""
+    try:
+        yield
+    except errors as e:
+        raise PretrainedError(f"{prefix}{e}") from e
+
+
 def resolve_path(value: Optional[str], key: str, config: Path, flag: str,
                  override: Optional[PathLike] = None) -> Path:
-    """The file ``config`` names under ``key``; ``override`` (the command line's ``flag``) wins.
-
-    A relative value is looked up in the current directory, then in the config's
-    directory and each of its ancestors (zoo configs name files relative to the zoo's root).
-    """
+    """The file ``config`` names under ``key``, or ``override`` (the command line's ``flag``);
+    a relative value is looked up in the current directory, then the config's ancestors."""
     if override is not None:
         p = Path(override)
         if not p.is_file():
@@ -67,16 +68,12 @@ def resolve_path(value: Optional[str], key: str, config: Path, flag: str,
         if c.is_file():
             return c.resolve()
     looked = ", ".join(str(c) for c in candidates)
-    raise PretrainedError(f"{config}: {key} {value} not found (looked for {looked}); "
-                          f"give {flag} <path>")
+    raise PretrainedError(f"{config}: {key} {value} not found (looked for {looked}); give {flag} <path>")
 
 
 def read_token_list(path: PathLike) -> List[str]:
-    """Read a token list file as ESPnet does (``line.rstrip()``, blank lines kept), checking it.
-
-    Not :func:`espnet_ser.utils.io.read_token_list`, which skips blank lines: here a blank
-    line would shift the ids of the stock model's rows, so it is an error.
-    """
+    """A token list read as ESPnet does (blank lines kept, then refused: they would shift the
+    stock model's rows), unlike :func:`espnet_ser.utils.io.read_token_list`."""
     with open(path, encoding="utf-8") as f:
         tokens = [line.rstrip() for line in f]
     check_token_list(tokens, str(path))
@@ -95,14 +92,6 @@ def check_token_list(tokens: Sequence[str], where: str) -> None:
         seen.add(t)
 
 
-# ---- Token list and sentencepiece model
-def sos_eos_ids(token_list: Sequence[str], model_conf: Mapping) -> Tuple[int, int]:
-    """The ids ESPnet's ESPnetASRModel uses for <sos> and <eos> (by name, else last)."""
-    syms = [model_conf.get(key, SOS_EOS) for key in ("sym_sos", "sym_eos")]
-    sos, eos = (token_list.index(s) if s in token_list else len(token_list) - 1 for s in syms)
-    return sos, eos
-
-
 def extend_token_list(token_list: Sequence[str], add_tokens: Sequence[str],
                       model_conf: Optional[Mapping] = None, where: str = "token list"
                       ) -> Tuple[List[str], List[int]]:
@@ -118,7 +107,9 @@ def extend_token_list(token_list: Sequence[str], add_tokens: Sequence[str],
         ids = ", ".join(str(token_list.index(t)) for t in present)
         raise PretrainedError(f"{where}: already holds {' '.join(present)} (index {ids}); "
                               "was the model extended already?")
-    sos, eos = sos_eos_ids(token_list, model_conf or {})
+    # the ids ESPnetASRModel uses for <sos> and <eos>: by name, else the last
+    syms = [(model_conf or {}).get(key, SOS_EOS) for key in ("sym_sos", "sym_eos")]
+    sos, eos = (token_list.index(s) if s in token_list else len(token_list) - 1 for s in syms)
     last = len(token_list) - 1
     if sos == eos == last:
         at = last
@@ -132,22 +123,8 @@ def extend_token_list(token_list: Sequence[str], add_tokens: Sequence[str],
     return new_list, [index[t] for t in token_list]
 
 
-def _load_sp_proto(path: Path):
-    from sentencepiece import sentencepiece_model_pb2 as sp_pb2
-
-    proto = sp_pb2.ModelProto()
-    try:
-        proto.ParseFromString(path.read_bytes())
-    except Exception as e:  # protobuf DecodeError
-        raise PretrainedError(f"{path}: not a sentencepiece model ({e})") from e
-    if not len(proto.pieces):
-        raise PretrainedError(f"{path}: not a sentencepiece model (no pieces)")
-    return proto
-
-
 def _sp_processor(data: bytes, where: str):
     import sentencepiece as spm
-
     sp = spm.SentencePieceProcessor()
     try:
         sp.LoadFromSerializedProto(data)
@@ -157,15 +134,16 @@ def _sp_processor(data: bytes, where: str):
 
 
 def extend_sentencepiece(path: PathLike, add_tokens: Sequence[str]) -> bytes:
-    """The serialized model of ``path`` with ``add_tokens`` appended as USER_DEFINED pieces.
-
-    Such pieces are matched before segmentation: each new token is one piece and other
-    text is segmented as before. Raises if a token is already a piece or does not come out whole.
-    """
+    """The serialized model of ``path`` with ``add_tokens`` appended as USER_DEFINED pieces
+    (each one piece, other text segmented as before), or PretrainedError."""
     from sentencepiece import sentencepiece_model_pb2 as sp_pb2
-
-    path = Path(path)
-    proto = _load_sp_proto(path)
+    path, proto = Path(path), sp_pb2.ModelProto()
+    try:
+        proto.ParseFromString(path.read_bytes())
+    except Exception as e:  # protobuf DecodeError
+        raise PretrainedError(f"{path}: not a sentencepiece model ({e})") from e
+    if not len(proto.pieces):
+        raise PretrainedError(f"{path}: not a sentencepiece model (no pieces)")
     pieces = {p.piece for p in proto.pieces}
     present = [t for t in add_tokens if t in pieces]
     if present:
@@ -184,36 +162,15 @@ def extend_sentencepiece(path: PathLike, add_tokens: Sequence[str]) -> bytes:
 def is_single_piece(sp, token: str) -> bool:
     """Whether ``sp`` segments ``token`` in running text as one piece whose id is not <unk>."""
     tid = sp.PieceToId(token)
-    if tid == sp.unk_id() or sp.IdToPiece(tid) != token:
-        return False
-    return sp.EncodeAsIds(f"a {token} b").count(tid) == 1
-
-
-# ---- State dict
-def load_state_dict_file(path: PathLike) -> Dict[str, torch.Tensor]:
-    """A state dict read with ``weights_only=True`` (a deepspeed ``module`` unwrapped)."""
-    from espnet_ser.utils.safe_load import load_model_state
-
-    try:
-        return dict(load_model_state(path))
-    except (OSError, ValueError) as e:
-        raise PretrainedError(str(e)) from e
-
-
-def ordinary_ids(token_list: Sequence[str]) -> List[int]:
-    """Ids of the tokens whose rows are averaged into new rows (all but the specials)."""
-    ids = [i for i, t in enumerate(token_list) if t not in SPECIAL_TOKENS]
-    return ids or list(range(len(token_list)))
+    return (tid != sp.unk_id() and sp.IdToPiece(tid) == token
+            and sp.EncodeAsIds(f"a {token} b").count(tid) == 1)
 
 
 def grow_state_dict(old: Mapping[str, torch.Tensor], new_shapes: Mapping[str, torch.Size],
                     old_to_new: Sequence[int], mean_ids: Sequence[int], where: str = "state dict"
                     ) -> Tuple[Dict[str, torch.Tensor], List[str]]:
-    """Map ``old`` onto a model whose entries have ``new_shapes``; also return the grown names.
-
-    Entries of :data:`VOCAB_TENSORS` grow along their first axis: old row ``i`` goes to
-    row ``old_to_new[i]``, every other row is the mean of old rows ``mean_ids``.
-    """
+    """``old`` fitted to ``new_shapes``, and the grown names: :data:`VOCAB_TENSORS` grow along
+    axis 0, old row ``i`` to row ``old_to_new[i]``, new rows the mean of rows ``mean_ids``."""
     missing = sorted(set(new_shapes) - set(old))
     unexpected = sorted(set(old) - set(new_shapes))
     if missing or unexpected:
@@ -244,7 +201,6 @@ def grow_state_dict(old: Mapping[str, torch.Tensor], new_shapes: Mapping[str, to
     return out, grown
 
 
-# ---- Frontend
 def fbank_config_of(frontend: Optional[str], frontend_conf: Optional[Mapping], where: str) -> Dict:
     """The stock DefaultFrontend arguments in FbankExtractor's format, with ESPnet's
     defaults filled in (``None`` ones as what they stand for: n_fft, 0, fs / 2)."""
@@ -252,7 +208,6 @@ def fbank_config_of(frontend: Optional[str], frontend_conf: Optional[Mapping], w
     from espnet2.asr.frontend.default import DefaultFrontend
 
     from espnet_ser.features.fbank import FRONTEND_KEYS
-
     if frontend != "default":
         raise PretrainedError(f"{where}: frontend is {frontend!r}; only 'default' can be dumped")
     conf = dict(frontend_conf or {})
@@ -291,39 +246,11 @@ def check_frontend(stock_model, extractor, n_samples: int = 24000, seed: int = 0
     return _compare(feats[0, : int(lens[0])], ref)
 
 
-# ---- Models
-def _task_options() -> Dict:
-    """Default values of ASRSERTask's command-line options (what ``--config`` may hold)."""
-    from espnet_ser.tasks.asr_ser import ASRSERTask
-
-    parser = ASRSERTask.get_parser()
-    options = {a.dest for a in parser._actions}  # not set_defaults extras like `required`
-    return {k: v for k, v in vars(parser.parse_args([])).items() if k in options}
-
-
-def build_ser_model(config: Mapping):
-    """Build the ``ASRSERTask`` model described by a config mapping (no weights)."""
-    from espnet_ser.tasks.asr_ser import ASRSERTask
-
-    return ASRSERTask.build_model(argparse.Namespace(**copy.deepcopy(dict(config))))
-
-
-def load_strict(model, state_dict: Mapping[str, torch.Tensor], where: str):
-    try:
-        model.load_state_dict(state_dict, strict=True)
-    except RuntimeError as e:
-        raise PretrainedError(f"{where} does not load strictly: {e}") from e
-    return model
-
-
 @torch.no_grad()
 def compare_models(stock, grown, old_to_new: Sequence[int], stock_input: Tuple[torch.Tensor, torch.Tensor],
                    grown_input: Tuple[torch.Tensor, torch.Tensor], tokens: Sequence[int]) -> Dict:
-    """Encoder outputs, and decoder / CTC logits of the old tokens, of two models.
-
-    ``tokens`` (old ids) are teacher-forced after <sos>. Also reports at how many
-    positions a new token has the highest logit.
-    """
+    """Encoder outputs and decoder / CTC logits of the old tokens (``tokens`` teacher-forced
+    after <sos>) of two models, and at how many positions a new token wins."""
     stock.eval(), grown.eval()
     enc_s, lens_s = stock.encode(*stock_input)
     enc_g, lens_g = grown.encode(*grown_input)
@@ -348,25 +275,9 @@ def compare_models(stock, grown, old_to_new: Sequence[int], stock_input: Tuple[t
     return report
 
 
-def _equivalent(report: Mapping, atol: float) -> bool:
-    diffs = [report[key]["max_abs_diff"] for key in ("encoder", "decoder_logits", "ctc_logits")]
-    s = report["sos_eos"]
-    return all(d is not None and d <= atol for d in diffs) and s[0] == s[1] and s[2] == s[3]
-
-
-# ---- The whole extension
-def _check_outputs_are_not_inputs(output_dir: Path, inputs: Sequence[Path]) -> None:
-    for out in (output_dir / name for name in OUTPUT_FILES):
-        for src in inputs:
-            if out.exists() and src.exists() and os.path.samefile(out, src):
-                raise PretrainedError(f"--output_dir {output_dir} would overwrite the input "
-                                      f"{src}; choose another directory")
-
-
 @dataclasses.dataclass
 class StockModel:
     """The files of a stock model, resolved."""
-
     config: Path
     model_file: Path
     conf: Dict
@@ -376,10 +287,13 @@ class StockModel:
     stats_file: Optional[Path]
     token_list_file: Optional[Path]
 
-    @property
-    def inputs(self) -> List[Path]:
-        files = [self.config, self.model_file, self.bpemodel, self.stats_file, self.token_list_file]
-        return [f for f in files if f is not None]
+
+def _check_outputs_are_not_inputs(output_dir: Path, stock: StockModel) -> None:
+    inputs = (stock.config, stock.model_file, stock.bpemodel, stock.stats_file, stock.token_list_file)
+    for out, src in itertools.product((output_dir / name for name in OUTPUT_FILES), inputs):
+        if src is not None and out.exists() and src.exists() and os.path.samefile(out, src):
+            raise PretrainedError(f"--output_dir {output_dir} would overwrite the input "
+                                  f"{src}; choose another directory")
 
 
 def read_stock(asr_config: PathLike, asr_model_file: PathLike, bpemodel: Optional[PathLike] = None,
@@ -387,15 +301,12 @@ def read_stock(asr_config: PathLike, asr_model_file: PathLike, bpemodel: Optiona
                ) -> StockModel:
     """Read a stock config, check it describes a supported model and find its files."""
     from espnet_ser.utils.safe_load import load_yaml_config
-
     config, model_file = Path(asr_config), Path(asr_model_file)
     for path, flag in ((config, "--asr_config"), (model_file, "--asr_model_file")):
         if not path.is_file():
             raise PretrainedError(f"{flag} {path}: no such file")
-    try:
+    with reraise_as_pretrained(ValueError):
         conf = load_yaml_config(config)
-    except ValueError as e:
-        raise PretrainedError(str(e)) from e
     model_name = conf.get("model") or "espnet"
     if model_name != "espnet":
         raise PretrainedError(f"{config}: model is {model_name!r}; only 'espnet' models can be extended")
@@ -430,11 +341,12 @@ def read_stock(asr_config: PathLike, asr_model_file: PathLike, bpemodel: Optiona
 
 
 def build_stock_model(stock: StockModel, work_dir: Path):
-    """The stock model (eval mode, built by ESPnet's ``ASRTask.build_model_from_file`` from
-    a copy of the config with the resolved paths) and its state dict, checked to fit."""
+    """The stock model (eval mode, built by ESPnet from the config with resolved paths) and its
+    state dict, checked to fit."""
     from espnet2.tasks.asr import ASRTask
     from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
 
+    from espnet_ser.utils.safe_load import load_model_state
     conf = dict(copy.deepcopy(stock.conf), token_list=list(stock.tokens), bpemodel=str(stock.bpemodel))
     if stock.stats_file is not None:
         conf["normalize_conf"] = dict(conf.get("normalize_conf") or {}, stats_file=str(stock.stats_file))
@@ -446,7 +358,8 @@ def build_stock_model(stock: StockModel, work_dir: Path):
         except Exception as e:
             raise PretrainedError(f"ESPnet cannot build the model of {stock.config} "
                                   f"with {stock.model_file}: {e}") from e
-    state_dict = load_state_dict_file(stock.model_file)
+    with reraise_as_pretrained():  # weights_only=True, a deepspeed ``module`` unwrapped
+        state_dict = dict(load_model_state(stock.model_file))
     expected = set(model.state_dict())
     if set(state_dict) != expected:
         raise PretrainedError(f"{stock.model_file} does not match {stock.config}: missing "
@@ -459,11 +372,12 @@ def build_stock_model(stock: StockModel, work_dir: Path):
 
 def extended_config(stock: StockModel, new_tokens: Sequence[str], emotion_tokens: Sequence[str],
                     output_dir: Path) -> Tuple[Dict, List[str]]:
-    """The stock config for ``ASRSERTask`` with the output directory's files; also the
-    dropped keys (not ASRSERTask options). Missing options take their defaults and
-    :data:`RUN_SPECIFIC_KEYS` are cleared, so it also serves as ``--config`` of a training run.
-    """
-    defaults = _task_options()
+    """The stock config as ``ASRSERTask`` options naming the output files (defaults filled,
+    :data:`RUN_SPECIFIC_KEYS` cleared: usable as ``--config``), and the dropped keys."""
+    from espnet_ser.tasks.asr_ser import ASRSERTask
+    parser = ASRSERTask.get_parser()  # its options' defaults: what ``--config`` may hold
+    options = {a.dest for a in parser._actions}  # not set_defaults extras like `required`
+    defaults = {k: v for k, v in vars(parser.parse_args([])).items() if k in options}
     dropped = [key for key in stock.conf if key not in defaults]
     conf = {k: copy.deepcopy(v) for k, v in stock.conf.items() if k in defaults}
     conf.update((k, v) for k, v in defaults.items() if k not in conf)  # stock keys keep their order
@@ -481,18 +395,14 @@ def extend_pretrained(asr_config: PathLike, asr_model_file: PathLike, add_tokens
                       output_dir: PathLike, bpemodel: Optional[PathLike] = None,
                       stats_file: Optional[PathLike] = None, token_list: Optional[PathLike] = None,
                       dumped_feats: bool = False, verify: bool = True, atol: float = 1e-5) -> Dict:
-    """Write the extended model to ``output_dir``; return info.json.
-
-    ``bpemodel`` / ``stats_file`` / ``token_list`` replace the files the config names.
-    ``dumped_feats``: the config reads dumped fbank (``frontend: null``, ``input_size:
-    n_mels``). ``verify``: fail if the written model's outputs for the old tokens differ
-    from the stock one's by more than ``atol``. Nothing is written before all checks pass.
-    """
+    """Write the extended model to ``output_dir`` (nothing before all checks pass); return
+    info.json. ``dumped_feats``: the config reads dumped fbank; ``verify``: fail if outputs
+    for the old tokens differ from the stock model's by more than ``atol``."""
     quiet_nltk_downloads()
     from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
 
     from espnet_ser.features.fbank import FbankExtractor
-
+    from espnet_ser.tasks.asr_ser import ASRSERTask
     stock = read_stock(asr_config, asr_model_file, bpemodel, stats_file, token_list)
     where, add_tokens, old_tokens = str(stock.config), list(add_tokens), stock.tokens
     new_tokens, old_to_new = extend_token_list(
@@ -500,7 +410,7 @@ def extend_pretrained(asr_config: PathLike, asr_model_file: PathLike, add_tokens
     sp_data = extend_sentencepiece(stock.bpemodel, add_tokens)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     output_dir = Path(output_dir).resolve()
-    _check_outputs_are_not_inputs(output_dir, stock.inputs)
+    _check_outputs_are_not_inputs(output_dir, stock)
 
     stock_model, stock_sd = build_stock_model(stock, output_dir)
     emotion_tokens = [t for t in add_tokens if emotion_of_token(t) is not None]
@@ -534,12 +444,17 @@ def extend_pretrained(asr_config: PathLike, asr_model_file: PathLike, add_tokens
     for_build = dict(new_conf, token_list=list(new_tokens))
     if stock.stats_file is not None:  # not copied yet
         for_build["normalize_conf"] = dict(new_conf["normalize_conf"], stats_file=str(stock.stats_file))
-    grown = build_ser_model(for_build)
+    grown = ASRSERTask.build_model(argparse.Namespace(**copy.deepcopy(for_build)))
     old_sd = {k: v for k, v in stock_sd.items() if not (dumped_feats and k.startswith("frontend."))}
-    ordinary = ordinary_ids(old_tokens)
+    # the tokens whose rows are averaged into the new rows: all but the specials
+    ordinary = [i for i, t in enumerate(old_tokens) if t not in SPECIAL_TOKENS]
+    ordinary = ordinary or list(range(len(old_tokens)))
     new_sd, grown_names = grow_state_dict(old_sd, {k: v.shape for k, v in grown.state_dict().items()},
                                           old_to_new, ordinary, str(stock.model_file))
-    load_strict(grown, new_sd, f"the grown state dict of {stock.model_file}").eval()
+    with reraise_as_pretrained(RuntimeError, f"the grown state dict of {stock.model_file} "
+                                             "does not load strictly: "):
+        grown.load_state_dict(new_sd, strict=True)
+    grown.eval()
     if [old_to_new[stock_model.sos], old_to_new[stock_model.eos]] != [grown.sos, grown.eos]:
         raise PretrainedError("the extended model's <sos>/<eos> moved to another token")
     del old_sd, stock_sd
@@ -550,7 +465,6 @@ def extend_pretrained(asr_config: PathLike, asr_model_file: PathLike, add_tokens
         logging.warning("pieces next to the new tokens are not in the token list (ESPnet maps "
                         f"them to <unk>): {unknown_pieces}")
 
-    # -- numeric check on a pseudo-random utterance
     report = None
     if verify:
         n = int(fbank_conf["fs"]) if fbank_conf is not None else 16000
@@ -561,13 +475,13 @@ def extend_pretrained(asr_config: PathLike, asr_model_file: PathLike, add_tokens
             grown_input = (feats, torch.tensor([feats.size(1)]))
         tokens = [ordinary[(5 * i) % len(ordinary)] for i in range(8)]
         report = compare_models(stock_model, grown, old_to_new, stock_input, grown_input, tokens)
-        if not _equivalent(report, atol):
+        diffs = [report[k]["max_abs_diff"] for k in ("encoder", "decoder_logits", "ctc_logits")]
+        s = report["sos_eos"]
+        if not (all(d is not None and d <= atol for d in diffs) and s[0] == s[1] and s[2] == s[3]):
             raise PretrainedError(f"the extended model differs from the stock model: {report}")
-        diffs = [f"{report[k]['max_abs_diff']:.2e}" for k in ("encoder", "decoder_logits", "ctc_logits")]
-        logging.info("the extended model matches the stock model: max abs diff encoder {}, "
-                     "decoder logits {}, CTC logits {}".format(*diffs))
+        logging.info("the extended model matches the stock model: max abs diff encoder {:.2e}, "
+                     "decoder logits {:.2e}, CTC logits {:.2e}".format(*diffs))
 
-    # -- write
     atomic_write_text(output_dir / "tokens.txt", "".join(t + "\n" for t in new_tokens))
     atomic_write_bytes(output_dir / "bpe.model", sp_data)
     if stock.stats_file is not None:
@@ -614,9 +528,8 @@ def extend_pretrained(asr_config: PathLike, asr_model_file: PathLike, add_tokens
     return info
 
 
-# ---- Training from an extended model: the architecture is the pretrained model's
-# Components whose class and ``<name>_conf`` come from the pretrained config; a training
-# config may name a subclass (gst_conformer over conformer), whose own arguments it sets.
+# Components whose class and ``<name>_conf`` come from the pretrained config (a training
+# config may name a subclass, e.g. gst_conformer over conformer, and set its own arguments).
 ARCH_COMPONENTS = ("frontend", "normalize", "preencoder", "encoder", "postencoder", "decoder")
 FEATURE_COMPONENTS = ("frontend", "normalize")
 # Entries of model_conf that belong to the pretrained vocabulary.
@@ -637,18 +550,15 @@ def _yaml_value(value):
 
 
 def class_arguments(cls) -> Dict[str, object]:
-    """Keyword arguments of ``cls.__init__`` a config may set -> default (or ``Parameter.empty``).
-
-    Arguments the task supplies (:data:`BUILD_ARGS`) and ``*args`` / ``**kwargs`` are left out.
-    """
+    """Keyword arguments of ``cls.__init__`` a config may set (not :data:`BUILD_ARGS`) ->
+    default (or ``Parameter.empty``)."""
     return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
             if name not in BUILD_ARGS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
 def complete_conf(cls, conf: Mapping, where: str) -> Tuple[Dict, List[str]]:
-    """``conf`` with every plain-YAML default of ``cls`` it omits written out (so a subclass
-    built in its place keeps the pretrained settings, e.g. ``rel_pos_type: legacy``);
-    also the filled names."""
+    """``conf`` with the plain-YAML defaults of ``cls`` it omits written out (so a subclass built
+    in its place keeps them, e.g. ``rel_pos_type: legacy``), and the filled names."""
     args = class_arguments(cls)
     unknown = sorted(set(conf) - set(args))
     if unknown:
@@ -668,39 +578,24 @@ def complete_conf(cls, conf: Mapping, where: str) -> Tuple[Dict, List[str]]:
 
 @dataclasses.dataclass
 class MergedConfig:
-    """``config`` to train with; ``taken``: ``key = value`` per field from the pretrained
-    config; ``replaced``: ``key: ours -> theirs`` per training-config value replaced."""
-
+    """``config`` to train with; per field ``taken`` from the pretrained config ``key = value``;
+    per value ``replaced`` in the training config ``key: ours -> theirs``."""
     config: Dict
     taken: List[str]
     replaced: List[str]
 
 
-def _get_class(choices, name: str, where: Path):
-    try:
-        return choices.get_class(name)
-    except ValueError as e:
-        raise PretrainedError(f"{where}: {choices.name}: {e}") from e
-
-
 def merge_pretrained_config(pretrained_dir: PathLike, train_config: PathLike) -> MergedConfig:
-    """The training config for fine-tuning the extended model in ``pretrained_dir``.
-
-    From its ``config.yaml``: :data:`ARCH_COMPONENTS` (class and ``*_conf``),
-    ``ctc_conf``, ``input_size``, the tokenizer, :data:`VOCAB_MODEL_CONF`, and
-    ``init_param[0] = <pretrained_dir>/model.pth``; everything else from ``train_config``.
-    A component class that neither is nor extends the pretrained one is refused.
-    """
+    """The config for fine-tuning the model in ``pretrained_dir``: architecture, tokenizer,
+    :data:`VOCAB_MODEL_CONF` and ``init_param[0]`` from its config.yaml, the rest from
+    ``train_config``; a component class that does not extend the pretrained one is refused."""
     quiet_nltk_downloads()
     from espnet_ser.tasks.asr_ser import ASRSERTask
     from espnet_ser.utils.safe_load import load_yaml_config
-
     pdir = Path(pretrained_dir)
     p_path, r_path = pdir / "config.yaml", Path(train_config)
-    try:
+    with reraise_as_pretrained():
         pre, ours = load_yaml_config(p_path), load_yaml_config(r_path)
-    except (OSError, ValueError) as e:
-        raise PretrainedError(str(e)) from e
     choices = {c.name: c for c in ASRSERTask.class_choices_list}
     merged, taken, replaced = copy.deepcopy(ours), [], []
 
@@ -711,14 +606,34 @@ def merge_pretrained_config(pretrained_dir: PathLike, train_config: PathLike) ->
         replaced.append(f"{key}: {json.dumps(our_value, default=str)} in {r_path} -> "
                         f"{json.dumps(value, default=str)}")
 
+    def merge_conf(conf_key, cls, extension, owner):
+        """The pretrained ``conf_key`` (defaults of ``cls`` filled), with our ``extension``
+        arguments; any other argument of ours must be one of ``cls`` (``owner``)."""
+        conf, filled = complete_conf(cls, dict(pre.get(conf_key) or {}), f"{p_path}: {conf_key}")
+        if conf_key == "normalize_conf" and pre.get("normalize") == "global_mvn":
+            conf["stats_file"] = str(pdir / "feats_stats.npz")
+        for key in conf:
+            take(f"{conf_key}.{key}", conf[key], f" ({cls.__name__}'s default)" if key in filled else "")
+        for key, value in (ours.get(conf_key) or {}).items():
+            if key in extension:
+                conf[key] = copy.deepcopy(value)
+            elif key not in conf:
+                raise PretrainedError(f"{r_path}: {conf_key}.{key} is not an argument of {owner}")
+            elif value != conf[key] and (conf_key, key) != ("normalize_conf", "stats_file"):
+                differs(f"{conf_key}.{key}", value, conf[key])
+        return conf
+
     for name in ARCH_COMPONENTS:
         conf_key = f"{name}_conf"
-        p_name, r_name = pre.get(name), ours.get(name)
-        p_conf, r_conf = dict(pre.get(conf_key) or {}), dict(ours.get(conf_key) or {})
-        p_cls = _get_class(choices[name], p_name, p_path) if p_name is not None else None
+        p_name, r_name, r_conf = pre.get(name), ours.get(name), dict(ours.get(conf_key) or {})
+        p_cls = None
+        if p_name is not None:
+            with reraise_as_pretrained(ValueError, f"{p_path}: {name}: "):
+                p_cls = choices[name].get_class(p_name)
         build_name, extension = p_name, {}
         if r_name is not None and r_name != p_name:
-            r_cls = _get_class(choices[name], r_name, r_path)
+            with reraise_as_pretrained(ValueError, f"{r_path}: {name}: "):
+                r_cls = choices[name].get_class(r_name)
             if p_cls is not None and issubclass(r_cls, p_cls):
                 build_name = r_name  # e.g. gst_conformer over conformer: style arguments added
                 extension = {k: v for k, v in class_arguments(r_cls).items()
@@ -736,32 +651,11 @@ def merge_pretrained_config(pretrained_dir: PathLike, train_config: PathLike) ->
             if r_conf:
                 differs(conf_key, r_conf, {})
             continue
-        conf, filled = complete_conf(p_cls, p_conf, f"{p_path}: {conf_key}")
-        if name == "normalize" and p_name == "global_mvn":
-            conf["stats_file"] = str(pdir / "feats_stats.npz")
-        for key in conf:
-            take(f"{conf_key}.{key}", conf[key], f" ({p_cls.__name__}'s default)" if key in filled else "")
-        for key, value in r_conf.items():
-            if key in extension:
-                conf[key] = copy.deepcopy(value)
-            elif key not in conf:
-                raise PretrainedError(f"{r_path}: {conf_key}.{key} is not an argument of "
+        merged[conf_key] = merge_conf(conf_key, p_cls, extension,
                                       f"{build_name} (the pretrained model's {name} is {p_name})")
-            elif value != conf[key] and not (name == "normalize" and key == "stats_file"):
-                differs(f"{conf_key}.{key}", value, conf[key])
-        merged[conf_key] = conf
 
     from espnet2.asr.ctc import CTC
-
-    ctc_conf, filled = complete_conf(CTC, dict(pre.get("ctc_conf") or {}), f"{p_path}: ctc_conf")
-    for key, value in ctc_conf.items():
-        take(f"ctc_conf.{key}", value, " (CTC's default)" if key in filled else "")
-    for key, value in (ours.get("ctc_conf") or {}).items():
-        if key not in ctc_conf:
-            raise PretrainedError(f"{r_path}: ctc_conf.{key} is not an argument of ESPnet's CTC")
-        if value != ctc_conf[key]:
-            differs(f"ctc_conf.{key}", value, ctc_conf[key])
-    merged["ctc_conf"] = ctc_conf
+    merged["ctc_conf"] = merge_conf("ctc_conf", CTC, {}, "ESPnet's CTC")
 
     files = {"token_list": pdir / "tokens.txt", "bpemodel": pdir / "bpe.model"}
     for key in ("input_size", "token_type", "token_list", "bpemodel"):
@@ -793,7 +687,6 @@ def write_pretrained_train_config(pretrained_dir: PathLike, train_config: PathLi
     """Log what :func:`merge_pretrained_config` takes (replacements as warnings) and write
     its config, headed by the same lines as comments, to ``output`` (unless None)."""
     from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
-
     result = merge_pretrained_config(pretrained_dir, train_config)
     p_path = Path(pretrained_dir) / "config.yaml"
     for line in result.taken:

@@ -1,10 +1,6 @@
-"""Style sources of a style-conditioned encoder (``encoder: gst_conformer``).
-
-Each maps one more per-utterance input, its data key ``input_name``, to a style (B, D):
-``gst`` reads ``style_speech`` (the GST log-mel dump, ``feats.scp,style_speech,kaldi_ark``);
-``oracle`` reads ``emotion`` (reference ids, ``emotion_id,emotion,text_int``): the one-hot
-reference emotion, the paper's upper bound, which needs the label at decoding time too.
-"""
+"""Style sources of ``encoder: gst_conformer``: each maps the input under its data key
+``input_name`` to a style (B, D). ``gst`` reads ``style_speech`` (GST log-mel dump); ``oracle``
+reads ``emotion`` (reference ids; the one-hot upper bound, needing labels when decoding)."""
 
 from abc import ABC, abstractmethod
 from typing import Optional

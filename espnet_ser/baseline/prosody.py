@@ -1,10 +1,8 @@
-"""A prosody-only emotion baseline: utterance statistics + logistic regression.
+"""A prosody-only emotion baseline: utterance statistics + standardised logistic regression.
 
-Per utterance (25 ms frames every 10 ms): F0 statistics (``librosa.yin``, semitones re 100 Hz)
-over voiced frames (within 35 dB of the loudest, zero-crossing rate < 0.25, autocorrelation at
-the YIN period > 0.5); frame energy (dB) statistics over speech frames (within 50 dB); words
-per second and voiced ratio of the speech span. Standardised logistic regression (training
-medians impute missing F0); no speaker normalisation.
+Per utterance (25 ms frames every 10 ms): F0 statistics (``librosa.yin``, semitones re 100 Hz) over
+voiced frames, energy (dB) statistics over speech frames, words per second and voiced ratio of the
+speech span; training medians impute missing F0; no speaker normalisation.
 """
 
 import logging
@@ -81,15 +79,12 @@ def prosody_features(x: np.ndarray, sr: int, num_words: int) -> np.ndarray:
         consecutive = np.diff(vi) == 1
         st_all = 12 * np.log2(f0[:n] / 100.0)
         deltas = np.abs(np.diff(st_all[vi]))[consecutive]
-        out[0:9] = [st.mean(), st.std(), *q, q[4] - q[0],
-                    deltas.mean() if deltas.size else np.nan]
+        out[0:9] = [st.mean(), st.std(), *q, q[4] - q[0], deltas.mean() if deltas.size else np.nan]
     e = rms_db[speech]
     out[9:14] = [e.mean(), e.std(), *np.percentile(e, [10, 50, 90])]
-    in_span = np.zeros(len(rms_db), dtype=bool)
-    if loud.size:
-        in_span[loud[0]:loud[-1] + 1] = True
+    frames_in_span = max(0, min(loud[-1] + 1, n) - loud[0]) if loud.size else 0
     out[14] = num_words / max(speech_sec, 1e-3)
-    out[15] = float(voiced.sum()) / max(1, int(in_span[:n].sum()))
+    out[15] = float(voiced.sum()) / max(1, int(frames_in_span))
     out[16] = speech_sec
     return out
 
@@ -113,10 +108,9 @@ def extract_features(wavs: Mapping[str, str], texts: Mapping[str, str], nj: int 
     """Sorted ids and features [utts, features] of ``wavs`` (read from the sorted ``wav_scp``)."""
     items = []
     for lineno, utt in enumerate(sorted(wavs), 1):
-        path = wavs[utt]
         if utt not in texts:
             raise ProsodyError(f"utterance {utt}: no transcript (needed for words per second)")
-        items.append((utt, path, f"{wav_scp}:{lineno}", len(texts[utt].split())))
+        items.append((utt, wavs[utt], f"{wav_scp}:{lineno}", len(texts[utt].split())))
     if nj > 1 and len(items) > 1:
         if "forkserver" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("forkserver")
@@ -151,17 +145,15 @@ def fit_predict(train_x: np.ndarray, train_y: Sequence[str], test_x: np.ndarray,
 
 
 def run_baseline(train_dir, test_dir, nj: int = 1, c: float = 1.0) -> Dict:
-    """Features, fit and prediction for two Kaldi data directories: ``{"hyp": {utt: code},
-    "ref": {utt: code}, "train_acc": float, "labels", "test_features", "test_utts"}``."""
+    """Fit on ``train_dir``, predict ``test_dir`` (Kaldi data directories): ``{ref, hyp: {utt: code},
+    train_acc, labels, test_features, test_utts}``."""
     from espnet_ser.data.datadir import validate_data_dir
     from espnet_ser.utils.io import read_kaldi_map
 
     sets = {}
     for name, d in (("train", Path(train_dir)), ("test", Path(test_dir))):
         validate_data_dir(d, require=("wav.scp", "text", "utt2emo"))
-        wavs = read_kaldi_map(d / "wav.scp")
-        texts = read_kaldi_map(d / "text")
-        emos = read_kaldi_map(d / "utt2emo")
+        wavs, texts, emos = (read_kaldi_map(d / f) for f in ("wav.scp", "text", "utt2emo"))
         logging.info("%s: extracting prosody features of %d utterances", d, len(wavs))
         utts, x = extract_features(wavs, texts, nj=nj, wav_scp=str(d / "wav.scp"))
         sets[name] = (utts, x, [emos[u] for u in utts])

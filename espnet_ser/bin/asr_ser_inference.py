@@ -1,12 +1,10 @@
 """Stage 5: decode a dumped set with joint CTC/attention beam search.
 
-Job J of N (``--nj N --job J``) decodes one part; ``--merge`` joins them. Outputs: ``text``
-(hypothesis with the emotion token), ``utt2emo`` (emitted code or "none"),
-``emotion_posterior`` (``ang:0.0123 ...``), ``beam_score`` and ``failed`` (utterances whose
-decoding raised, written with empty text, "none" and "nan"). More than ``--max_failures``
-failures, or nothing decoded, exits non-zero. A style-conditioned model needs ``--style_scp``
-(GST log-mel dump) or ``--emotion_ids`` (oracle: the reference label; the output directory
-gets an ``ORACLE_EMOTION_CONDITIONING`` file)::
+Job J of N (``--nj N --job J``) decodes one part; ``--merge`` joins them. Outputs: ``text``,
+``utt2emo`` ("none": no emotion token), ``emotion_posterior`` (``ang:0.0123 ...``),
+``beam_score``, ``failed``. More than ``--max_failures`` failures, or nothing decoded, exits
+non-zero. Style-conditioned models need ``--style_scp`` (GST) or ``--emotion_ids`` (oracle;
+marked by an ``ORACLE_EMOTION_CONDITIONING`` file)::
 
     python -m espnet_ser.bin.asr_ser_inference --exp_dir exp/asr_train \
         --decode_config conf/decode.yaml --feats_scp dump/fbank/test/feats.scp \
@@ -15,16 +13,14 @@ gets an ``ORACLE_EMOTION_CONDITIONING`` file)::
 
 import argparse
 import logging
-import time
 from pathlib import Path
 from typing import Dict, List
 
 from espnet_ser.utils.io import atomic_write_text, read_kaldi_map
 from espnet_ser.utils.cli import setup_logging
-from espnet_ser.utils.jobs import job_parser, run_or_merge, write_part
+from espnet_ser.utils.jobs import format_posterior, job_parser, load_mat, run_or_merge, write_outcomes
 
 OUTPUTS = ("text", "utt2emo", "emotion_posterior", "beam_score")
-# values written for an utterance that could not be decoded
 FAILED_VALUES = {"text": "", "utt2emo": "none", "emotion_posterior": "", "beam_score": "nan"}
 
 
@@ -48,46 +44,21 @@ def decode_part(args, utts: List[str], scp: Dict[str, str], out: Path) -> None:
     s2t = Speech2TextEmotion.from_exp_dir(args.exp_dir, args.model_file, args.decode_config,
                                           device=args.device)
     style_source = style_inputs(args, s2t.style_input_name, utts)
-    results: Dict[str, Dict[str, str]] = {name: {} for name in OUTPUTS}
-    failed: Dict[str, str] = {}
-    start = time.time()
-    for i, utt in enumerate(utts, 1):
-        try:
-            best = decode_one(args, s2t, scp[utt], style_source, utt)
-            values = dict(text=best.text, utt2emo=best.emotion or "none",
-                          emotion_posterior=" ".join(f"{k}:{v:.4f}"
-                                                     for k, v in best.posterior.items()),
-                          beam_score=f"{best.score:.4f}")
-        except Exception as e:  # one utterance: record it and go on with the others
-            failed[utt] = " ".join(f"{type(e).__name__}: {e}".split())
-            logging.error(f"utterance {utt}: decoding failed: {failed[utt]}")
-            values = FAILED_VALUES
-        for name in OUTPUTS:
-            results[name][utt] = values[name]
-        if i % max(1, len(utts) // 10) == 0 or i == len(utts):
-            rate = i / max(time.time() - start, 1e-9)
-            logging.info(f"decoded {i}/{len(utts)} utterances ({rate:.2f} utt/s)")
-    write_part(out, len(utts), results, failed, args.max_failures)
 
+    def outcome(utt):
+        hyps = s2t(load_mat(args.feats_scp, scp[utt]), style_source(utt) if style_source else None)
+        if not hyps:
+            raise RuntimeError("the beam search returned no hypothesis")
+        best = hyps[0]
+        return dict(text=best.text, utt2emo=best.emotion or "none",
+                    emotion_posterior=format_posterior(best.posterior),
+                    beam_score=f"{best.score:.4f}")
 
-def decode_one(args, s2t, rxfile: str, style_source, utt: str):
-    """The best hypothesis of one utterance; raises on any problem with it."""
-    import kaldiio
-
-    try:
-        feats = kaldiio.load_mat(rxfile)
-    except Exception as e:
-        raise RuntimeError(f"{args.feats_scp}: cannot read {rxfile}: "
-                           f"{type(e).__name__}: {e}") from e
-    hyps = s2t(feats, style_source(utt) if style_source else None)
-    if not hyps:
-        raise RuntimeError("the beam search returned no hypothesis")
-    return hyps[0]
+    write_outcomes(out, utts, outcome, FAILED_VALUES, args.max_failures)
 
 
 def style_inputs(args, name, utts):
     """A function utt -> style input for the model's style source (None if it has none)."""
-    import kaldiio
     import numpy as np
 
     if name is None:
@@ -114,12 +85,7 @@ def style_inputs(args, name, utts):
                                  f"{table[utt]!r}")
         return emotion
 
-    def gst_feats(utt):
-        try:
-            return kaldiio.load_mat(table[utt])
-        except Exception as e:
-            raise RuntimeError(f"{path}: utterance {utt}: cannot read {table[utt]}: {e}") from e
-    return gst_feats
+    return lambda utt: load_mat(f"{path}: utterance {utt}", table[utt])
 
 
 def main(cmd=None) -> None:

@@ -5,9 +5,6 @@
     # -> exp/x/valid.acc.ave_10best.pth (+ .json), exp/x/valid.acc.ave.pth -> it
     python -m espnet_ser.bin.average_checkpoints \\
         --checkpoints exp/x/8epoch.pth exp/x/9epoch.pth --out exp/x/ave_8-9.pth
-
-Works on an interrupted run: metrics come from ``exp_dir/checkpoint.pth`` and only epochs
-whose ``{epoch}epoch.pth`` exists are used.
 """
 
 import argparse
@@ -27,10 +24,8 @@ def _positive_int(value: str) -> int:
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Average the N best epoch checkpoints of an ESPnet experiment directory",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = argparse.ArgumentParser(description="Average the N best epoch checkpoints",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
     add("--exp_dir", help="Experiment directory with checkpoint.pth and {epoch}epoch.pth files")
     add("--metric", default="valid.acc",

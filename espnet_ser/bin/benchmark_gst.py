@@ -1,16 +1,14 @@
 """What GST conditioning costs: training-step and decoding time, with and without GST.
 
 Times training steps (forward, backward, Adam) on a synthetic batch and beam search over
-random features (16 ms frames for the AED, 12.5 ms for GST; hypotheses of ``--hyp_tokens``
-tokens, so both models search alike) for both configs, alternating round by round, and prints
-the medians and the ratios GST / baseline as JSON::
+random features (hypotheses of ``--hyp_tokens`` tokens) for both configs, alternating, and
+prints the medians and the ratios GST / baseline as JSON::
 
     python -m espnet_ser.bin.benchmark_gst \
         --base_config egs/mini_emo/conf/tuning/train_asr_ser_conformer_small.yaml \
         --gst_config egs/mini_emo/conf/tuning/train_asr_ser_conformer_small_gst.yaml
 """
 
-import argparse
 import json
 import statistics
 import tempfile
@@ -21,15 +19,15 @@ from typing import Callable, Dict, List, Optional
 import torch
 import yaml
 
+from espnet_ser.utils.cli import doc_parser
 from espnet_ser.utils.offline import quiet_nltk_downloads
 
 
 def build(config: Path, token_list: Path, n_mels: int):
     from espnet_ser.tasks.asr_ser import ASRSERTask
-
-    args = ASRSERTask.get_parser().parse_args(["--config", str(config), "--token_list", str(token_list),
-                              "--token_type", "word", "--input_size", str(n_mels),
-                              "--normalize", "none"])
+    args = ASRSERTask.get_parser().parse_args([
+        "--config", str(config), "--token_list", str(token_list), "--token_type", "word",
+        "--input_size", str(n_mels), "--normalize", "none"])
     return ASRSERTask.build_model(args), args
 
 
@@ -53,38 +51,29 @@ def synthetic_batch(model, batch: int, seconds: float, n_tokens: int, vocab: int
     return out
 
 
-def train_step(model, optim, batch) -> float:
-    start = time.perf_counter()
+def train_step(model, optim, batch) -> None:
     model.train()
     optim.zero_grad()
     model(**batch)[0].backward()
     optim.step()
-    return time.perf_counter() - start
 
 
-def decode_step(s2t, feats, style) -> float:
-    start = time.perf_counter()
-    s2t(feats, style if s2t.style_input_name else None)
-    return time.perf_counter() - start
-
-
-def median_times(rounds: int, steps: Dict[str, Callable[[int], float]]) -> Dict[str, float]:
+def median_times(rounds: int, steps: Dict[str, Callable[[int], object]]) -> Dict[str, float]:
     """Median seconds of each ``step(round)``, alternating; the warm-up round 0 is dropped."""
     times: Dict[str, List[float]] = {n: [] for n in steps}
     for r in range(rounds + 1):
         for n, step in steps.items():
-            t = step(r)
+            start = time.perf_counter()
+            step(r)
             if r:
-                times[n].append(t)
+                times[n].append(time.perf_counter() - start)
     return {n: statistics.median(v) for n, v in times.items()}
 
 
 def make_decoder(model, args, exp: Path, beam: int, maxlenratio: float, minlenratio: float):
     from espnet_ser.asr.inference import Speech2TextEmotion
-
     exp.mkdir(parents=True, exist_ok=True)
-    with (exp / "config.yaml").open("w") as f:
-        yaml.safe_dump(vars(args), f)
+    (exp / "config.yaml").write_text(yaml.safe_dump(vars(args)))
     torch.save(model.state_dict(), exp / "model.pth")
     # end of sentence only at the last step: every search runs to the same length
     return Speech2TextEmotion(exp / "config.yaml", exp / "model.pth", beam_size=beam,
@@ -92,8 +81,7 @@ def make_decoder(model, args, exp: Path, beam: int, maxlenratio: float, minlenra
 
 
 def main(cmd: Optional[List[str]] = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = doc_parser(__doc__)
     p.add_argument("--base_config", type=Path, required=True)
     p.add_argument("--gst_config", type=Path, required=True)
     p.add_argument("--vocab", type=int, default=150, help="output units incl. specials")
@@ -135,7 +123,8 @@ def main(cmd: Optional[List[str]] = None) -> None:
                                     (args.hyp_tokens - 0.5) / enc_len) for n, m in models.items()}
         with torch.no_grad():
             dmed = median_times(args.decode_rounds, {
-                n: lambda r, s2t=s2t: decode_step(s2t, *utts[r]) for n, s2t in decoders.items()})
+                n: lambda r, s2t=s2t: s2t(utts[r][0], utts[r][1] if s2t.style_input_name else None)
+                for n, s2t in decoders.items()})
     report = dict(
         base_config=str(args.base_config), gst_config=str(args.gst_config),
         params={n: m["params"] for n, m in models.items()},

@@ -1,8 +1,5 @@
-"""Run a recipe command and report its wall time and memory.
-
-Prints the wall time, the peak resident memory of the largest single process
-(``getrusage(RUSAGE_CHILDREN).ru_maxrss``) and the peak total resident memory of the
-whole process tree, sampled from /proc every ``--interval`` seconds (Linux only)::
+"""Run a recipe command; print its wall time, the peak RSS of its largest process and of its
+whole process tree (sampled from /proc every ``--interval`` seconds; Linux only)::
 
     python -m espnet_ser.bin.benchmark_recipe --cwd egs/mini_emo -- ./run.sh --stage 1
 """

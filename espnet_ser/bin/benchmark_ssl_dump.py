@@ -1,13 +1,6 @@
 #!/usr/bin/env python3
-"""Benchmark of the frozen-encoder speed path (dumped SSL hidden states); prints its figures.
-
-On N synthetic utterances: (a) one SERTask training epoch (frozen SSL encoder -> mean pooling
--> linear) from a waveform dump vs from a hidden-state dump: times, speedup, parameter
-difference; (b) peak RSS of extract_feats hidden-state extraction for N and 4N utterances,
-each in a fresh process. The default model takes about a minute on 2 CPU cores with N=32.
-
-    python -m espnet_ser.bin.benchmark_ssl_dump [--model_config wav2vec2-base] [--compress]
-"""
+"""Benchmark of dumped SSL hidden states on N synthetic utterances: (a) a training epoch from
+waveforms vs from the dump; (b) peak RSS of extracting N and 4N utterances (fresh processes)."""
 
 import argparse
 import contextlib
@@ -26,6 +19,8 @@ import soundfile
 import torch
 import yaml
 
+from espnet_ser.utils.cli import doc_parser, setup_logging
+
 DEFAULT_MODEL = dict(
     model_type="wav2vec2", hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
     intermediate_size=1024, conv_dim=[256] * 7, conv_kernel=[10, 3, 3, 3, 3, 2, 2],
@@ -37,24 +32,20 @@ FS = 16000
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Epoch time from waveforms vs dumped SSL hidden states; peak memory of "
-        "extraction", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = doc_parser("Epoch time from waveforms vs dumped SSL hidden states; peak memory of "
+                        "extraction", show_defaults=True)
     add = parser.add_argument
     add("--model_config", default=None, help="JSON model config or a published_size_configs() "
         "name; default: a 4-layer hidden-256 wav2vec2-like model")
     add("--layer", default="weighted", help="encoder layer: last, weighted or an int")
     add("--num_utts", type=int, default=32, help="N")
-    add("--batch_size", type=int, default=8)
-    add("--min_seconds", type=float, default=2.0)
-    add("--max_seconds", type=float, default=6.0)
-    add("--seed", type=int, default=0)
+    for name, kind, default in (("batch_size", int, 8), ("min_seconds", float, 2.0),
+                                ("max_seconds", float, 6.0), ("seed", int, 0)):
+        add(f"--{name}", type=kind, default=default)
     add("--num_threads", type=int, default=2, help="torch threads")
     add("--skip_memory", action="store_true", help="skip (b)")
-    add("--compress", action="store_true",
-        help="dump Kaldi compressed hidden states (extract_feats --compress true)")
-    add("--work_dir", default=None,
-        help="where to write data and dumps (default: a new temp dir, removed at the end)")
+    add("--compress", action="store_true", help="extract_feats --compress true")
+    add("--work_dir", default=None, help="where to write data and dumps (default: a temp dir)")
     return parser
 
 
@@ -65,12 +56,11 @@ def model_config_from_arg(value) -> Dict:
 
     named = published_size_configs()
     if value in named:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in named[value].items()}
+        return json.loads(json.dumps(named[value]))  # tuples -> lists
     try:
         conf = json.loads(value)
     except json.JSONDecodeError as e:
-        raise SystemExit(f"--model_config: neither JSON nor one of {sorted(named)}: {value!r} "
-                         f"({e})")
+        raise SystemExit(f"--model_config: neither JSON nor one of {sorted(named)}: {value!r} ({e})")
     if not isinstance(conf, dict):
         raise SystemExit("--model_config JSON must be an object")
     return conf
@@ -123,8 +113,8 @@ EXTRACT_SNIPPET = textwrap.dedent("""
 
 
 def extract_in_subprocess(config: Path, data: Path, out: Path, threads: int, compress: bool):
-    """Extraction in a fresh process: peak RSS KiB after imports and a model build, at the
-    end, and the seconds of the extract_feats call."""
+    """Peak RSS KiB of a fresh process after imports and a model build, at the end, and the
+    seconds of its extract_feats call."""
     cmd = ["--extractor", "ssl_states", "--train_config", str(config), "--data_dir",
            str(data), "--out_dir", str(out), "--nj", "1", "--num_threads", str(threads),
            "--log_level", "WARNING", "--compress", str(compress).lower()]
@@ -174,7 +164,6 @@ def main(cmd=None) -> None:
     from espnet_ser.bin.extract_feats import main as extract_main
     from espnet_ser.data.datadir import write_data_dir
     from espnet_ser.features.dump import dump_config
-    from espnet_ser.utils.cli import setup_logging
 
     setup_logging("WARNING")
     model_config = model_config_from_arg(args.model_config)
@@ -213,8 +202,7 @@ def main(cmd=None) -> None:
 
         # (a) one epoch from waveforms vs from dumped states, same batches
         emotion_file = work / "emotion"
-        emotion_file.write_text("".join(f"{u} {EMOTIONS.index(fields['utt2emo'][u])}\n"
-                                        for u in small))
+        emotion_file.write_text("".join(f"{u} {EMOTIONS.index(fields['utt2emo'][u])}\n" for u in small))
         batches = [small[i : i + args.batch_size] for i in range(0, n, args.batch_size)]
         model_w, model_d = build_model(config), build_model(config)
         model_d.load_state_dict(model_w.state_dict())
@@ -243,8 +231,7 @@ def main(cmd=None) -> None:
                                            args.num_threads, args.compress)
             for what, (base, peak, took) in ((f"  N={n:4d}", (base_n, peak_n, took_n)),
                                              (f" 4N={4 * n:4d}", run_4n)):
-                print(f"(b) {what}: {base / 1024:7.1f} MiB -> {peak / 1024:7.1f} MiB "
-                      f"({took:.1f} s)")
+                print(f"(b) {what}: {base / 1024:7.1f} MiB -> {peak / 1024:7.1f} MiB ({took:.1f} s)")
             print(f"(b) peak ratio 4N/N: {run_4n[1] / peak_n:.3f}")
         print(f"total benchmark time: {time.time() - t0:.1f} s")
 

@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""Global CMVN statistics of a feats.scp, in the npz ESPnet's GlobalMVN loads
-(``normalize: global_mvn``, ``normalize_conf: {stats_file: ...}``)::
+"""Global CMVN statistics of a feats.scp, the npz of ``normalize: global_mvn``'s stats_file::
 
     python -m espnet_ser.bin.compute_cmvn \\
         --feats_scp dump/fbank/train/feats.scp --out dump/fbank/train/feats_stats.npz
@@ -13,7 +12,7 @@ from typing import Optional, Sequence
 
 from espnet_ser.features.cmvn import compute_cmvn_stats
 from espnet_ser.features.extractor import FeatureError
-from espnet_ser.utils.cli import setup_logging
+from espnet_ser.utils.cli import LOG_LEVELS, setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -21,9 +20,9 @@ def get_parser() -> argparse.ArgumentParser:
         description="Compute global mean/variance statistics (ESPnet GlobalMVN npz)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
+    add("--log_level", default="INFO", choices=LOG_LEVELS)
     add("--feats_scp", required=True, help="feats.scp of the training set")
-    add("--out", required=True, help="output npz, e.g. dump/fbank/train/feats_stats.npz")
-    add("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    add("--out", required=True, help="output npz")
     return parser
 
 

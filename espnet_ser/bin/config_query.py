@@ -5,9 +5,8 @@
     python -m espnet_ser.bin.config_query --config conf/train.yaml \\
         --key model_conf.ctc_weight --default 0
 
-A dotted key walks nested mappings. Booleans print as ``true`` / ``false``, lists and
-mappings as one line of JSON. A key that is missing or null prints ``--default`` if given;
-otherwise, like an unreadable file, it is an error naming the file and the key (exit 1).
+Booleans print as ``true`` / ``false``, lists and mappings as JSON; a missing or null key
+prints ``--default``, else it is an error naming the file and the key (exit 1).
 """
 
 import argparse
@@ -19,8 +18,7 @@ import yaml
 
 
 def query(path: str, key: str) -> Any:
-    """The value at dotted ``key`` of the config at ``path`` (None if missing or null);
-    ValueError when a key part names an item of something that is not a mapping."""
+    """The value at dotted ``key`` of ``path`` (None if missing); ValueError under a non-mapping."""
     with open(path, encoding="utf-8") as f:
         value = yaml.safe_load(f)
     walked = []

@@ -2,13 +2,9 @@
 """Convert the GST module of a GST-Tacotron checkpoint into a GSTEncoder state dict.
 
 ``python -m espnet_ser.bin.convert_gst_tacotron tacotron_gst.pth exp/gst/gst.pth`` writes
-gst.pth (strict state dict for espnet_ser.asr.gst.GSTEncoder) and gst.yaml (its arguments,
-for ``style_encoder_conf:``). Input keys are those of the public PyTorch GST-Tacotron:
-``<prefix>encoder.{convs,bns}.{i}.*``, ``<prefix>encoder.gru.*``, ``<prefix>stl.embed``,
-``<prefix>stl.attention.W_{query,key,value}.weight``; ``<prefix>`` is found from the
-``stl.*`` keys (nested dicts are searched, keys joined by ``.``). Sizes come from the
-shapes except ``--n_heads`` and ``--n_mels`` (checked against the range the shapes allow).
-The file is read with ``torch.load(weights_only=True)``: other pickled objects are refused.
+gst.pth (strict GSTEncoder state dict) and gst.yaml (its ``style_encoder_conf``). Input keys
+``<prefix>encoder.*`` / ``<prefix>stl.*`` of the public PyTorch GST-Tacotron; sizes come from
+the shapes except ``--n_heads`` and ``--n_mels``. Read with ``torch.load(weights_only=True)``.
 """
 
 import argparse
@@ -23,7 +19,7 @@ import torch
 import yaml
 
 from espnet_ser.asr.gst import GSTEncoder
-from espnet_ser.utils.cli import setup_logging
+from espnet_ser.utils.cli import doc_parser, setup_logging
 from espnet_ser.utils.io import atomic_torch_save, atomic_write_text
 
 STL_KEYS = {
@@ -35,7 +31,6 @@ STL_KEYS = {
 GRU_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 CONV_KEYS = ("weight", "bias")
 BN_KEYS = ("weight", "bias", "running_mean", "running_var")
-# namespaces of the GST module whose every key must be understood
 GST_NAMESPACES = ("encoder.convs.", "encoder.bns.", "encoder.gru.", "stl.")
 N_LISTED_KEYS = 20
 
@@ -51,7 +46,7 @@ def load_checkpoint(path) -> Any:
         raise ConversionError(f"{path}: no such file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - re-raised with the file name
+    except Exception as e:  # noqa: BLE001
         raise ConversionError(
             f"{path}: cannot be loaded with torch.load(weights_only=True) ({type(e).__name__}: {e}). "
             "The file holds pickled objects other than tensors and plain containers; they are not "
@@ -78,7 +73,6 @@ def unwrap_state_dict(obj: Any) -> "OrderedDict[str, torch.Tensor]":
 
 
 def _listing(keys: List[str], limit: int = N_LISTED_KEYS, where: str = "") -> str:
-    """``N tensor keys found<where>:`` and the first ``limit`` of them, one a line."""
     if not keys:
         return f"no tensor keys found{where}"
     shown = "\n  ".join(keys[:limit])
@@ -120,14 +114,8 @@ def _required_keys(n_convs: int) -> List[str]:
     return keys + [f"encoder.gru.{k}" for k in GRU_KEYS] + list(STL_KEYS)
 
 
-def _check_shape(name: str, tensor: torch.Tensor, shape: Tuple[int, ...]) -> None:
-    if tuple(tensor.shape) != tuple(shape):
-        raise ConversionError(f"{name}: shape {tuple(tensor.shape)}, expected {tuple(shape)}")
-
-
 def n_mels_range(n_convs: int, out_freq: int) -> Tuple[int, int]:
-    """The n_mels values (inclusive range) that ``n_convs`` stride-2 convs map to ``out_freq``
-    (each maps L -> ceil(L / 2))."""
+    """The n_mels values (inclusive range) ``n_convs`` stride-2 convs map to ``out_freq``."""
     scale = 2**n_convs
     return scale * (out_freq - 1) + 1, scale * out_freq
 
@@ -135,11 +123,8 @@ def n_mels_range(n_convs: int, out_freq: int) -> Tuple[int, int]:
 def convert_state_dict(sd: Mapping[str, torch.Tensor], n_heads: int = 8, n_mels: int = 80,
                        prefix: Optional[str] = None
                        ) -> Tuple["OrderedDict[str, torch.Tensor]", Dict[str, Any]]:
-    """Map the GST keys of a (flat) GST-Tacotron state dict to GSTEncoder's.
-
-    Returns ``(state dict, GSTEncoder keyword arguments)``; ``prefix`` selects the GST
-    module when there are several. Raises :class:`ConversionError` naming what was found.
-    """
+    """(GSTEncoder state dict, its keyword arguments) from the GST keys under ``prefix`` (found
+    if None) of a flat GST-Tacotron state dict, or ConversionError naming what was found."""
     keys = list(sd)
     if prefix is None:
         prefix = select_prefix(keys)
@@ -160,31 +145,28 @@ def convert_state_dict(sd: Mapping[str, torch.Tensor], n_heads: int = 8, n_mels:
     def get(name: str) -> torch.Tensor:
         return sd[prefix + name]
 
-    # reference encoder: shapes give the channels, the GRU sizes and the output frequency
-    channels, in_channels = [], 1
-    for i in range(n_convs):
-        weight = get(f"encoder.convs.{i}.weight")
-        if weight.dim() != 4 or tuple(weight.shape[1:]) != (in_channels, 3, 3):
-            raise ConversionError(f"encoder.convs.{i}.weight: shape {tuple(weight.shape)}, "
-                                  f"expected (C, {in_channels}, 3, 3)")
-        out_channels = int(weight.shape[0])
-        _check_shape(f"encoder.convs.{i}.bias", get(f"encoder.convs.{i}.bias"), (out_channels,))
-        for k in BN_KEYS:
-            _check_shape(f"encoder.bns.{i}.{k}", get(f"encoder.bns.{i}.{k}"), (out_channels,))
-        channels.append(out_channels)
-        in_channels = out_channels
+    def shape(name: str, expected: Tuple[Optional[int], ...], shown: str = "") -> Tuple[int, ...]:
+        """The shape of ``name`` if it is ``expected`` (None: any size), else ConversionError."""
+        found = tuple(int(n) for n in get(name).shape)
+        if len(found) != len(expected) or any(e not in (None, n) for e, n in zip(expected, found)):
+            raise ConversionError(f"{name}: shape {found}, expected {shown or tuple(expected)}")
+        return found
 
-    w_hh = get("encoder.gru.weight_hh_l0")
-    if w_hh.dim() != 2 or w_hh.shape[0] != 3 * w_hh.shape[1]:
-        raise ConversionError(f"encoder.gru.weight_hh_l0: shape {tuple(w_hh.shape)}, "
-                              "expected (3 * H, H)")
-    ref_dim = int(w_hh.shape[1])
+    channels: List[int] = []
+    for i in range(n_convs):
+        c_in = channels[-1] if channels else 1
+        channels.append(shape(f"encoder.convs.{i}.weight", (None, c_in, 3, 3), f"(C, {c_in}, 3, 3)")[0])
+        for name in [f"encoder.convs.{i}.bias"] + [f"encoder.bns.{i}.{k}" for k in BN_KEYS]:
+            shape(name, (channels[-1],))
+
+    ref_dim = shape("encoder.gru.weight_hh_l0", (None, None), "(3 * H, H)")[1]
+    shape("encoder.gru.weight_hh_l0", (3 * ref_dim, ref_dim), "(3 * H, H)")
     w_ih = get("encoder.gru.weight_ih_l0")
     if w_ih.dim() != 2 or w_ih.shape[0] != 3 * ref_dim or w_ih.shape[1] % channels[-1]:
         raise ConversionError(f"encoder.gru.weight_ih_l0: shape {tuple(w_ih.shape)}, expected "
                               f"({3 * ref_dim}, {channels[-1]} * F)")
     for k in ("bias_ih_l0", "bias_hh_l0"):
-        _check_shape(f"encoder.gru.{k}", get(f"encoder.gru.{k}"), (3 * ref_dim,))
+        shape(f"encoder.gru.{k}", (3 * ref_dim,))
     out_freq = int(w_ih.shape[1]) // channels[-1]
     low, high = n_mels_range(n_convs, out_freq)
     if not low <= n_mels <= high:
@@ -193,19 +175,10 @@ def convert_state_dict(sd: Mapping[str, torch.Tensor], n_heads: int = 8, n_mels:
                               f"bins after {n_convs} stride-2 convolutions means n_mels in "
                               f"{low}..{high}; give --n_mels")
 
-    # style token layer
-    embed = get("stl.embed")
-    if embed.dim() != 2:
-        raise ConversionError(f"stl.embed: shape {tuple(embed.shape)}, expected (n_tokens, D)")
-    n_tokens, token_dim = (int(s) for s in embed.shape)
-    w_query = get("stl.attention.W_query.weight")
-    if w_query.dim() != 2 or w_query.shape[1] != ref_dim:
-        raise ConversionError(f"stl.attention.W_query.weight: shape {tuple(w_query.shape)}, "
-                              f"expected (style_dim, {ref_dim})")
-    style_dim = int(w_query.shape[0])
+    n_tokens, token_dim = shape("stl.embed", (None, None), "(n_tokens, D)")
+    style_dim = shape("stl.attention.W_query.weight", (None, ref_dim), f"(style_dim, {ref_dim})")[0]
     for k in ("W_key", "W_value"):
-        name = f"stl.attention.{k}.weight"
-        _check_shape(name, get(name), (style_dim, token_dim))
+        shape(f"stl.attention.{k}.weight", (style_dim, token_dim))
     if n_heads < 1 or style_dim % n_heads:
         raise ConversionError(f"n_heads={n_heads} does not divide the style dimension {style_dim}; "
                               "give --n_heads")
@@ -223,8 +196,8 @@ def convert_state_dict(sd: Mapping[str, torch.Tensor], n_heads: int = 8, n_mels:
     for k in _required_keys(n_convs):  # encoder.* -> reference_encoder.*, stl.* -> style_tokens.*
         new_sd[STL_KEYS.get(k, "reference_" + k)] = get(k)
         if k.endswith(".running_var"):
-            tracked = sd.get(prefix + k.replace("running_var", "num_batches_tracked"), torch.tensor(0))
-            new_sd["reference_" + k.replace("running_var", "num_batches_tracked")] = tracked.reshape(())
+            tracked = k.replace("running_var", "num_batches_tracked")
+            new_sd["reference_" + tracked] = sd.get(prefix + tracked, torch.tensor(0)).reshape(())
     new_sd = OrderedDict((k, v.detach().clone().contiguous()) for k, v in new_sd.items())
 
     try:  # the result must load strictly into the module the configuration describes
@@ -235,7 +208,6 @@ def convert_state_dict(sd: Mapping[str, torch.Tensor], n_heads: int = 8, n_mels:
 
 
 def conf_path(out) -> Path:
-    """Where the GSTEncoder arguments are written: OUT with the suffix ``.yaml``."""
     return Path(out).with_suffix(".yaml")
 
 
@@ -267,10 +239,7 @@ def convert_file(in_path, out_path, n_heads: int = 8, n_mels: int = 80,
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Convert the GST module of a GST-Tacotron checkpoint into a GSTEncoder state "
-        "dict (OUT) and its arguments (OUT with suffix .yaml)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = doc_parser(__doc__, show_defaults=True)
     parser.add_argument("input", type=str, help="GST-Tacotron checkpoint (read only)")
     parser.add_argument("output", type=str, help="GSTEncoder state dict to write, e.g. gst.pth")
     parser.add_argument("--n_heads", type=int, default=8,

@@ -2,8 +2,7 @@
 
 Example: ``python -m espnet_ser.bin.extend_pretrained --asr_config zoo/exp/asr_x/config.yaml
 --asr_model_file zoo/exp/asr_x/valid.acc.ave_10best.pth --add_tokens "<ang> <hap> <neu> <sad>"
---output_dir exp/pretrained_emo``. Paths inside the config are looked up in the current
-directory, then in the config's directory and its ancestors. See espnet_ser.asr.pretrained.
+--output_dir exp/pretrained_emo``. See espnet_ser.asr.pretrained.
 """
 
 import argparse
@@ -38,7 +37,6 @@ def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     setup_logging(args.log_level)
     from espnet_ser.asr.pretrained import PretrainedError, extend_pretrained
-
     try:
         extend_pretrained(args.asr_config, args.asr_model_file, args.add_tokens.split(), args.output_dir,
                           bpemodel=args.bpemodel, stats_file=args.stats_file, token_list=args.token_list,

@@ -1,13 +1,6 @@
 #!/usr/bin/env python3
-"""Drop too short / too long utterances from a training or validation set's shape files.
-
-    python -m espnet_ser.bin.filter_utts --feats_shape dump/fbank/train/feats_shape \
-        --text_shape data/token_bpe150/train/text_shape --out_dir dump/fbank/train/filtered \
-        --min_frames 10 --max_frames 3000 --subsampling 4 --set_role train
-
-writes the filtered ``feats_shape``, ``text_shape`` and ``filtered`` (``<utt> <reason>``) to
-``--out_dir`` (espnet_ser.data.filter). ``--set_role test`` is refused.
-"""
+"""Drop too short / too long utterances from a train or valid set's shape files, writing
+the filtered copies and ``filtered`` to ``--out_dir`` (espnet_ser.data.filter)."""
 
 import argparse
 import logging
@@ -15,7 +8,7 @@ import sys
 from typing import Optional, Sequence
 
 from espnet_ser.data.filter import SET_ROLES, SUBSAMPLING_FACTORS, FilterError, filter_shape_files
-from espnet_ser.utils.cli import setup_logging
+from espnet_ser.utils.cli import LOG_LEVELS, setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -32,8 +25,7 @@ def get_parser() -> argparse.ArgumentParser:
                         help="the encoder's Conv2dSubsampling factor (input_layer)")
     parser.add_argument("--set_role", default="train", choices=SET_ROLES,
                         help="role of the set; test is refused")
-    parser.add_argument("--log_level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log_level", default="INFO", choices=LOG_LEVELS)
     return parser
 
 

@@ -1,12 +1,6 @@
-"""Repair a Kaldi data directory in place (espnet_ser.data.datadir.fix_data_dir).
-
-Drops the utterances missing from a per-utterance file, with malformed lines, conflicting
-duplicates, invalid ids, empty transcripts, emotions outside --emotions or wav.scp
-commands (unless --allow_commands true); sorts; rebuilds spk2utt. The originals go to
-DIR/.backup/<YYYYmmdd-HHMMSS>/. Prints "kept N of M utterances" and the count dropped
-for each reason; exits 1, changing nothing, if no utterance would remain. Example::
-
-    python -m espnet_ser.bin.fix_data_dir --emotions "ang hap neu sad" data/train
+"""Repair a Kaldi data directory in place (espnet_ser.data.datadir.fix_data_dir), keeping
+the originals in DIR/.backup/<YYYYmmdd-HHMMSS>/. Prints "kept N of M utterances" and the
+count dropped for each reason; exits 1, changing nothing, if no utterance would remain.
 """
 
 import argparse
@@ -15,12 +9,11 @@ import sys
 
 from espnet_ser.bin.validate_data_dir import add_data_dir_args
 from espnet_ser.data.datadir import DataDirError, fix_data_dir
-from espnet_ser.utils.cli import setup_logging
+from espnet_ser.utils.cli import doc_parser, setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = doc_parser(__doc__)
     p.add_argument("data_dir")
     return add_data_dir_args(p, "keep wav.scp commands ending in '|' (they are not run)")
 

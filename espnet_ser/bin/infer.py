@@ -40,7 +40,7 @@ def load(args, workdir: Path):
     if args.exp_dir is not None:
         return Speech2TextEmotion.from_exp_dir(args.exp_dir, args.model_file, args.decode_config,
                                                device=args.device, **overrides)
-    from espnet_ser.utils.checkpoints import unpack_model
+    from espnet_ser.utils.packing import unpack_model
 
     files = unpack_model(args.model_archive, workdir)
     return Speech2TextEmotion.from_files(files["config"], files["model_file"],

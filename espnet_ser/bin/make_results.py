@@ -3,30 +3,24 @@
 
     python -m espnet_ser.bin.make_results --recipe_dir egs/mini_emo \
         --out egs/mini_emo/RESULTS.md [--notes egs/mini_emo/local/results_notes.md]
-
-Reads ``exp/<exp>/decode_<tag>/<set>/score/scores.json`` and ``exp/<exp>/<set>/scores.json``
-and writes an environment block and a section of tables per experiment (see
-:mod:`espnet_ser.scoring.results`); ``--notes`` is inserted verbatim after the title.
 """
 
-import argparse
 import logging
 from pathlib import Path
 from typing import List, Optional
 
-from espnet_ser.scoring.results import exit_on_error, find_score_files, write_results_md
-from espnet_ser.utils.cli import setup_logging
+from espnet_ser.scoring.results import find_score_files, write_results_md
+from espnet_ser.utils.cli import LOG_LEVELS, doc_parser, exit_on_error, setup_logging
 
 
-def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Write an ESPnet-style RESULTS.md from a recipe's "
-                                "scores.json files.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def get_parser():
+    p = doc_parser("Write an ESPnet-style RESULTS.md from a recipe's scores.json files.",
+                   show_defaults=True)
     p.add_argument("--recipe_dir", required=True, help="recipe directory holding exp/")
     p.add_argument("--out", default=None, help="output file (default: RECIPE_DIR/RESULTS.md)")
     p.add_argument("--notes", default=None, help="hand-written markdown inserted verbatim after "
                    "the title")
-    p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--log_level", default="INFO", choices=LOG_LEVELS)
     return p
 
 

@@ -4,9 +4,6 @@
     python -m espnet_ser.bin.pack_model --exp_dir exp/x \\
         --model_file exp/x/valid.acc.ave_10best.pth --out exp/x/packed_model.zip \\
         --decode_config conf/decode.yaml
-
-See :func:`espnet_ser.utils.packing.pack_model` for the archive's content; unpack it with
-ESPnet's ``unpack`` or :func:`espnet_ser.utils.packing.unpack_model`.
 """
 
 import argparse
@@ -20,11 +17,8 @@ from espnet_ser.utils.packing import pack_model
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Pack config.yaml, a model file and the files the config refers to "
-        "into an ESPnet model archive",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = argparse.ArgumentParser(description="Pack a trained model into an ESPnet model "
+                                     "archive", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
     add("--exp_dir", required=True, help="Experiment directory")
     add("--config", help="Training config (default: <exp_dir>/config.yaml)")

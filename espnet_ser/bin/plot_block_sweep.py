@@ -1,28 +1,25 @@
 #!/usr/bin/env python3
 """The GST paper's Figure 3: WER and UA against the one conditioned encoder block.
 
-    python -m espnet_ser.bin.plot_block_sweep --recipe_dir . \\
-        --base asr_train_asr_ser_conformer_ptgst
+    python -m espnet_ser.bin.plot_block_sweep --recipe_dir . --base asr_train_asr_ser_conformer_ptgst
 
-reads the pooled cross-fold scores of every ``exp/<base>_block<k>_<tag>_cv`` experiment and
-writes ``exp/<base>_block_sweep_<tag>/decode_<dec>/block_sweep.{png,md,json}`` (see
-:mod:`espnet_ser.scoring.block_sweep`). Or, for given files::
+writes ``exp/<base>_block_sweep_<tag>/decode_<dec>/block_sweep.{png,md,json}`` from every
+``exp/<base>_block<k>_<tag>_cv``; or, for given files::
 
-    python -m espnet_ser.bin.plot_block_sweep --outdir OUT --blocks "0 1 2" \\
+    python -m espnet_ser.bin.plot_block_sweep --outdir OUT --blocks "0 1 2" \
         b0/scores.json b1/scores.json b2/scores.json [--reference all/scores.json]
 """
 
-import argparse
 import logging
 from typing import List, Optional
 
 from espnet_ser.scoring.block_sweep import write_block_sweep, write_block_sweeps
-from espnet_ser.scoring.results import ScoringError, exit_on_error
-from espnet_ser.utils.cli import setup_logging
+from espnet_ser.scoring.results import ScoringError
+from espnet_ser.utils.cli import doc_parser, exit_on_error, setup_logging
 
 
-def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def get_parser():
+    p = doc_parser(__doc__)
     p.add_argument("scores", nargs="*", help="scores.json of each block (with --outdir and --blocks)")
     p.add_argument("--recipe_dir", default=None, help="find the block runs of --base in RECIPE_DIR/exp")
     p.add_argument("--base", default=None,

@@ -1,22 +1,11 @@
-"""Write the IEMOCAP Kaldi data directories of espnet_ser.data.iemocap: iemocap_all,
-fold{1..5}_* (sessions) and the ten speaker folds of each --loso_valid mode.
-
-    python -m espnet_ser.bin.prepare_iemocap --iemocap_root /corpora/IEMOCAP_full_release \
-        --out_dir data [--protocols session,loso] [--loso_valid partner,random,none]
-
-Exits 1 with ``ERROR: <file>:<line>: ...`` on a bad corpus tree.
-"""
+"""Write the IEMOCAP Kaldi data directories of espnet_ser.data.iemocap (iemocap_all,
+session folds, speaker folds); exits 1 with ``ERROR: <file>:<line>: ...`` on a bad tree."""
 
 import argparse
 
-from espnet_ser.data.iemocap import (
-    DEFAULT_EMOTIONS,
-    DEFAULT_LOSO_SEED,
-    DEFAULT_LOSO_VALID_FRACTION,
-    LOSO_VALID_MODES,
-    PROTOCOLS,
-    prepare_iemocap,
-)
+from espnet_ser.data.iemocap import (DEFAULT_EMOTIONS, DEFAULT_LOSO_SEED,
+                                     DEFAULT_LOSO_VALID_FRACTION, LOSO_VALID_MODES, PROTOCOLS,
+                                     prepare_iemocap)
 from espnet_ser.data.prepare import corpus_parser, run_prepare
 from espnet_ser.utils.cli import str2bool
 

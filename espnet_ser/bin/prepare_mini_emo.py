@@ -1,11 +1,5 @@
-"""Synthesise the mini_emo corpus and write its Kaldi data directories.
-
-    python -m espnet_ser.bin.prepare_mini_emo --out_dir data --wav_dir wavs --seed 777 --nj 2
-
-writes ``data/{train,valid,test}`` (wav.scp with absolute paths, text, utt2spk, spk2utt,
-utt2emo; valid/test also ``unseen_sentences``) and ``data/corpus.json``. Re-running with
-the same arguments is a no-op (``data/.mini_emo.done``).
-"""
+"""Synthesise the mini_emo corpus into ``--out_dir/{train,valid,test}`` and corpus.json;
+re-running with the same arguments is a no-op (``.mini_emo.done``)."""
 
 import argparse
 import logging

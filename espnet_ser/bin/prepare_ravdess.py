@@ -1,11 +1,5 @@
-"""Write the RAVDESS speech Kaldi data directories of espnet_ser.data.ravdess.
-
-    python -m espnet_ser.bin.prepare_ravdess \
-        --ravdess_root /corpora/Audio_Speech_Actors_01-24 --out_dir data [--seed 101]
-
-wav.scp lists the 48 kHz originals (resample at feature extraction with ``--resample
-true``). Exits 1 with ``ERROR: <file>: ...`` on a bad corpus tree.
-"""
+"""Write the RAVDESS speech Kaldi data directories of espnet_ser.data.ravdess (wav.scp
+lists the 48 kHz originals); exits 1 with ``ERROR: <file>: ...`` on a bad corpus tree."""
 
 from espnet_ser.data.prepare import corpus_parser, run_prepare
 from espnet_ser.data.ravdess import DEFAULT_SEED, DEFAULT_TEST_FRACTION, prepare_ravdess

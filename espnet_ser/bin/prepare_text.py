@@ -1,13 +1,6 @@
-"""Stage 2: emotion-token transcripts and the token inventory.
-
-    python -m espnet_ser.bin.prepare_text --train_set train \
-        --data_dirs data/train data/valid data/test \
-        --out_dir data/token_bpe150_emoend --token_type bpe --nbpe 150 \
-        --emo_token_position end --emotions "ang hap neu sad"
-
-With ``--bpemodel exp/pretrained_emo/bpe.model --token_list exp/pretrained_emo/tokens.txt``
-(from espnet_ser.bin.extend_pretrained) nothing is trained.
-"""
+"""Stage 2: emotion-token transcripts and the token inventory (espnet_ser.text.emotion_text).
+With ``--bpemodel`` and ``--token_list`` (from espnet_ser.bin.extend_pretrained) nothing is
+trained."""
 
 import argparse
 import logging
@@ -16,12 +9,11 @@ from pathlib import Path
 
 from espnet_ser.data.datadir import DataDirError, parse_emotions
 from espnet_ser.text.emotion_text import POSITIONS, TOKEN_TYPES, prepare_token_dir
-from espnet_ser.utils.cli import setup_logging
+from espnet_ser.utils.cli import doc_parser, setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = doc_parser(__doc__)
     p.add_argument("--data_dirs", nargs="+", required=True,
                    help="Kaldi data directories; the set name is the directory name")
     p.add_argument("--train_set", required=True, help="set whose text trains the tokenizer")

@@ -1,11 +1,9 @@
 """Write the training config for fine-tuning a model made by ``extend_pretrained``.
 
-Example (stage 4 of ``egs/TEMPLATE/asr_ser.sh`` with ``--pretrained_dir``):
-``python -m espnet_ser.bin.pretrained_train_config --pretrained_dir exp/pretrained_x
---train_config conf/tuning/train.yaml --output exp/asr_x/train_config.yaml``. The
-architecture, tokenizer and ``init_param`` come from ``<pretrained_dir>/config.yaml``
-(each field logged and listed atop the output), the rest from the training config
-(see espnet_ser.asr.pretrained.merge_pretrained_config). ``--check true`` writes nothing.
+Example: ``python -m espnet_ser.bin.pretrained_train_config --pretrained_dir exp/pretrained_x
+--train_config conf/tuning/train.yaml --output exp/asr_x/train_config.yaml``. Architecture,
+tokenizer and ``init_param`` come from ``<pretrained_dir>/config.yaml`` (listed atop the
+output), the rest from the training config. ``--check true`` writes nothing.
 """
 
 import argparse
@@ -33,14 +31,12 @@ def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     setup_logging(args.log_level)
     from espnet_ser.asr.pretrained import PretrainedError, write_pretrained_train_config
-
     if not args.check and args.output is None:
         logging.error("--output is required (or --check true)")
         sys.exit(2)
     try:
-        write_pretrained_train_config(
-            args.pretrained_dir, args.train_config, None if args.check else args.output
-        )
+        write_pretrained_train_config(args.pretrained_dir, args.train_config,
+                                      None if args.check else args.output)
     except PretrainedError as e:
         logging.error(str(e))
         sys.exit(1)

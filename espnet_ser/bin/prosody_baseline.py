@@ -3,24 +3,21 @@
     python -m espnet_ser.bin.prosody_baseline --train_dir data/train --test_dir data/test \
         --outdir exp/prosody_baseline/test
 
-writes ``outdir/hyp_utt2emo`` and ``outdir/scores.json`` (the metrics of
-:mod:`espnet_ser.scoring.emotion`, confusion_percent, train_acc and the feature list).
+writes ``outdir/hyp_utt2emo`` and ``outdir/scores.json`` (emotion metrics, train_acc, features).
 """
 
-import argparse
 import json
 import logging
 import sys
 from pathlib import Path
 
 from espnet_ser.baseline.prosody import FEATURE_NAMES, ProsodyError, run_baseline
-from espnet_ser.utils.cli import setup_logging, str2bool
+from espnet_ser.utils.cli import doc_parser, setup_logging, str2bool
 
 
-def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description="Prosody-only emotion baseline (utterance statistics + logistic regression)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def get_parser():
+    p = doc_parser("Prosody-only emotion baseline (utterance statistics + logistic regression)",
+                   show_defaults=True)
     p.add_argument("--train_dir", required=True, help="Kaldi data directory to fit on")
     p.add_argument("--test_dir", required=True, help="Kaldi data directory to predict")
     p.add_argument("--outdir", required=True, help="where hyp_utt2emo and scores.json go")

@@ -1,23 +1,9 @@
 #!/usr/bin/env python3
 """The RAVDESS recipe's options for ``../TEMPLATE/ser.sh``, one argument a line.
 
-    python -m espnet_ser.bin.ravdess_settings --train_config conf/train_ser.yaml \
-        --protocol random [--paper_steps 1300] [--ser_args "..."] [--exp_tag X]
-
-- ``--inference_model <E>epoch.pth``: the random protocol has no validation set, so it
-  scores its last epoch ``E`` (``max_epoch`` of the config, or a ``--max_epoch`` in
-  ``--ser_args``); with ``--paper_steps`` every protocol scores the checkpoint of that step.
-- ``--paper_steps S`` reproduces a checkpoint of the paper's Hugging Face run (saved every
-  ``--save_steps`` = 100 updates): ``--num_iters_per_epoch`` makes an epoch of 100 updates
-  (100 x ``accum_grad`` mini-batches), ``--max_epoch S/100`` stops at step S, and
-  ``--scheduler_conf total_steps=T`` keeps the schedule of the whole run:
-  ``T = max_epoch x (ceil(U / batch_size) // accum_grad)`` with the config's values and
-  ``U = --train_utterances`` (1,152, the paper's 80 % split): 10 x (288 // 2) = 1,440.
-  It runs as its own experiment (``--exp_tag <exp_tag>_steps<S>``) and needs
-  ``scheduler: warmuplinearlr``.
-
-The user's ``--ser_args`` come after the recipe's, so they win. Errors (exit 2) name the
-option or the config field.
+``--inference_model <E>epoch.pth`` for the random protocol (no validation set: its last
+epoch); ``--paper_steps S`` reproduces step S of the paper's run (egs/ravdess/README.md).
+The user's ``--ser_args`` come after the recipe's, so they win. Errors exit 2.
 """
 
 import argparse
@@ -28,6 +14,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_ser.train.scheduler import SCHEDULER_NAME
+from espnet_ser.utils.cli import doc_parser
 from espnet_ser.utils.safe_load import load_yaml_config
 
 SAVE_STEPS = 100  # the paper's evaluation / save interval (Table II)
@@ -127,8 +114,7 @@ def recipe_options(train_config, protocol: str, paper_steps: Optional[int] = Non
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = doc_parser(__doc__)
     p.add_argument("--train_config", required=True, help="training YAML")
     p.add_argument("--protocol", default="random", help="random or actor")
     p.add_argument("--paper_steps", type=int, default=None,

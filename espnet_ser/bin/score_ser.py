@@ -6,30 +6,25 @@
         [--ref_text data/test/text --hyp_text exp/ser_x/decode_best/test/text] \
         [--train_log exp/ser_x/train.log] --outdir exp/ser_x/decode_best/test/score
 
-Writes in OUTDIR result.txt (Kaldi-style ``%WA`` / ``%UA`` / ``%macro-F1`` / ``%WER`` /
-``%CER`` lines, the classification report, the confusion matrix, the number of ``none``
-hypotheses, which count as errors), scores.json (``"kind": "ser"``, schema in
-:mod:`espnet_ser.scoring.ser`), ``predictions`` (``<utt> <ref> <hyp>``), confusion.png and,
-with ``--train_log``, curves.png / curves.json (loss, accuracy, UA and, when logged, the CTC
-head's valid WER / CER per epoch). A reference utterance without a hypothesis is an error
-unless it is in the ``failed`` list beside HYP_EMOTION; nothing is written for bad input.
+Writes in OUTDIR result.txt (``%WA`` / ``%UA`` / ``%macro-F1`` / ``%WER`` / ``%CER`` lines, the
+classification report, the confusion matrix), scores.json (see :mod:`espnet_ser.scoring.ser`),
+``predictions`` (``<utt> <ref> <hyp>``), confusion.png and, with ``--train_log``, curves.png /
+curves.json. Hypotheses ``none`` count as errors; nothing is written for bad input.
 """
 
-import argparse
 import json
 import logging
 from pathlib import Path
 from typing import List, Optional
 
 from espnet_ser.scoring.curves import parse_train_log, plot_curves
-from espnet_ser.scoring.results import exit_on_error
 from espnet_ser.scoring.ser import kaldi_lines, score_ser, write_ser_outputs
-from espnet_ser.utils.cli import setup_logging, str2bool
+from espnet_ser.utils.cli import doc_parser, exit_on_error, setup_logging, str2bool
 from espnet_ser.utils.io import atomic_write_text
 
 
-def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def get_parser():
+    p = doc_parser(__doc__)
     p.add_argument("--ref_emotion", required=True, help="reference <utt> <code> (data/<set>/utt2emo)")
     p.add_argument("--hyp_emotion", required=True, help="hypotheses <utt> <code|none> "
                    "(ser_inference's emotion)")

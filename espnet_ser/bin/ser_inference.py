@@ -1,12 +1,11 @@
 """Stage 5 of SER recipes: predict the emotion of every utterance of a set.
 
-One job predicts one contiguous part (``--nj N --job J``); ``--merge`` joins the parts into
-``--output_dir``: ``emotion`` (class code, "none" if failed), ``posterior`` (``ang:0.0123 ...``
-in class order), ``text`` (CTC greedy transcript, CTC models only), ``failed`` (utt reason).
-``--speech_scp`` is a Kaldi scp of what the model was trained on (``--speech_type
-kaldi_ark``) or a wav.scp of mono audio (``sound``, ``--fs`` checks the rate). A job, or the
-merge, exits non-zero with more than ``--max_failures`` failures; the merge also when none
-was predicted.
+Job J of N (``--nj N --job J``) predicts one part; ``--merge`` joins them. Outputs:
+``emotion`` (class code, "none" if failed), ``posterior`` (``ang:0.0123 ...`` in class
+order), ``text`` (CTC greedy transcript, CTC models only), ``failed`` (utt reason).
+``--speech_scp``: a Kaldi scp of the model's input (``--speech_type kaldi_ark``) or a wav.scp
+of mono audio (``sound``; ``--fs`` checks the rate). More than ``--max_failures`` failures
+(per job or merged), or nothing predicted, exits non-zero.
 
     python -m espnet_ser.bin.ser_inference --exp_dir exp/ser_x \
         --model_file exp/ser_x/valid.acc.ave.pth --speech_scp dump/fbank/test/feats.scp \
@@ -15,14 +14,13 @@ was predicted.
 """
 
 import argparse
-import logging
 import time
 from pathlib import Path
 from typing import Dict, List
 
 from espnet_ser.data.datadir import read_kaldi_map
 from espnet_ser.utils.cli import setup_logging
-from espnet_ser.utils.jobs import job_parser, run_or_merge, write_part
+from espnet_ser.utils.jobs import format_posterior, job_parser, load_mat, run_or_merge, write_outcomes
 
 OUTPUTS = ("emotion", "posterior")
 TEXT = "text"
@@ -43,15 +41,6 @@ def get_parser() -> argparse.ArgumentParser:
 def loader(args, utt: str, value: str):
     """A function reading the model input of one utterance (raises naming the file)."""
 
-    def load_ark():
-        import kaldiio
-
-        try:
-            return kaldiio.load_mat(value)
-        except Exception as e:
-            raise RuntimeError(f"{args.speech_scp}: cannot read {value}: "
-                               f"{type(e).__name__}: {e}") from e
-
     def load_sound():  # mono, no commands; the rate is checked here, not resampled
         from espnet_ser.features.audio import read_utterance
 
@@ -60,11 +49,7 @@ def loader(args, utt: str, value: str):
             raise RuntimeError(f"{value}: sample rate {rate} Hz, expected {args.fs} Hz")
         return wave
 
-    return load_ark if args.speech_type == "kaldi_ark" else load_sound
-
-
-def reason_of(e: Exception) -> str:
-    return " ".join(f"{type(e).__name__}: {e}".split())
+    return (lambda: load_mat(args.speech_scp, value)) if args.speech_type == "kaldi_ark" else load_sound
 
 
 def predict_part(args, utts: List[str], scp: Dict[str, str], out: Path) -> None:
@@ -74,28 +59,20 @@ def predict_part(args, utts: List[str], scp: Dict[str, str], out: Path) -> None:
 
     torch.set_num_threads(args.num_threads)
     s2e = Speech2Emotion.from_exp_dir(args.exp_dir, args.model_file, device=args.device)
-    names = OUTPUTS + ((TEXT,) if s2e.has_ctc else ())
-    results = {name: {} for name in names}
-    failed: Dict[str, str] = {}
     start = time.time()
     got = s2e.predict_many([(u, loader(args, u, scp[u])) for u in utts], batch_size=args.batch_size)
-    for utt in utts:
+
+    def outcome(utt):
         r = got[utt]
         if isinstance(r, Exception):
-            failed[utt] = reason_of(r)
-            logging.error(f"utterance {utt}: prediction failed: {failed[utt]}")
-            for name in names:
-                results[name][utt] = FAILED_VALUES[name]
-            continue
-        results["emotion"][utt] = r.emotion
-        results["posterior"][utt] = " ".join(f"{k}:{v:.4f}" for k, v in r.posterior.items())
-        if s2e.has_ctc:
-            results[TEXT][utt] = r.text
-    rate = len(utts) / max(time.time() - start, 1e-9)
-    logging.info(f"predicted {len(utts)} utterances ({rate:.2f} utt/s)")
+            raise r
+        return dict(emotion=r.emotion, posterior=format_posterior(r.posterior), text=r.text)
+
     if (out / TEXT).exists() and not s2e.has_ctc:
         (out / TEXT).unlink()  # left by an earlier run with another model
-    write_part(out, len(utts), results, failed, args.max_failures)
+    names = OUTPUTS + ((TEXT,) if s2e.has_ctc else ())
+    write_outcomes(out, utts, outcome, {n: FAILED_VALUES[n] for n in names}, args.max_failures,
+                   "prediction", "predicted", start)
 
 
 def read_scp(args) -> Dict[str, str]:

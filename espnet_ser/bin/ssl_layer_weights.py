@@ -1,11 +1,9 @@
-"""Print (and plot) the softmax of the learned SSL layer weights (``encoder: ssl``, ``layer:
-weighted``; 0 = input to the first layer) of a model file, without loading the SSL checkpoint::
+"""Print (and plot) the softmax of a model file's learned SSL layer weights (``layer: weighted``)::
 
     python -m espnet_ser.bin.ssl_layer_weights --model_file exp/x/valid.ua.best.pth \\
         --png exp/x/layer_weights.png --json exp/x/layer_weights.json
 """
 
-import argparse
 import json
 import logging
 import sys
@@ -14,7 +12,8 @@ from typing import List, Optional
 
 import torch
 
-from espnet_ser.utils.cli import setup_logging
+from espnet_ser.utils.cli import doc_parser, setup_logging
+from espnet_ser.utils.io import atomic_write_text
 from espnet_ser.utils.safe_load import UnsafeFileError, load_model_state
 
 KEY = "encoder.layer_weights"
@@ -30,8 +29,7 @@ def layer_weights(model_file: Path) -> List[float]:
 
 
 def main(cmd: Optional[List[str]] = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = doc_parser(__doc__)
     p.add_argument("--model_file", type=Path, required=True)
     p.add_argument("--png", type=Path, default=None, help="bar chart of the weights")
     p.add_argument("--json", type=Path, default=None, help="the weights as a JSON list")
@@ -48,11 +46,9 @@ def main(cmd: Optional[List[str]] = None) -> None:
     if args.png is not None:
         from espnet_ser.ssl.encoder import plot_layer_weights
 
-        args.png.parent.mkdir(parents=True, exist_ok=True)
         plot_layer_weights(weights, str(args.png))
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(weights) + "\n", encoding="utf-8")
+        atomic_write_text(args.json, json.dumps(weights) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,12 @@
 """Check Kaldi data directories; exit 1 naming file, line and utterance of every problem.
-
-wav.scp commands (``... |``) are refused unless ``--allow_commands true`` (never run).
-Example::
-
-    python -m espnet_ser.bin.validate_data_dir --emotions "ang hap neu sad" data/train data/test
-"""
+wav.scp commands (``... |``) are refused unless ``--allow_commands true`` (never run)."""
 
 import argparse
 import logging
 import sys
 
 from espnet_ser.data.datadir import REQUIRED_FILES, DataDirError, parse_emotions, validate_data_dir
-from espnet_ser.utils.cli import setup_logging, str2bool
+from espnet_ser.utils.cli import doc_parser, setup_logging, str2bool
 
 
 def add_data_dir_args(p: argparse.ArgumentParser, commands_help: str) -> argparse.ArgumentParser:
@@ -23,8 +18,7 @@ def add_data_dir_args(p: argparse.ArgumentParser, commands_help: str) -> argpars
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = doc_parser(__doc__)
     p.add_argument("data_dirs", nargs="+")
     p.add_argument("--require", default=" ".join(REQUIRED_FILES), help="files that must exist")
     p.add_argument("--check_audio", type=str2bool, default=True, help="check wav.scp paths exist")

@@ -1,9 +1,9 @@
-"""Kaldi-style data directories (``wav.scp text utt2spk spk2utt utt2emo`` and the optional
-per-utterance files): writing, validation and repair. Every check names file, line and
-utterance; an empty transcript is allowed only for the utterances in ``utt2empty_text``.
-"""
+"""Kaldi-style data directories: writing, validation (naming file, line and utterance) and repair.
+An empty transcript is allowed only for the utterances listed in ``utt2empty_text``."""
 
+import contextlib
 import datetime
+import itertools
 import logging
 import os
 import re
@@ -13,22 +13,14 @@ from pathlib import Path
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from espnet_ser.utils.io import (  # noqa: F401  (re-exported: the data-file API)
-    EMPTY_TEXT_FILE,
-    DataFileError,
-    PathLike,
-    atomic_path,
-    atomic_write_text,
-    read_kaldi_map,
-    write_kaldi_map,
-)
+    EMPTY_TEXT_FILE, DataFileError, PathLike, atomic_path, atomic_write_text, read_kaldi_map,
+    write_kaldi_map)
 
 REQUIRED_FILES = ("wav.scp", "text", "utt2spk", "utt2emo")
 # Per-utterance files that, when present, must cover exactly the same utterances.
 OPTIONAL_UTT_FILES = ("utt2dim", "utt2personality", "utt2gender", "utt2listener", "utt2fold")
 
-_EMOTION_TOKEN_RE = re.compile(r"^<([a-z]{3})>$")
-# Three-letter special tokens of ESPnet / Kaldi / sentencepiece token lists that look
-# like ``<xyz>`` but are not emotions.
+# Three-letter special tokens of ESPnet / Kaldi / sentencepiece token lists that are not emotions.
 RESERVED_CODES = frozenset(
     {"unk", "sos", "eos", "pad", "bos", "cls", "sep", "sil", "spn", "nsn", "oov"})
 
@@ -39,24 +31,20 @@ DataDirError = DataFileError  # one error for a data file and for a data directo
 def emotion_token(code: str) -> str:
     """Return the text token of an emotion code: ``ang`` -> ``<ang>``."""
     if not re.fullmatch(r"[a-z]{3}", code) or code in RESERVED_CODES:
-        raise ValueError(
-            f"emotion codes are three lowercase letters other than {sorted(RESERVED_CODES)}, "
-            f"got {code!r}")
+        raise ValueError(f"emotion codes are three lowercase letters other than "
+                         f"{sorted(RESERVED_CODES)}, got {code!r}")
     return f"<{code}>"
 
 
 def emotion_of_token(token: str) -> Optional[str]:
     """Return the emotion code of a token such as ``<ang>``, or None for other tokens."""
-    m = _EMOTION_TOKEN_RE.match(token)
+    m = re.fullmatch(r"<([a-z]{3})>", token)
     return m.group(1) if m and m.group(1) not in RESERVED_CODES else None
 
 
 def parse_emotions(value: Union[None, str, Sequence[str]]) -> List[str]:
-    """Emotion codes from a list or a string, separated by spaces or commas.
-
-    Each code is checked by :func:`emotion_token`; a code given twice is a ValueError.
-    None or nothing gives ``[]``.
-    """
+    """Emotion codes from a list or a string, separated by spaces or commas (each checked
+    by :func:`emotion_token`; a code given twice is a ValueError); None gives ``[]``."""
     if value is None:
         return []
     items = [value] if isinstance(value, str) else value
@@ -64,16 +52,14 @@ def parse_emotions(value: Union[None, str, Sequence[str]]) -> List[str]:
     for code in codes:
         emotion_token(code)
     if len(set(codes)) != len(codes):
-        raise ValueError(f"emotion codes listed twice: {' '.join(codes)}")
+        raise ValueError(f"duplicate emotion codes (listed twice): {' '.join(codes)}")
     return codes
 
 
 def empty_text_utts(data_dir: PathLike) -> Dict[str, str]:
     """``{utt: why}`` from ``data_dir/utt2empty_text``, or ``{}`` when there is none."""
     path = Path(data_dir) / EMPTY_TEXT_FILE
-    if not path.is_file():
-        return {}
-    return read_kaldi_map(path, check_sorted=False)
+    return read_kaldi_map(path, check_sorted=False) if path.is_file() else {}
 
 
 def _spk2utts(utt2spk: Mapping[str, str]) -> Dict[str, List[str]]:
@@ -108,7 +94,6 @@ MAX_PROBLEMS_SHOWN = 50
 
 class KaldiLine(NamedTuple):
     """One line of a Kaldi map file as read by :func:`scan_kaldi_file`."""
-
     lineno: int
     key: str  # "" for an empty line; undecodable bytes appear as backslash escapes
     value: str  # without leading/trailing spaces and tabs
@@ -127,8 +112,7 @@ def _odd_char(s: str) -> Optional[str]:
 
 
 def id_problem(ident: str) -> Optional[str]:
-    """Why ``ident`` is not usable as an utterance or speaker id (a file name, split on
-    white space), or None."""
+    """Why ``ident`` is not usable as an utterance or speaker id, or None."""
     if not ident:
         return "is empty"
     if "/" in ident:
@@ -149,9 +133,8 @@ def _show(s: str) -> str:
 
 def scan_kaldi_file(path: PathLike) -> List[KaldiLine]:
     """Every line of a ``<key> <value...>`` file, with its problem if any (ids unchecked)."""
-    data = Path(path).read_bytes()
-    chunks = data.split(b"\n")
-    if chunks and chunks[-1] == b"":
+    chunks = Path(path).read_bytes().split(b"\n")
+    if chunks[-1] == b"":
         chunks.pop()
     out: List[KaldiLine] = []
     for lineno, raw in enumerate(chunks, 1):
@@ -172,8 +155,7 @@ def scan_kaldi_file(path: PathLike) -> List[KaldiLine]:
         if not line:
             out.append(KaldiLine(lineno, "", "", problem or "empty line", True))
             continue
-        m = re.match(r"([^ \t]*)[ \t]*(.*)\Z", line, re.S)
-        key, value = m.group(1), m.group(2)
+        key, value = re.match(r"([^ \t]*)[ \t]*(.*)\Z", line, re.S).groups()
         c = _odd_char(value)
         if c is not None and repairable:
             problem = f"character {c!r} in the value (only spaces and tabs separate fields)"
@@ -205,9 +187,8 @@ def _read_checked(
             problems.append(f"{where}: duplicate id {key} (first on line {out[ln.key][0]})")
             continue
         if prev is not None and ln.key < prev:
-            problems.append(
-                f"{where}: id {key} comes after {_show(prev)}; "
-                "files must be sorted in C order (LC_ALL=C sort)")
+            problems.append(f"{where}: id {key} comes after {_show(prev)}; "
+                            "files must be sorted in C order (LC_ALL=C sort)")
         out[ln.key] = (ln.lineno, ln.value)
         prev = ln.key
     return out
@@ -249,18 +230,15 @@ def _check_spk2utt(d: Path, utt2spk: Dict[str, Tuple[int, str]], problems: List[
             if utt not in utt2spk:
                 problems.append(head + f"utterance {shown} is not in utt2spk")
             elif utt2spk[utt][1] != spk:
-                problems.append(
-                    head + f"utterance {shown} is listed here but utt2spk:{utt2spk[utt][0]} "
-                    f"gives it speaker {_show(utt2spk[utt][1])}")
+                problems.append(head + f"utterance {shown} is listed here but utt2spk:"
+                                f"{utt2spk[utt][0]} gives it speaker {_show(utt2spk[utt][1])}")
             if prev is not None and utt < prev:
-                problems.append(
-                    head + f"utterance {shown} comes after {_show(prev)}; "
-                    "utterances must be sorted in C order")
+                problems.append(head + f"utterance {shown} comes after {_show(prev)}; "
+                                "utterances must be sorted in C order")
             prev = utt
         for utt in expected.get(spk, []):
             if utt not in utts:
-                problems.append(
-                    head + f"utterance {_show(utt)} (utt2spk:{utt2spk[utt][0]}) is missing")
+                problems.append(head + f"utterance {_show(utt)} (utt2spk:{utt2spk[utt][0]}) is missing")
     for spk, utts in expected.items():
         if spk not in spk2utt:
             problems.append(
@@ -279,46 +257,51 @@ def _data_dir(data_dir: PathLike, require: Sequence[str], why: str = "") -> Path
     return d
 
 
+def _refused(d: Path, name: str, maps: Mapping[str, Mapping[str, Tuple[int, str]]],
+             may_be_empty: Mapping[str, object], emotions: Optional[Sequence[str]],
+             allow_commands: bool) -> List[Tuple[str, str, str]]:
+    """``(utt, drop reason, message)`` of the values of ``maps[name]`` ({utt: (line, value)})
+    that validate_data_dir refuses and fix_data_dir drops: an empty transcript (not in
+    ``may_be_empty``), an unknown emotion, a wav.scp command."""
+    out = []
+    for utt, (lineno, value) in maps.get(name, {}).items():
+        where, shown = f"{d / name}:{lineno}", _show(utt)
+        if name == "text" and not value.strip() and utt not in may_be_empty:
+            note = f" (not listed in {EMPTY_TEXT_FILE})" if may_be_empty else ""
+            out.append((utt, "empty transcript", f"{where}: utterance {shown} has an empty "
+                        f"transcript{note}"))
+        elif name == "utt2emo" and emotions is not None and value not in emotions:
+            out.append((utt, "unknown emotion", f"{where}: utterance {shown} has unknown emotion "
+                        f"{value!r} (known: {' '.join(sorted(set(emotions)))})"))
+        elif name == "wav.scp" and value.endswith("|") and not allow_commands:
+            out.append((utt, "wav.scp command (keep with --allow_commands true)",
+                        f"{d / name} line {lineno}: utterance {shown} is a command (ends with "
+                        "'|'); commands are not run unless you pass --allow_commands true"))
+    return out
+
+
 def validate_data_dir(data_dir: PathLike, emotions: Optional[Sequence[str]] = None,
                       require: Sequence[str] = REQUIRED_FILES, check_audio_exists: bool = False,
                       allow_commands: bool = False) -> int:
-    """Check a data directory; raise DataDirError listing every problem (file, line,
-    utterance or speaker): malformed lines or ids, unsorted or duplicate keys, per-utterance
-    files that disagree, empty transcripts outside ``utt2empty_text``, emotions outside
-    ``emotions``, a ``spk2utt`` that does not invert ``utt2spk``, wav.scp commands (unless
-    ``allow_commands``; never run), missing audio (``check_audio_exists``). Returns the
-    number of utterances.
-    """
+    """Check a data directory; raise DataDirError listing every problem with its file, line
+    and utterance or speaker (wav.scp commands are never run). Returns the utterance count."""
     d = _data_dir(data_dir, require)
     problems: List[str] = []
     present = _per_utt_files(d, require)
-    maps = {
-        name: _read_checked(d / name, problems, allow_empty_value=(name == "text"))
-        for name in present}
+    maps = {name: _read_checked(d / name, problems, allow_empty_value=(name == "text"))
+            for name in present}
     union = sorted(set().union(*maps.values())) if maps else []
     for utt in union:
-        holders = [n for n in present if utt in maps[n]]
+        first = next(n for n in present if utt in maps[n])
         for name in present:
             if utt not in maps[name]:
-                first = holders[0]
-                problems.append(
-                    f"{d / first}:{maps[first][utt][0]}: utterance {_show(utt)} is in "
-                    f"{first} but not in {name}")
-    if "text" in maps:
-        may_be_empty = _read_checked(d / EMPTY_TEXT_FILE, problems, allow_empty_value=False) \
-            if (d / EMPTY_TEXT_FILE).is_file() else {}
-        for utt, (lineno, txt) in maps["text"].items():
-            if not txt.strip() and utt not in may_be_empty:
-                problems.append(f"{d / 'text'}:{lineno}: utterance {_show(utt)} has an empty "
-                                "transcript"
-                                + (f" (not listed in {EMPTY_TEXT_FILE})" if may_be_empty else ""))
-    if "utt2emo" in maps and emotions is not None:
-        allowed = set(emotions)
-        for utt, (lineno, emo) in maps["utt2emo"].items():
-            if emo not in allowed:
-                problems.append(
-                    f"{d / 'utt2emo'}:{lineno}: utterance {_show(utt)} has unknown emotion "
-                    f"{emo!r} (known: {' '.join(sorted(allowed))})")
+                problems.append(f"{d / first}:{maps[first][utt][0]}: utterance {_show(utt)} "
+                                f"is in {first} but not in {name}")
+    may_be_empty = _read_checked(d / EMPTY_TEXT_FILE, problems, allow_empty_value=False) \
+        if "text" in maps and (d / EMPTY_TEXT_FILE).is_file() else {}
+    for name in ("text", "utt2emo"):
+        problems += [msg for _, _, msg in _refused(d, name, maps, may_be_empty, emotions,
+                                                   allow_commands)]
     if "utt2spk" in maps:
         for utt, (lineno, spk) in maps["utt2spk"].items():
             bad = id_problem(spk)
@@ -327,16 +310,12 @@ def validate_data_dir(data_dir: PathLike, emotions: Optional[Sequence[str]] = No
                                 f"{_show(spk)} {bad}")
         if (d / "spk2utt").is_file():
             _check_spk2utt(d, maps["utt2spk"], problems)
-    if "wav.scp" in maps:
-        for utt, (lineno, wav) in maps["wav.scp"].items():
-            if wav.endswith("|"):
-                if not allow_commands:
-                    problems.append(
-                        f"{d / 'wav.scp'} line {lineno}: utterance {_show(utt)} is a command "
-                        "(ends with '|'); commands are not run unless you pass --allow_commands true"
-                    )
-                continue  # never run, so its audio cannot be checked
-            if check_audio_exists and wav and not Path(wav).is_file():
+    problems += [msg for _, _, msg in _refused(d, "wav.scp", maps, may_be_empty, emotions,
+                                               allow_commands)]
+    if check_audio_exists:
+        for utt, (lineno, wav) in maps.get("wav.scp", {}).items():
+            # a command is never run, so its audio cannot be checked
+            if wav and not wav.endswith("|") and not Path(wav).is_file():
                 problems.append(f"{d / 'wav.scp'}:{lineno}: utterance {_show(utt)}: "
                                 f"no such file {wav}")
     _raise_problems(problems)
@@ -345,7 +324,6 @@ def validate_data_dir(data_dir: PathLike, emotions: Optional[Sequence[str]] = No
 
 class FixReport(NamedTuple):
     """What :func:`fix_data_dir` did."""
-
     kept: int
     total: int
     dropped: Dict[str, List[str]]  # reason -> dropped utterance ids
@@ -358,14 +336,11 @@ def _new_backup_dir(d: Path) -> Path:
     root = d / ".backup"
     root.mkdir(exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    i = 0
-    while True:
+    for i in itertools.count():
         p = root / (stamp if i == 0 else f"{stamp}-{i}")
-        try:
+        with contextlib.suppress(FileExistsError):
             p.mkdir()
             return p
-        except FileExistsError:
-            i += 1
 
 
 def _copy_durably(src: Path, dst: Path) -> None:
@@ -378,62 +353,46 @@ def _copy_durably(src: Path, dst: Path) -> None:
 
 def fix_data_dir(data_dir: PathLike, emotions: Optional[Sequence[str]] = None,
                  allow_commands: bool = False) -> FixReport:
-    """Repair a data directory in place, keeping the originals in ``.backup/<time>/``.
-
-    Keeps the utterances present in every per-utterance file and drops those that
-    validate_data_dir would refuse (a duplicate id with different values included);
-    normalises white space, sorts, rebuilds ``spk2utt``, replaces each file atomically and
-    validates the result. Raises DataDirError, changing nothing, if nothing would remain;
-    on a failure while replacing, the originals are put back.
-    """
+    """Repair a data directory in place (originals kept in ``.backup/<time>/``): drop the
+    utterances validate_data_dir would refuse, normalise, sort, rebuild ``spk2utt``, install
+    all files or none. Raises DataDirError, changing nothing, if nothing would remain."""
     d = _data_dir(data_dir, REQUIRED_FILES, "; cannot repair without it")
     present = _per_utt_files(d, REQUIRED_FILES)
     reasons: Dict[str, str] = {}
     repaired = 0
-    tables: Dict[str, Dict[str, str]] = {}
+    tables: Dict[str, Dict[str, Tuple[int, str]]] = {}
     for name in present:
-        table: Dict[str, str] = {}
+        table: Dict[str, Tuple[int, str]] = {}
         for ln in scan_kaldi_file(d / name):
             if not ln.key:
                 repaired += 1
                 continue
-            if ln.problem and not ln.repairable:
-                reasons.setdefault(ln.key, f"malformed line in {name}")
-            elif ln.problem:
+            if ln.problem and ln.repairable:
                 repaired += 1
-            if not ln.value and name != "text":
+            if (ln.problem and not ln.repairable) or (not ln.value and name != "text"):
                 reasons.setdefault(ln.key, f"malformed line in {name}")
             if ln.key in table:
-                if table[ln.key] == ln.value:
+                if table[ln.key][1] == ln.value:
                     repaired += 1
                 else:
                     reasons.setdefault(ln.key, f"duplicate id in {name}")
                 continue
-            table[ln.key] = ln.value
+            table[ln.key] = (ln.lineno, ln.value)
         tables[name] = table
     union = set().union(*tables.values())
     for utt in sorted(union):
         if id_problem(utt):
             reasons.setdefault(utt, "invalid id")
-    for utt, spk in tables["utt2spk"].items():
+    for utt, (_, spk) in tables["utt2spk"].items():
         if id_problem(spk):
             reasons.setdefault(utt, "invalid speaker id")
     for name in present:
         for utt in sorted(union - tables[name].keys()):
             reasons.setdefault(utt, f"not in {name}")
     may_be_empty = empty_text_utts(d)
-    for utt, txt in tables["text"].items():
-        if not txt.strip() and utt not in may_be_empty:
-            reasons.setdefault(utt, "empty transcript")
-    if emotions is not None:
-        allowed = set(emotions)
-        for utt, emo in tables["utt2emo"].items():
-            if emo not in allowed:
-                reasons.setdefault(utt, "unknown emotion")
-    if not allow_commands:
-        for utt, wav in tables["wav.scp"].items():
-            if wav.endswith("|"):
-                reasons.setdefault(utt, "wav.scp command (keep with --allow_commands true)")
+    for name in ("text", "utt2emo", "wav.scp"):
+        for utt, reason, _ in _refused(d, name, tables, may_be_empty, emotions, allow_commands):
+            reasons.setdefault(utt, reason)
     dropped: Dict[str, List[str]] = {}
     for utt in sorted(reasons):
         dropped.setdefault(reasons[utt], []).append(utt)
@@ -442,12 +401,11 @@ def fix_data_dir(data_dir: PathLike, emotions: Optional[Sequence[str]] = None,
         counts = ", ".join(f"{len(v)} {k}" for k, v in dropped.items())
         raise DataDirError(
             f"{d}: no utterance would remain (of {len(union)}: {counts}); nothing was changed")
-    texts = {name: "".join(f"{u} {tables[name][u]}\n" for u in kept) for name in present}
-    spk2utt = spk2utt_from_utt2spk({u: tables["utt2spk"][u] for u in kept})
+    texts = {name: "".join(f"{u} {tables[name][u][1]}\n" for u in kept) for name in present}
+    spk2utt = spk2utt_from_utt2spk({u: tables["utt2spk"][u][1] for u in kept})
     texts["spk2utt"] = "".join(f"{s} {spk2utt[s]}\n" for s in sorted(spk2utt))
     if may_be_empty:
-        texts[EMPTY_TEXT_FILE] = "".join(f"{u} {may_be_empty[u]}\n" for u in kept
-                                         if u in may_be_empty)
+        texts[EMPTY_TEXT_FILE] = "".join(f"{u} {may_be_empty[u]}\n" for u in kept if u in may_be_empty)
     names = list(texts)
     untouched = sorted(p.name for p in d.iterdir()
                        if p.is_file() and p.name not in texts and not p.name.startswith("."))

@@ -1,9 +1,6 @@
-"""A ctypes wrapper of libespeak-ng as shipped by the PyPI package ``espeakng-loader``.
-
-One engine per process (:func:`get_engine`; the library keeps global state), synchronous,
-a callback collecting the int16 samples. eSpeak NG carries state between calls and its
-breathy variants add noise that differs between processes; for the other variants
-(:func:`is_deterministic_variant`) the same calls in a fresh process give the same audio.
+"""A ctypes wrapper of libespeak-ng (PyPI ``espeakng-loader``): one engine per process
+(:func:`get_engine`). Except for breathy variants (:func:`is_deterministic_variant`), the
+same calls in a fresh process give the same audio.
 """
 
 import ctypes
@@ -17,19 +14,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 # speak_lib.h constants (stable public API)
-_AUDIO_OUTPUT_SYNCHRONOUS = 2
-_INITIALIZE_DONT_EXIT = 0x8000
-_POS_CHARACTER = 1
-_CHARS_UTF8 = 1
-_EE_OK = 0
-_EE_NOT_FOUND = 2
-
-PARAM_RATE = 1
-PARAM_VOLUME = 2
-PARAM_PITCH = 3
-PARAM_RANGE = 4
-PARAM_WORDGAP = 7
-
+_AUDIO_OUTPUT_SYNCHRONOUS, _INITIALIZE_DONT_EXIT, _POS_CHARACTER, _CHARS_UTF8 = 2, 0x8000, 1, 1
+_EE_OK, _EE_NOT_FOUND = 0, 2
+PARAM_RATE, PARAM_VOLUME, PARAM_PITCH, PARAM_RANGE, PARAM_WORDGAP = 1, 2, 3, 4, 7
 RATE_MIN, RATE_MAX = 80, 450
 
 # Variants whose voice file adds breath noise: not reproducible across processes.
@@ -47,15 +34,9 @@ def _loader():
     try:
         import espeakng_loader
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ESpeakError(
-            "the Python package espeakng-loader is not installed "
-            "(pip install espeakng-loader); it ships libespeak-ng and its voice data"
-        ) from e
+        raise ESpeakError("the Python package espeakng-loader is not installed (pip install "
+                          "espeakng-loader); it ships libespeak-ng and its voice data") from e
     return espeakng_loader
-
-
-def default_library_path() -> str:
-    return _loader().get_library_path()
 
 
 def default_data_path() -> str:
@@ -75,9 +56,7 @@ def _language_names(data_path: str) -> Tuple[str, ...]:
 @functools.lru_cache(maxsize=None)
 def _variant_files(data_path: str) -> Dict[str, Path]:
     vdir = Path(data_path, "voices", "!v")
-    if not vdir.is_dir():
-        return {}
-    return {p.name.lower(): p for p in vdir.iterdir() if p.is_file()}
+    return {p.name.lower(): p for p in vdir.iterdir() if p.is_file()} if vdir.is_dir() else {}
 
 
 def list_languages(data_path: Optional[str] = None) -> List[str]:
@@ -110,16 +89,15 @@ def check_voice(voice: str, data_path: Optional[str] = None) -> None:
         raise ESpeakError(
             f"unknown eSpeak NG voice {voice!r}: language {lang!r} is not in {data_path}/lang")
     if variant and variant.lower() not in _variant_files(data_path):
-        raise ESpeakError(
-            f"unknown eSpeak NG voice {voice!r}: variant {variant!r} is not in "
-            f"{data_path}/voices/!v")
+        raise ESpeakError(f"unknown eSpeak NG voice {voice!r}: variant {variant!r} is not in "
+                          f"{data_path}/voices/!v")
 
 
 class ESpeak:
     """One initialised libespeak-ng (the library is a per-process singleton)."""
 
     def __init__(self, library_path: Optional[str] = None, data_path: Optional[str] = None):
-        self.library_path = library_path or default_library_path()
+        self.library_path = library_path or _loader().get_library_path()
         self.data_path = data_path or default_data_path()
         if not os.path.isfile(self.library_path):
             raise ESpeakError(f"libespeak-ng not found at {self.library_path}")
@@ -137,13 +115,12 @@ class ESpeak:
             ("espeak_SetParameter", [c.c_int, c.c_int, c.c_int], c.c_int),
             ("espeak_Synth", [c.c_char_p, c.c_size_t, c.c_uint, c.c_int, c.c_uint, c.c_uint,
                               c.c_void_p, c.c_void_p], c.c_int),
+            ("espeak_Synchronize", [], c.c_int),
         ):
             getattr(lib, name).argtypes, getattr(lib, name).restype = argtypes, restype
-        lib.espeak_Synchronize.restype = c.c_int
         self._seed_fn = getattr(lib, "espeak_ng_SetRandSeed", None)
         if self._seed_fn is not None:
-            self._seed_fn.argtypes = [ctypes.c_long]
-            self._seed_fn.restype = None
+            self._seed_fn.argtypes, self._seed_fn.restype = [ctypes.c_long], None
         try:
             self._libc = ctypes.CDLL(None)
             self._libc.srand.argtypes = [ctypes.c_uint]
@@ -172,9 +149,8 @@ class ESpeak:
     def synthesize(self, text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
                    pitch_range: int = 50, volume: int = 100, word_gap: int = 0,
                    seed: Optional[int] = None) -> Tuple[np.ndarray, int]:
-        """(float32 audio in [-1, 1], native sample rate) of ``text``. rate: words/min;
-        pitch, pitch_range: 0..100 (50 = voice default); volume: 0..200 (100 = normal);
-        word_gap: extra pause between words, 10 ms; ``seed`` seeds the library's RNGs."""
+        """(float32 audio in [-1, 1], native sample rate) of ``text``; rate in words/min,
+        word_gap in 10 ms; ``seed`` seeds the library's RNGs."""
         if not text or not text.strip():
             raise ESpeakError("cannot synthesise an empty text")
         check_voice(voice, self.data_path)
@@ -229,8 +205,3 @@ def get_engine(library_path: Optional[str] = None, data_path: Optional[str] = No
         _ENGINE_PID = os.getpid()
         logging.debug("libespeak-ng initialised at %d Hz", _ENGINE.sample_rate)
     return _ENGINE
-
-
-def synthesize(text: str, voice: str = "en-us", **kwargs) -> Tuple[np.ndarray, int]:
-    """Shortcut for ``get_engine().synthesize(text, voice, ...)``."""
-    return get_engine().synthesize(text, voice, **kwargs)

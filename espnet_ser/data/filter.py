@@ -1,17 +1,10 @@
-"""Length filtering of the training and validation sets, by their shape files.
-
-ESPnet's samplers take a set's utterances from its first shape file (every other must
-hold the same ids), so an utterance left out of the shape files is never trained on. This
-writes filtered copies of ``feats_shape`` (``<utt> <frames>,<dim>``) and ``text_shape``
-(``<utt> <tokens>,<vocab>``) and lists each dropped utterance with its reason in
-``filtered``: ``no_text`` / ``no_features`` (missing from a shape file), ``empty_text``
-(no target token, e.g. listed in ``utt2empty_text``), ``too_short`` / ``too_long``
-(``min_frames`` / ``max_frames``), ``ctc_too_short`` (fewer frames after the encoder's
-subsampling than target tokens). The test set is never filtered: every test utterance
-is scored.
+"""Length filtering of the train and valid sets by their shape files (ESPnet's samplers
+never see an utterance left out of them); ``filtered`` lists ``<utt> <reason>``. The test
+set is never filtered: every test utterance is scored.
 """
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -96,12 +89,8 @@ def filter_reasons(feats_shape: Mapping[str, int], text_shape: Mapping[str, int]
 def filter_shape_files(feats_shape: PathLike, text_shape: PathLike, out_dir: PathLike,
                        min_frames: Optional[int] = None, max_frames: Optional[int] = None,
                        subsampling: int = 4, set_role: str = "train") -> Dict[str, str]:
-    """Write ``out_dir/{feats_shape,text_shape}`` without the filtered utterances.
-
-    The file names are those of the inputs; ``out_dir/filtered`` lists
-    ``<utt> <reason>``. Every filtered id is logged. Returns the filtered ids with
-    their reasons. ``set_role="test"`` is refused.
-    """
+    """Write the shape files (same names) without the filtered utterances and
+    ``out_dir/filtered``; return ``{utt: reason}``. ``set_role="test"`` is refused."""
     if set_role not in SET_ROLES:
         raise FilterError(f"set_role must be one of {', '.join(SET_ROLES)}, got {set_role!r}")
     if set_role == "test":
@@ -113,11 +102,9 @@ def filter_shape_files(feats_shape: PathLike, text_shape: PathLike, out_dir: Pat
         raise FilterError(f"both shape files are named {feats_shape.name}; cannot write both")
     feats = read_shape_file(feats_shape)
     text = read_shape_file(text_shape)
-    reasons = filter_reasons(
-        {u: v[1] for u, v in feats.items()},
-        {u: v[1] for u, v in text.items()},
-        min_frames, max_frames, subsampling,
-    )
+    reasons = filter_reasons({u: v[1] for u, v in feats.items()},
+                             {u: v[1] for u, v in text.items()}, min_frames, max_frames,
+                             subsampling)
     kept: List[str] = [u for u in feats if u not in reasons]
     if not kept:
         raise FilterError(
@@ -129,9 +116,7 @@ def filter_shape_files(feats_shape: PathLike, text_shape: PathLike, out_dir: Pat
     atomic_write_text(out_dir / feats_shape.name, "".join(f"{u} {feats[u][0]}\n" for u in kept))
     atomic_write_text(out_dir / text_shape.name, "".join(f"{u} {text[u][0]}\n" for u in kept))
     atomic_write_text(out_dir / "filtered", "".join(f"{u} {r}\n" for u, r in reasons.items()))
-    counts: Dict[str, int] = {}
-    for r in reasons.values():
-        counts[r.split()[0]] = counts.get(r.split()[0], 0) + 1
+    counts = Counter(r.split()[0] for r in reasons.values())
     logging.info(
         f"{set_role}: kept {len(kept)} of {len(set(feats) | set(text))} utterances; filtered "
         f"{len(reasons)} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'none'}); "

@@ -1,7 +1,5 @@
-"""IEMOCAP (``IEMOCAP_full_release/``) to Kaldi data directories: ``iemocap_all``, the
-session folds ``fold{k}_*`` and the leave-one-speaker-out folds of each validation mode
-(LOSO_SET_PREFIX); the layout, ids and protocols are described in egs/iemocap/README.md.
-"""
+"""IEMOCAP (``IEMOCAP_full_release/``) to Kaldi data directories: ``iemocap_all``, session folds
+``fold{k}_*``, speaker folds (LOSO_SET_PREFIX); layout, ids, protocols: egs/iemocap/README.md."""
 
 import logging
 import math
@@ -12,7 +10,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from espnet_ser.data.datadir import EMPTY_TEXT_FILE, DataDirError, PathLike
 from espnet_ser.data.prepare import (
-    absolute, check_out_dir, check_wav_header, visible_entries, write_sets)
+    check_out_dir, check_root as _check_root, check_wav_header, visible_entries, write_sets)
 from espnet_ser.data.split import stratified_split as _stratified_split
 
 CORPUS_DIR_NAME = "IEMOCAP_full_release"
@@ -80,14 +78,12 @@ def read_consensus(path: PathLike) -> List[ConsensusLine]:
             raise IemocapError(f"{path}:{lineno}: consensus line is not UTF-8 text") from None
         m = _CONSENSUS_RE.match(line)
         if not m:
-            raise IemocapError(
-                f"{path}:{lineno}: cannot parse consensus line {line.strip()!r} (expected "
-                "'[START - END]<TAB>UTT<TAB>LABEL<TAB>[V, A, D]')")
+            raise IemocapError(f"{path}:{lineno}: cannot parse consensus line {line.strip()!r} "
+                               "(expected '[START - END]<TAB>UTT<TAB>LABEL<TAB>[V, A, D]')")
         utt, label = m.group(3), m.group(4)
         if label not in KNOWN_LABELS:
-            raise IemocapError(
-                f"{path}:{lineno}: utterance {utt} has unknown label {label!r} "
-                f"(known: {' '.join(KNOWN_LABELS)})")
+            raise IemocapError(f"{path}:{lineno}: utterance {utt} has unknown label {label!r} "
+                               f"(known: {' '.join(KNOWN_LABELS)})")
         vad = tuple(float(m.group(i)) for i in (5, 6, 7))
         if not all(math.isfinite(x) for x in vad):
             raise IemocapError(f"{path}:{lineno}: utterance {utt} has non-finite V/A/D {vad}")
@@ -99,8 +95,7 @@ def read_transcripts(path: PathLike, keep: Optional[set] = None) -> Dict[str, st
     """``{utt: raw text}`` of the ``<utt> [start-end]: text`` lines; two different texts for
     an id in ``keep`` (default all) are an error, otherwise the first wins."""
     path = Path(path)
-    out: Dict[str, str] = {}
-    first_line: Dict[str, int] = {}
+    out: Dict[str, Tuple[int, str]] = {}  # utt -> (first line, text)
     for lineno, raw in enumerate(_lines(path), 1):
         try:
             line = raw.decode("utf-8")
@@ -111,15 +106,12 @@ def read_transcripts(path: PathLike, keep: Optional[set] = None) -> Dict[str, st
         if not m:
             continue
         utt, text = m.group(1), m.group(2).strip()
-        if utt in out:
-            if out[utt] != text and (keep is None or utt in keep):
-                raise IemocapError(
-                    f"{path}:{lineno}: second transcript for {utt} differs from the one "
-                    f"on line {first_line[utt]}")
-            continue
-        out[utt] = text
-        first_line[utt] = lineno
-    return out
+        if utt not in out:
+            out[utt] = (lineno, text)
+        elif out[utt][1] != text and (keep is None or utt in keep):
+            raise IemocapError(f"{path}:{lineno}: second transcript for {utt} differs from the "
+                               f"one on line {out[utt][0]}")
+    return {utt: text for utt, (_, text) in out.items()}
 
 
 def normalize_transcript(text: str) -> str:
@@ -148,14 +140,8 @@ def kaldi_utt_id(utt_id: str) -> str:
 
 def check_root(root: PathLike) -> Path:
     """Return the absolute corpus root, or raise naming ``--iemocap_root``."""
-    root = absolute(root)
-    if not root.is_dir():
-        raise IemocapError(f"--iemocap_root {root}: no such directory")
-    if not (root / "Session1").is_dir() and (root / CORPUS_DIR_NAME / "Session1").is_dir():
-        raise IemocapError(
-            f"--iemocap_root {root} has no Session1 but contains {CORPUS_DIR_NAME}; "
-            f"did you mean --iemocap_root {root / CORPUS_DIR_NAME}?")
-    return root
+    return _check_root(root, "iemocap_root", IemocapError, CORPUS_DIR_NAME, "Session1",
+                       lambda p: (p / "Session1").is_dir())
 
 
 def _check_dir(path: Path) -> Path:
@@ -233,9 +219,8 @@ def collect_utterances(root: Path, emotions: Sequence[str], merge_exc: bool = Tr
             texts = read_transcripts(trn_file, keep={c.utt for c, _ in entries})
             for c, label in entries:
                 if c.utt not in texts:
-                    raise IemocapError(
-                        f"{trn_file}: no '<utt> [start-end]: text' line for {c.utt} "
-                        f"(labelled at {emo_file}:{c.lineno})")
+                    raise IemocapError(f"{trn_file}: no '<utt> [start-end]: text' line for "
+                                       f"{c.utt} (labelled at {emo_file}:{c.lineno})")
                 wav = wav_root / dialog / f"{c.utt}.wav"
                 if not wav.is_file():
                     raise IemocapError(f"{wav}: no such file (utterance {c.utt} labelled at "
@@ -278,8 +263,7 @@ def loso_speakers(k: int) -> Dict[str, List[str]]:
         raise IemocapError(f"LOSO fold {k}: expected 1..{NUM_LOSO_FOLDS}")
     test = SPEAKERS[k - 1]
     valid = partner_of(test)
-    return {"train": [s for s in SPEAKERS if s not in (test, valid)], "valid": [valid],
-            "test": [test]}
+    return {"train": [s for s in SPEAKERS if s not in (test, valid)], "valid": [valid], "test": [test]}
 
 
 def _check_choices(values, known: Sequence[str], option: str, what: str) -> List[str]:
@@ -331,9 +315,8 @@ def stratified_split(utts: Sequence[_Utt], fraction: float,
     ordered = sorted(utts, key=lambda u: kaldi_utt_id(u.corpus_id))
     labels = [u.label for u in ordered]
     n_held = max(math.ceil(fraction * len(ordered)), len(set(labels)))
-    return _stratified_split(ordered, labels, n_held, seed,
-                             what="leave-one-speaker-out random validation set",
-                             error=IemocapError)
+    return _stratified_split(ordered, labels, n_held, seed, error=IemocapError,
+                             what="leave-one-speaker-out random validation set")
 
 
 def loso_plan(utts: Sequence[_Utt], valid_mode: str = "partner",
@@ -368,8 +351,8 @@ def loso_plan(utts: Sequence[_Utt], valid_mode: str = "partner",
             plan[f"{name}_train"] = [u for s in spk["train"] for u in by_speaker[s]]
             plan[f"{name}_valid"] = list(by_speaker[spk["valid"][0]])
         else:
-            train, valid = stratified_split(others, valid_fraction, seed)
-            plan[f"{name}_train"], plan[f"{name}_valid"] = train, valid
+            plan[f"{name}_train"], plan[f"{name}_valid"] = stratified_split(
+                others, valid_fraction, seed)
     return plan
 
 
@@ -383,17 +366,14 @@ def _fields(utts: Sequence[_Utt]) -> Dict[str, Dict[str, str]]:
         f["utt2emo"][utt] = u.label
         v, a, d = u.vad
         f["utt2dim"][utt] = f"{a:.4f} {v:.4f} {d:.4f}"  # arousal valence dominance
-    empty = {kaldi_utt_id(u.corpus_id): " ".join(u.raw_text.split()) or "-"
-             for u in utts if not u.text}
-    if empty:
-        f[EMPTY_TEXT_FILE] = empty
+        if not u.text:
+            f.setdefault(EMPTY_TEXT_FILE, {})[utt] = " ".join(u.raw_text.split()) or "-"
     return f
 
 
 def check_four_class_total(num_utts: int, emotions: Sequence[str], merge_exc: bool) -> Optional[str]:
     """The warning when the default 4-class set does not hold FOUR_CLASS_TOTAL, else None."""
-    if sorted(emotions) != sorted(DEFAULT_EMOTIONS) or not merge_exc or \
-            num_utts == FOUR_CLASS_TOTAL:
+    if sorted(emotions) != sorted(DEFAULT_EMOTIONS) or not merge_exc or num_utts == FOUR_CLASS_TOTAL:
         return None
     diff = num_utts - FOUR_CLASS_TOTAL
     return (f"the 4-class set (ang hap+exc neu sad) holds {num_utts} utterances, "
@@ -435,8 +415,7 @@ def prepare_iemocap(root: PathLike, out_dir: PathLike,
     counts["four_class_check"] = warning or "ok"
 
     with_words = [u for u in utts if u.text]
-    by_session = {n: [u for u in with_words if u.session == n]
-                  for n in range(1, NUM_SESSIONS + 1)}
+    by_session = {n: [u for u in with_words if u.session == n] for n in range(1, NUM_SESSIONS + 1)}
     plan = {"iemocap_all": utts}
     counts["protocols"] = {}
     if "session" in protocols:

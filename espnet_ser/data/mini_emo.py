@@ -1,10 +1,6 @@
-"""mini_emo: a small synthetic emotional speech corpus made with eSpeak NG (the main job).
-
-Each speaker (SPEAKERS: accent + variant + prosody baseline) says each of its sentences in
-every emotion (PROFILES: prosody shift + voice-quality effect, jittered per utterance by
-JITTER), so text never gives the emotion away; see egs/mini_emo/README.md. Every random
-draw is seeded by (seed, speaker, sentence, emotion) and fixed chunks are synthesised each
-in a fresh worker process, so one seed gives byte-identical files whatever ``nj``.
+"""mini_emo: a small synthetic emotional speech corpus made with eSpeak NG (see
+egs/mini_emo/README.md): each speaker says each sentence in every emotion. One seed gives
+byte-identical files whatever ``nj`` (seeded draws, fixed chunks in fresh processes).
 """
 
 import hashlib
@@ -30,13 +26,11 @@ CHUNK_SIZE = 100  # utterances per worker task; part of the corpus definition
 CORPUS_VERSION = 1
 
 
-def _words(text: str) -> Tuple[str, ...]:
-    """Comma-separated entries (an entry may hold several words)."""
+def _words(text: str) -> Tuple[str, ...]:  # comma-separated; an entry may hold several words
     return tuple(w.strip() for w in text.split(","))
 
 
-def _verbs(text: str) -> Tuple[Tuple[str, str], ...]:
-    """``base/past`` pairs separated by spaces."""
+def _verbs(text: str) -> Tuple[Tuple[str, str], ...]:  # ``base/past`` pairs
     return tuple(tuple(pair.split("/")) for pair in text.split())
 
 
@@ -84,19 +78,13 @@ MIN_WORDS, MAX_WORDS = 4, 10
 
 
 def plural(noun: str) -> str:
-    """English plural of the object nouns above."""
     return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
 
 
-def vocabulary() -> List[str]:
-    """All words the sentence generator can use, sorted."""
-    words = set()
-    for group in (POSSESSIVES, PEOPLE, ANIMALS, OBJECTS, PLACES, TIMES, ADJECTIVES, ADVERBS,
-                  NUMBERS):
-        for item in group:
-            words.update(item.split())
-    for base, past in VERBS_T + VERBS_I:
-        words.update((base, past))
+def vocabulary() -> List[str]:  # all words the sentence generator can use, sorted
+    groups = (POSSESSIVES, PEOPLE, ANIMALS, OBJECTS, PLACES, TIMES, ADJECTIVES, ADVERBS, NUMBERS)
+    words = {w for group in groups for item in group for w in item.split()}
+    words.update(w for pair in VERBS_T + VERBS_I for w in pair)
     words.update(plural(o) for o in OBJECTS if o not in UNCOUNTABLE)
     words.update("a and at by in near to from will did we i there is was under behind with"
                  .split())
@@ -122,7 +110,6 @@ def _sentence(rng: random.Random) -> str:
 
     def person():
         return f"{c(POSSESSIVES)} {c(PEOPLE)}"
-
     template = TEMPLATES[rng.randrange(len(TEMPLATES))]
     vt, vi = c(VERBS_T), c(VERBS_I)
     slots = {
@@ -140,22 +127,19 @@ def _sentence(rng: random.Random) -> str:
 def generate_sentences(n: int, seed: int) -> List[str]:
     """``n`` distinct sentences of 4-10 words, deterministic given ``seed``."""
     rng = random.Random(f"mini_emo-sentences-{seed}")
-    out: List[str] = []
-    seen = set()
-    attempts = 0
-    while len(out) < n:
-        attempts += 1
-        if attempts > 50 * n + 1000:
-            raise RuntimeError(f"could not generate {n} distinct sentences")
+    out: Dict[str, None] = {}  # an ordered set
+    for _ in range(50 * n + 1000):
+        if len(out) == n:
+            break
         s = _sentence(rng)
-        if MIN_WORDS <= len(s.split()) <= MAX_WORDS and s not in seen:
-            seen.add(s)
-            out.append(s)
-    return out
+        if MIN_WORDS <= len(s.split()) <= MAX_WORDS:
+            out[s] = None
+    if len(out) < n:
+        raise RuntimeError(f"could not generate {n} distinct sentences")
+    return list(out)
 
 
 # -------------------- Speakers and emotion profiles
-
 @dataclass(frozen=True)
 class Speaker:
     spk_id: str
@@ -206,8 +190,7 @@ class EmotionProfile:
     pitch_range: float
     volume: float
     word_gap: int  # extra pause between words, 10 ms
-    level_db: float
-    # voice-quality effect (0 disables a component)
+    level_db: float  # below: the voice-quality effect (0 disables a component)
     presence_db: float = 0.0  # band boost 2-4 kHz
     shelf_db: float = 0.0  # high shelf above 1.5 kHz
     clip_drive: float = 0.0  # tanh soft clipping drive
@@ -231,7 +214,6 @@ JITTER = dict(rate=0.06, pitch=4.0, pitch_range=8.0, volume=8.0, level_db=2.0, g
 
 
 # -------------------- Corpus plan
-
 @dataclass
 class UttPlan:
     utt_id: str
@@ -292,8 +274,7 @@ def _emotions_for(n_utts: int, spk_index: int) -> List[List[str]]:
     out = [list(EMOTIONS) for _ in range(full)]
     if rest:
         rot = spk_index % len(EMOTIONS)
-        order = list(EMOTIONS[rot:] + EMOTIONS[:rot])
-        out.append(sorted(order[:rest]))
+        out.append(sorted((EMOTIONS[rot:] + EMOTIONS[:rot])[:rest]))
     return out
 
 
@@ -310,8 +291,7 @@ def plan_corpus(cfg: CorpusConfig) -> List[UttPlan]:
         sent_plan[split] = [(s, _emotions_for(c, s)) for s, c in zip(spks, counts)]
         slots[split] = [len(e) for _, e in sent_plan[split]]
 
-    n_train_slots = sum(slots["train"])
-    pool_train = max(math.ceil(n_train_slots / cfg.train_sentence_reuse), max(slots["train"]))
+    pool_train = max(math.ceil(sum(slots["train"]) / cfg.train_sentence_reuse), max(slots["train"]))
     n_unseen, pool_heldout = {}, {}
     for split in ("valid", "test"):
         # cumulative rounding: the split as a whole gets its share of unseen sentences
@@ -323,8 +303,7 @@ def plan_corpus(cfg: CorpusConfig) -> List[UttPlan]:
             prev += nu[-1]
         n_unseen[split] = nu
         pool_heldout[split] = max([math.ceil(sum(nu) / cfg.train_sentence_reuse)] + nu)
-    sentences = generate_sentences(
-        pool_train + pool_heldout["valid"] + pool_heldout["test"], cfg.seed)
+    sentences = generate_sentences(pool_train + pool_heldout["valid"] + pool_heldout["test"], cfg.seed)
     train_pool = sentences[:pool_train]
     heldout = {"valid": sentences[pool_train:pool_train + pool_heldout["valid"]],
                "test": sentences[pool_train + pool_heldout["valid"]:]}
@@ -366,15 +345,10 @@ def _utt(split: str, spk: int, emo: str, j: int, text: str, seen: bool) -> UttPl
 
 
 # -------------------- Synthesis of one utterance
-
-def _utt_seed(seed: int, plan: UttPlan) -> np.random.SeedSequence:
-    return np.random.SeedSequence(
-        [int(seed) & 0xFFFFFFFF, plan.spk_index, plan.sent_index, EMOTIONS.index(plan.emotion)])
-
-
 def utterance_params(seed: int, plan: UttPlan) -> Dict[str, float]:
     """espeak and effect parameters of one utterance (speaker + emotion + jitter)."""
-    ss = _utt_seed(seed, plan)
+    ss = np.random.SeedSequence(
+        [int(seed) & 0xFFFFFFFF, plan.spk_index, plan.sent_index, EMOTIONS.index(plan.emotion)])
     rng = np.random.default_rng(ss)
     spk, prof, jit = SPEAKERS[plan.spk_index], PROFILES[plan.emotion], JITTER
     n = rng.standard_normal(10)
@@ -420,10 +394,8 @@ def _add_band(x: np.ndarray, sr: int, gain_db: float, lo: float, hi: Optional[fl
 
     if abs(gain_db) < 1e-6:
         return x
-    if hi is None:
-        sos = butter(2, lo, btype="highpass", fs=sr, output="sos")
-    else:
-        sos = butter(2, [lo, hi], btype="bandpass", fs=sr, output="sos")
+    band, btype = (lo, "highpass") if hi is None else ([lo, hi], "bandpass")
+    sos = butter(2, band, btype=btype, fs=sr, output="sos")
     return x + (10 ** (gain_db / 20) - 1.0) * sosfiltfilt(sos, x)
 
 
@@ -434,10 +406,8 @@ def apply_voice_quality(x: np.ndarray, sr: int, p: Dict[str, float]) -> np.ndarr
     rng = np.random.default_rng(p["fx_seed"])
     y = np.asarray(x, dtype=np.float64)
     y = _add_band(y, sr, p["tilt_db"], 1500.0, None)
-    if p["presence_db"]:
-        y = _add_band(y, sr, p["presence_db"], 2000.0, 4000.0)
-    if p["shelf_db"]:
-        y = _add_band(y, sr, p["shelf_db"], 1500.0, None)
+    y = _add_band(y, sr, p["presence_db"], 2000.0, 4000.0)  # no-ops at 0 dB
+    y = _add_band(y, sr, p["shelf_db"], 1500.0, None)
     if p["clip_drive"] > 0:
         peak = np.max(np.abs(y)) or 1.0
         d = p["clip_drive"]
@@ -449,9 +419,8 @@ def apply_voice_quality(x: np.ndarray, sr: int, p: Dict[str, float]) -> np.ndarr
         # aspiration: high-passed noise following the speech envelope
         env_sos = butter(2, 30.0, btype="lowpass", fs=sr, output="sos")
         env = np.maximum(sosfiltfilt(env_sos, np.abs(y)), 0.0)
-        noise = sosfiltfilt(butter(2, 1500.0, btype="highpass", fs=sr, output="sos"),
-                            rng.standard_normal(len(y)))
-        noise *= env
+        noise = env * sosfiltfilt(butter(2, 1500.0, btype="highpass", fs=sr, output="sos"),
+                                  rng.standard_normal(len(y)))
         rms_y = math.sqrt(float(np.mean(y ** 2))) or 1.0
         rms_n = math.sqrt(float(np.mean(noise ** 2))) or 1.0
         y = y + noise * (rms_y / rms_n) * 10 ** (p["breath_db"] / 20)
@@ -469,17 +438,13 @@ def synthesize_utterance(seed: int, plan: UttPlan) -> np.ndarray:
     from espnet_ser.data.espeak import get_engine
 
     p = utterance_params(seed, plan)
-    spk = SPEAKERS[plan.spk_index]
     audio, sr = get_engine().synthesize(
-        plan.text, spk.voice, rate=int(round(p["rate"])), pitch=int(round(p["pitch"])),
-        pitch_range=int(round(p["pitch_range"])), volume=int(round(p["volume"])),
-        word_gap=p["word_gap"], seed=p["espeak_seed"],
-    )
+        plan.text, SPEAKERS[plan.spk_index].voice, rate=int(round(p["rate"])),
+        pitch=int(round(p["pitch"])), pitch_range=int(round(p["pitch_range"])),
+        volume=int(round(p["volume"])), word_gap=p["word_gap"], seed=p["espeak_seed"])
     x = _trim(audio.astype(np.float64), sr)
     x = apply_voice_quality(x, sr, p)
-    if sr != SAMPLE_RATE:
-        g = math.gcd(SAMPLE_RATE, sr)
-        x = resample_poly(x, SAMPLE_RATE // g, sr // g)
+    x = resample_poly(x, SAMPLE_RATE, sr)  # reduces the ratio by the gcd; a copy at 16 kHz
     rms = math.sqrt(float(np.mean(x ** 2)))
     if not np.isfinite(rms) or rms <= 0:
         raise RuntimeError(f"utterance {plan.utt_id}: synthesis gave silence or NaN")
@@ -491,7 +456,6 @@ def synthesize_utterance(seed: int, plan: UttPlan) -> np.ndarray:
 
 
 # -------------------- Writing the corpus
-
 def wav_path(wav_dir: Path, plan: UttPlan) -> Path:
     return wav_dir / plan.split / SPEAKERS[plan.spk_index].spk_id / f"{plan.utt_id}.wav"
 
@@ -522,11 +486,9 @@ def _chunks(plans: Sequence[UttPlan]) -> List[List[UttPlan]]:
 def synthesize_all(plans: Sequence[UttPlan], seed: int, wav_dir: Path, nj: int = 1,
                    log_every: float = 0.1) -> Dict[str, int]:
     """Synthesise every planned utterance; return {utt_id: number of samples}."""
-    chunks = _chunks(plans)
     total = len(plans)
-    tasks = [(seed, str(wav_dir), c) for c in chunks]
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:
+    tasks = [(seed, str(wav_dir), c) for c in _chunks(plans)]
+    if "forkserver" in multiprocessing.get_all_start_methods():
         # children fork from a server that has imported the heavy modules but never
         # touched libespeak-ng, so each chunk still starts from a fresh engine
         ctx = multiprocessing.get_context("forkserver")
@@ -535,13 +497,12 @@ def synthesize_all(plans: Sequence[UttPlan], seed: int, wav_dir: Path, nj: int =
     else:
         ctx = multiprocessing.get_context("spawn")
     nsamples: Dict[str, int] = {}
-    done, next_log, start = 0, log_every, time.time()
+    next_log, start = log_every, time.time()
     # maxtasksperchild=1: every chunk starts from a freshly initialised libespeak-ng
     with ctx.Pool(processes=max(1, min(nj, len(tasks))), maxtasksperchild=1) as pool:
         for result in pool.imap_unordered(_synth_chunk, tasks):
-            for utt, n in result:
-                nsamples[utt] = n
-            done += len(result)
+            nsamples.update(result)
+            done = len(nsamples)
             if done / total >= next_log or done == total:
                 logging.info("synthesised %d / %d utterances (%.0f%%, %.1f s)", done, total,
                              100.0 * done / total, time.time() - start)
@@ -552,11 +513,8 @@ def synthesize_all(plans: Sequence[UttPlan], seed: int, wav_dir: Path, nj: int =
 
 def prepare_mini_emo(cfg: CorpusConfig, out_dir, wav_dir, nj: int = 1,
                      overwrite: bool = False) -> Dict:
-    """Synthesise the corpus and write ``out_dir/{train,valid,test}`` and corpus.json.
-
-    Skips all work when ``out_dir/.mini_emo.done`` records the same configuration and
-    outputs. The data directories are installed all or nothing (prepare.write_sets).
-    """
+    """Synthesise the corpus into ``out_dir/{train,valid,test}`` (all or nothing) and
+    corpus.json; a no-op when ``out_dir/.mini_emo.done`` records the same configuration."""
     from espnet_ser.data.datadir import validate_data_dir
     from espnet_ser.data.prepare import write_sets
 
@@ -602,36 +560,28 @@ def prepare_mini_emo(cfg: CorpusConfig, out_dir, wav_dir, nj: int = 1,
     wav_dir.mkdir(parents=True, exist_ok=True)
     nsamples = synthesize_all(plans, cfg.seed, wav_dir, nj=nj)
 
+    spk_split = {p.spk_index: p.split for p in plans}  # the speakers with utterances
     summary = {"corpus": "mini_emo", "corpus_version": CORPUS_VERSION, "seed": cfg.seed,
                "sample_rate": SAMPLE_RATE, "emotions": list(EMOTIONS), "config": asdict(cfg),
-               "speakers": [], "sets": {}}
-    spk_split = {i: s for s, idx in split_speakers(cfg).items() for i in idx}
-    for i, spk in enumerate(SPEAKERS):
-        if i in spk_split and any(p.spk_index == i for p in plans):
-            summary["speakers"].append(dict(asdict(spk), split=spk_split[i]))
+               "speakers": [dict(asdict(SPEAKERS[i]), split=s) for i, s in sorted(spk_split.items())],
+               "sets": {}}
     fields = {}
     for s in sets:
         ps = [p for p in plans if p.split == s]
-        fields[s] = {
-            "wav.scp": {p.utt_id: str(wav_path(wav_dir, p)) for p in ps},
-            "text": {p.utt_id: p.text for p in ps},
-            "utt2spk": {p.utt_id: SPEAKERS[p.spk_index].spk_id for p in ps},
-            "utt2emo": {p.utt_id: p.emotion for p in ps},
-        }
+        fields[s] = {"wav.scp": {p.utt_id: str(wav_path(wav_dir, p)) for p in ps},
+                     "text": {p.utt_id: p.text for p in ps},
+                     "utt2spk": {p.utt_id: SPEAKERS[p.spk_index].spk_id for p in ps},
+                     "utt2emo": {p.utt_id: p.emotion for p in ps}}
         unseen = [p.utt_id for p in ps if not p.seen]
         if s != "train":  # one id a line
             fields[s]["unseen_sentences"] = dict.fromkeys(unseen, "")
         secs = sum(nsamples[p.utt_id] for p in ps) / SAMPLE_RATE
         summary["sets"][s] = {
-            "num_utts": len(ps),
-            "num_speakers": len({p.spk_index for p in ps}),
+            "num_utts": len(ps), "num_speakers": len({p.spk_index for p in ps}),
             "speakers": sorted({SPEAKERS[p.spk_index].spk_id for p in ps}),
             "per_emotion": {e: sum(p.emotion == e for p in ps) for e in EMOTIONS},
-            "num_sentences": len({p.text for p in ps}),
-            "num_unseen_sentence_utts": len(unseen),
-            "hours": round(secs / 3600.0, 4),
-            "mean_duration_sec": round(secs / max(1, len(ps)), 3),
-        }
+            "num_sentences": len({p.text for p in ps}), "num_unseen_sentence_utts": len(unseen),
+            "hours": round(secs / 3600.0, 4), "mean_duration_sec": round(secs / max(1, len(ps)), 3)}
         logging.info("%s: %.2f h, mean %.2f s, %d not in train", out_dir / s, secs / 3600.0,
                      secs / max(1, len(ps)), len(unseen))
     write_sets(out_dir, fields, EMOTIONS, "mini_emo")

@@ -1,6 +1,7 @@
 """Steps shared by the corpus preparations (IEMOCAP, RAVDESS, mini_emo) and their CLIs."""
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -13,7 +14,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Type
 
 from espnet_ser.data import datadir
 from espnet_ser.data.datadir import DataDirError, PathLike, write_data_dir
-from espnet_ser.utils.cli import setup_logging, str2bool
+from espnet_ser.utils.cli import doc_parser, setup_logging, str2bool
 
 
 def absolute(path: PathLike) -> Path:
@@ -23,6 +24,21 @@ def absolute(path: PathLike) -> Path:
 def visible_entries(directory: Path) -> List[Path]:
     """The entries of ``directory`` whose names do not start with ``.``, sorted."""
     return sorted(p for p in directory.iterdir() if not p.name.startswith("."))
+
+
+def check_root(root: PathLike, option: str, error: Type[DataDirError], corpus_dir: str,
+               marker: str, is_tree: Callable[[Path], bool]) -> Path:
+    """The absolute ``--<option>`` directory; ``error`` if it is missing, or if it is not a tree
+    (``is_tree``) but holds one named ``corpus_dir`` (any case), naming that one."""
+    root = absolute(root)
+    if not root.is_dir():
+        raise error(f"--{option} {root}: no such directory")
+    if not is_tree(root):
+        for p in sorted(root.iterdir()):
+            if p.is_dir() and p.name.lower() == corpus_dir.lower() and is_tree(p):
+                raise error(f"--{option} {root} has no {marker} but contains {p.name}; "
+                            f"did you mean --{option} {p}?")
+    return root
 
 
 def check_out_dir(out_dir: PathLike, error: Type[DataDirError] = DataDirError) -> Path:
@@ -53,10 +69,8 @@ def check_wav_header(wav: Path, sample_rate: int, error: Type[DataDirError] = Da
 
 def write_sets(out_dir: Path, sets: Mapping[str, Mapping[str, Mapping[str, str]]],
                emotions: Sequence[str], tag: str) -> Dict[str, Dict]:
-    """Write the data directories ``{name: fields}`` under ``out_dir``, all or nothing: each
-    is written and validated in a staging directory next to ``out_dir``, then all are
-    installed (datadir.install_sets). Returns and logs ``{name: {num_utts, num_speakers,
-    per_emotion}}``."""
+    """Write and validate the data directories ``{name: fields}`` beside ``out_dir``, then
+    install all or none; return and log ``{name: {num_utts, num_speakers, per_emotion}}``."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{tag}.", dir=str(out_dir.parent)))
     created_out = False
@@ -74,10 +88,8 @@ def write_sets(out_dir: Path, sets: Mapping[str, Mapping[str, Mapping[str, str]]
         datadir.install_sets(staging, out_dir, list(sets))
     except BaseException:
         if created_out:
-            try:
+            with contextlib.suppress(OSError):
                 out_dir.rmdir()
-            except OSError:
-                pass
         raise
     finally:
         if staging.exists():
@@ -91,8 +103,7 @@ def write_sets(out_dir: Path, sets: Mapping[str, Mapping[str, Mapping[str, str]]
 def corpus_parser(description: str, root_option: str, root_help: str, out_help: str,
                   check_audio_help: str) -> argparse.ArgumentParser:
     """The corpus root, --out_dir, --check_audio and --log_level of a ``prepare_<corpus>``."""
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = doc_parser(description, show_defaults=True)
     p.add_argument(f"--{root_option}", required=True, help=root_help)
     p.add_argument("--out_dir", required=True, help=out_help)
     p.add_argument("--check_audio", type=str2bool, default=False, help=check_audio_help)

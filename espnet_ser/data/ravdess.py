@@ -1,7 +1,5 @@
-"""RAVDESS speech (``Audio_Speech_Actors_01-24/Actor_XX/MM-VV-EE-II-SS-RR-AA.wav``, 48 kHz)
-to Kaldi data directories SET_NAMES: all files, a seeded 80:20 split stratified by emotion
-and an actor split; the file names, ids and sets are described in egs/ravdess/README.md.
-"""
+"""RAVDESS speech (``Audio_Speech_Actors_01-24/Actor_XX/*.wav``) to the Kaldi data directories
+SET_NAMES (all, seeded 80:20 emotion-stratified, by actor); see egs/ravdess/README.md."""
 
 import logging
 import re
@@ -10,7 +8,7 @@ from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 from espnet_ser.data.datadir import DataDirError, PathLike
 from espnet_ser.data.prepare import (
-    absolute, check_out_dir, check_wav_header, visible_entries, write_sets)
+    check_out_dir, check_root as _check_root, check_wav_header, visible_entries, write_sets)
 from espnet_ser.data.split import check_split_args, stratified_split
 
 CORPUS_DIR_NAME = "Audio_Speech_Actors_01-24"
@@ -23,13 +21,13 @@ INTENSITIES = ("normal", "strong")
 STATEMENTS = ("kids are talking by the door", "dogs are sitting by the door")
 MODALITY_AUDIO_ONLY = 3
 CHANNEL_SPEECH = 1
-ACTOR_SETS = {"actor_train": range(1, 19), "actor_valid": range(19, 21),
-              "actor_test": range(21, 25)}
+ACTOR_SETS = {"actor_train": range(1, 19), "actor_valid": range(19, 21), "actor_test": range(21, 25)}
 SET_NAMES = ("ravdess_all", "random_train", "random_test") + tuple(ACTOR_SETS)
 # With this seed scikit-learn's stratified allocation gives calm, fearful and surprised
 # 39 test files each on the full corpus, as in the SSL comparison paper's reports.
 DEFAULT_SEED = 101
 DEFAULT_TEST_FRACTION = 0.2
+_SPLIT = "RAVDESS random split"
 
 _NAME_RE = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 _ACTOR_DIR_RE = re.compile(r"^Actor_(\d\d)$")
@@ -103,17 +101,8 @@ def utt_id(stem: str, info: RavdessFile) -> str:
 
 def check_root(root: PathLike) -> Path:
     """Return the absolute corpus root, or raise naming ``--ravdess_root``."""
-    root = absolute(root)
-    if not root.is_dir():
-        raise RavdessError(f"--ravdess_root {root}: no such directory")
-    has_actor_dirs = any(_ACTOR_DIR_RE.match(p.name) and p.is_dir() for p in root.iterdir())
-    if not has_actor_dirs:
-        for p in sorted(root.iterdir()):
-            if p.is_dir() and p.name.lower() == CORPUS_DIR_NAME.lower():
-                raise RavdessError(
-                    f"--ravdess_root {root} has no Actor_XX folder but contains {p.name}; "
-                    f"did you mean --ravdess_root {p}?")
-    return root
+    return _check_root(root, "ravdess_root", RavdessError, CORPUS_DIR_NAME, "Actor_XX folder",
+                       lambda r: any(_ACTOR_DIR_RE.match(p.name) and p.is_dir() for p in r.iterdir()))
 
 
 def _is_wav(path: Path) -> bool:
@@ -169,8 +158,7 @@ def collect_utterances(root: Path, check_audio: bool = False) -> List[Utterance]
     if skipped:
         logging.info("skipped %d files that are not .wav", skipped)
     if len(utts) != EXPECTED_FILES:
-        logging.warning("found %d speech files; the full corpus has %d", len(utts),
-                        EXPECTED_FILES)
+        logging.warning("found %d speech files; the full corpus has %d", len(utts), EXPECTED_FILES)
     return [utts[k] for k in sorted(utts)]
 
 
@@ -180,11 +168,7 @@ def random_split(utts: Sequence[Utterance], seed: int = DEFAULT_SEED,
     """``(train, test)`` stratified by emotion, in id order (the full corpus: 1,152 / 288)."""
     ordered = sorted(utts, key=lambda u: u.utt)
     return stratified_split(ordered, [u.info.emotion for u in ordered],
-                            _fraction(seed, test_fraction), seed, what=_SPLIT,
-                            error=RavdessError)
-
-
-_SPLIT = "RAVDESS random split"
+                            _fraction(seed, test_fraction), seed, what=_SPLIT, error=RavdessError)
 
 
 def _fraction(seed: int, test_fraction: float) -> float:
@@ -228,8 +212,7 @@ def prepare_ravdess(root: PathLike, out_dir: PathLike, seed: int = DEFAULT_SEED,
     plan = plan_sets(utts, seed, test_fraction)
     for name, actors in ACTOR_SETS.items():
         if not plan[name]:
-            raise RavdessError(f"{root}: no utterance for {name} "
-                               f"(actors {actors[0]}-{actors[-1]})")
+            raise RavdessError(f"{root}: no utterance for {name} (actors {actors[0]}-{actors[-1]})")
     for name in ("random_train", "random_test"):
         if not plan[name]:
             raise RavdessError(f"{root}: {name} would be empty with --test_fraction "

@@ -1,8 +1,4 @@
-"""Reading and resampling audio (soundfile + scipy), the one reader of wav.scp values.
-
-Commands (``cmd |``) need ``allow_commands``; another rate than ``fs`` needs ``resample_to_fs``;
-multi-channel audio needs ``channel`` (never mixed); faulty audio is an AudioError.
-"""
+"""Reading and resampling audio (soundfile + scipy), the one reader of wav.scp values."""
 
 import io
 import math
@@ -18,9 +14,8 @@ from espnet_ser.features.extractor import FeatureError
 
 
 class AudioError(FeatureError):
-    """An utterance's audio cannot be used. ``reason`` tags faults of the audio itself
-    (``missing``, ``unreadable``, ``truncated``, ``empty``, ``too_short``, ``non_finite``,
-    ``command_failed``), which ``on_error="reject"`` may skip; None for policy errors."""
+    """An utterance's audio cannot be used. ``reason`` (e.g. ``missing``, ``truncated``) tags
+    faults of the audio itself, which ``on_error="reject"`` may skip; None for policy errors."""
 
     def __init__(self, message: str, reason: Optional[str] = None):
         super().__init__(message)
@@ -110,8 +105,10 @@ def read_utterance(utt: str, entry: str, where: str, fs: Optional[int],
                    channel: Optional[int] = None, min_samples: int = 1,
                    allow_commands: bool = False, resample_to_fs: bool = False
                    ) -> Tuple[np.ndarray, int]:
-    """One utterance's checked mono waveform at ``fs`` Hz (None: any rate, kept) and the
-    file's own rate; messages start with ``where`` (``data/train/wav.scp:12``) and ``utt``."""
+    """One utterance's checked mono waveform at ``fs`` Hz (None: kept) and the file's rate.
+
+    Commands need ``allow_commands``, another rate ``resample_to_fs``, multi-channel audio
+    ``channel`` (never mixed); AudioError messages start with ``where`` and ``utt``."""
     prefix = f"{where}: utterance {utt}"
     try:
         wave, rate = read_audio(entry, allow_commands=allow_commands)

@@ -1,10 +1,9 @@
-"""Global mean and variance statistics as ESPnet's GlobalMVN loads them: an npz (as
-``collect_stats``'s ``feats_stats.npz``) of ``count`` (frames), ``sum`` and ``sum_square``
-(per dimension), accumulated in float64."""
+"""Global mean/variance statistics as ESPnet's GlobalMVN loads them: an npz of ``count``,
+``sum`` and ``sum_square`` (float64), as ``collect_stats``'s ``feats_stats.npz``."""
 
 import logging
 from pathlib import Path
-from typing import Dict, Iterable, Tuple, Union
+from typing import Dict, Tuple, Union
 
 import numpy as np
 
@@ -52,27 +51,20 @@ class CMVNStats:
         return {"count": np.asarray(self.count, dtype=np.int64), "sum": self.sum,
                 "sum_square": self.sum_square}
 
-    def save(self, path: PathLike) -> None:
-        """Write the npz atomically."""
+    def save(self, path: PathLike) -> None:  # atomic
         stats = self.as_dict()
         with atomic_path(path) as tmp, tmp.open("wb") as f:  # a file object: no .npz suffix
             np.savez(f, **stats)
 
 
-def accumulate(matrices: Iterable[Tuple[str, np.ndarray]], log_every: int = 0) -> CMVNStats:
-    """Accumulate ``(name, matrix)`` pairs into :class:`CMVNStats`, logging every ``log_every``."""
+def compute_cmvn_stats(feats_scp: PathLike, log_every: int = 1000) -> CMVNStats:
+    """Accumulate the global statistics of every matrix listed in a feats.scp, logging every
+    ``log_every`` utterances."""
     stats = CMVNStats()
-    for n, (name, mat) in enumerate(matrices, 1):
-        stats.add(mat, name)
+    for n, (utt, mat) in enumerate(iter_feats(feats_scp), 1):
+        stats.add(mat, f"{feats_scp}: utterance {utt}")
         if log_every and n % log_every == 0:
             logging.info(f"{n} utterances, {stats.count} frames")
-    return stats
-
-
-def compute_cmvn_stats(feats_scp: PathLike, log_every: int = 1000) -> CMVNStats:
-    """Accumulate the global statistics of every matrix listed in a feats.scp."""
-    stats = accumulate(((f"{feats_scp}: utterance {utt}", mat) for utt, mat in
-                        iter_feats(feats_scp)), log_every)
     if stats.sum is None:
         raise FeatureError(f"{feats_scp}: no utterances")
     return stats
@@ -86,6 +78,5 @@ def load_cmvn_stats(path: PathLike) -> CMVNStats:
             raise FeatureError(f"{path}: not a CMVN stats file (no {', '.join(missing)})")
         stats = CMVNStats()
         stats.count = int(data["count"])
-        stats.sum, stats.sum_square = (np.asarray(data[k], dtype=np.float64)
-                                       for k in ("sum", "sum_square"))
+        stats.sum, stats.sum_square = (np.asarray(data[k], np.float64) for k in ("sum", "sum_square"))
     return stats

@@ -1,13 +1,6 @@
-"""Feature dumps of a Kaldi data directory for any :class:`~.extractor.Extractor`.
-
-Job J of nj (:func:`extract_part`) writes into ``<out_dir>/split<nj>/``: ``feats.<J>.ark``
-(Kaldi binary), ``feats.<J>.scp`` (``<utt> <absolute ark path>:<offset>``), ``feats_shape.<J>``
-(``<utt> <frames>,<dim>``; 1-D arrays ``<utt> <samples>``), ``<name>.<J>.yaml`` (the extractor
-config) and, with on_error="reject", ``reject.<J>`` (``<utt> <reason>``). :func:`merge_dump`
-writes ``feats.scp feats_shape <name>.yaml [reject_list]`` and the data directory's files into
-``<out_dir>``. ``<name>``: fbank (also GST filterbanks), wave or ssl_states; dumps made before
-hold fbank.yaml whatever the extractor (:func:`dump_config` reads both).
-"""
+"""Feature dumps of a Kaldi data directory for any :class:`~.extractor.Extractor`: job J of nj
+writes ``split<nj>/feats.J.{ark,scp}``, ``feats_shape.J`` (``<utt> <frames>,<dim>``), ``<name>.J.yaml``
+and ``reject.J``; the merge ``feats.scp feats_shape <name>.yaml [reject_list]`` and the data files."""
 
 import logging
 import time
@@ -35,7 +28,6 @@ def config_name(conf: Mapping) -> str:
 
 
 def _configs(directory: Path, suffix: str = "") -> List[Path]:
-    """The existing ``<name><suffix>.yaml`` extractor configs in ``directory``."""
     return [p for p in (directory / f"{n}{suffix}.yaml" for n in CONFIG_NAMES) if p.is_file()]
 
 
@@ -54,36 +46,28 @@ def dump_config_file(dump_dir: PathLike) -> Path:
 
 
 def dump_config(dump_dir: PathLike) -> Dict:
-    """The extractor config a dump records (see :func:`dump_config_file`)."""
     return _load(dump_config_file(dump_dir)) or {}
 
 
 def read_wav_scp(data_dir: PathLike) -> List[Tuple[str, str, str]]:
     """``(utt, entry, "<wav.scp>:<line>")`` for every line of data_dir/wav.scp."""
-    data_dir = Path(data_dir)
-    if (data_dir / "segments").is_file():
+    if (Path(data_dir) / "segments").is_file():
         raise FeatureError(f"{data_dir}/segments exists: segmented recordings are not supported; "
                            "cut the utterances into their own files in data preparation")
-    wav_scp = data_dir / "wav.scp"
+    wav_scp = Path(data_dir) / "wav.scp"
     mapping = read_kaldi_map(wav_scp)  # sorted, unique, non-empty (else DataDirError)
     return [(utt, entry, f"{wav_scp}:{i}") for i, (utt, entry) in enumerate(mapping.items(), 1)]
 
 
 def part_paths(out_dir: PathLike, nj: int, job: int, name: str = "fbank") -> Dict[str, Path]:
-    """Files of part ``job`` (1-based) of ``nj`` made by extractor ``name`` (absolute paths)."""
+    """Absolute paths of the files of part ``job`` of ``nj``."""
     split = Path(out_dir).resolve() / f"split{nj}"
     return {"dir": split, "ark": split / f"feats.{job}.ark", "scp": split / f"feats.{job}.scp",
             "shape": split / f"feats_shape.{job}", "conf": split / f"{name}.{job}.yaml",
             "reject": split / f"reject.{job}"}
 
 
-def _read_keys(path: Path) -> List[str]:
-    with path.open(encoding="utf-8") as f:
-        return [line.split(maxsplit=1)[0] for line in f if line.strip()]
-
-
 def _read_rejects(path: Path) -> Dict[str, str]:
-    """``<utt> <reason>`` lines of a reject list; empty if the file does not exist."""
     return read_kaldi_map(path, check_sorted=False) if path.is_file() else {}
 
 
@@ -96,35 +80,18 @@ def _in_all(utts: Sequence[str]) -> str:
 
 
 def _check_on_error(on_error: str) -> bool:
-    """True for ``"reject"``; ValueError unless ``"fail"`` or ``"reject"``."""
     if on_error not in ("fail", "reject"):
         raise ValueError(f"on_error must be 'fail' or 'reject', got {on_error!r}")
     return on_error == "reject"
-
-
-def _part_is_complete(paths: Mapping[str, Path], utts: Sequence[str], reject: bool) -> bool:
-    if not all(paths[k].is_file() for k in ("ark", "scp", "shape")):
-        return False
-    rejected = _read_rejects(paths["reject"])
-    if rejected and not reject:
-        return False  # made with on_error="reject"; recompute (and fail) without it
-    kept = [u for u in utts if u not in rejected]
-    return (set(rejected) <= set(utts)
-            and _read_keys(paths["scp"]) == kept == _read_keys(paths["shape"]))
 
 
 def extract_part(data_dir: PathLike, out_dir: PathLike, extractor: Extractor, nj: int, job: int,
                  channel: Optional[int] = None, overwrite: bool = False,
                  allow_commands: bool = False, resample_to_fs: bool = False,
                  on_error: str = "fail") -> Path:
-    """Extract the features of part ``job`` (1-based) of ``nj``; return the part's scp.
-
-    Audio: :func:`~espnet_ser.features.audio.read_utterance`; with ``on_error="reject"`` an
-    utterance with faulty audio (AudioError with a ``reason``) is left out and listed in
-    ``reject.<job>``. A finished part with the same config is kept unless ``overwrite``; one
-    made with another config is an error unless ``overwrite``. The scp, written last, marks
-    the part finished.
-    """
+    """Extract part ``job`` (1-based) of ``nj`` (``on_error="reject"``: faulty audio listed in
+    ``reject.<job>``); return its scp, written last. Without ``overwrite`` a finished part with
+    the same config is kept, one with another config is an error."""
     if not 1 <= job <= nj:
         raise ValueError(f"--job must be in 1..{nj}, got {job}")
     reject = _check_on_error(on_error)
@@ -143,44 +110,46 @@ def extract_part(data_dir: PathLike, out_dir: PathLike, extractor: Extractor, nj
         raise FeatureError(f"{paths['dir']} holds features extracted with another config "
                            f"({other[0]}: {_load(other[0])}); use --overwrite true or another "
                            "--out_dir")
-    if olds and not other and not overwrite and _part_is_complete(paths, utts, reject):
-        logging.info(f"{tag}: {paths['scp']} already holds its {len(utts)} utterances; kept")
-        return paths["scp"]
+    if olds and not other and not overwrite:
+        try:
+            _read_part(paths["dir"].parent, nj, job, utts, reject)
+        except (FeatureError, DataDirError):
+            pass  # unfinished, or made with on_error="reject" and now without: recomputed
+        else:
+            logging.info(f"{tag}: {paths['scp']} already holds its {len(utts)} utterances; kept")
+            return paths["scp"]
 
     lines, shapes, rejected = [], {}, {}
     n_resampled, n_total, start, audio_seconds = 0, len(todo), time.time(), 0.0
     log_every = max(1, -(-n_total // 10))
     logging.info(f"{tag}: extracting {n_total} utterances to {paths['ark']}")
-    with atomic_path(paths["ark"]) as tmp_ark:
-        with tmp_ark.open("wb") as ark:
-            for i, (utt, entry, where) in enumerate(todo, 1):
-                try:
-                    wave, rate = read_utterance(
-                        utt, entry, where, extractor.fs, channel, extractor.min_samples,
-                        allow_commands=allow_commands, resample_to_fs=resample_to_fs)
-                except AudioError as e:
-                    if not reject or e.reason is None:
-                        raise
-                    logging.warning(f"{tag}: rejected: {e}")
-                    rejected[utt] = f"{e.reason}: {' '.join(str(e).split())}"
-                    continue
-                if rate != extractor.fs:
-                    n_resampled += 1
-                    logging.debug(f"{where}: utterance {utt}: resampled {rate} -> "
-                                  f"{extractor.fs} Hz")
-                feats = extractor.extract(wave, extractor.fs)
-                offset = ark.tell() + len(f"{utt} ".encode("utf-8"))  # as kaldiio's scp
-                kaldiio.save_ark(ark, {utt: feats}, compression_method=extractor.compression_method)
-                lines.append(f"{utt} {paths['ark']}:{offset}\n")
-                shapes[utt] = ",".join(str(d) for d in feats.shape)  # ESPnet's shape format
-                audio_seconds += len(wave) / extractor.fs
-                if i % log_every == 0 or i == n_total:
-                    elapsed = max(time.time() - start, 1e-9)
-                    logging.info(f"{tag}: {i}/{n_total} utterances ({100 * i // n_total}%), "
-                                 f"{i / elapsed:.1f} utt/s, real-time factor "
-                                 f"{elapsed / max(audio_seconds, 1e-9):.4f}")
-        # the old scp goes before the ark is replaced: a crash in between leaves the part
-        # unfinished (recomputed next time) rather than pointing into a new ark
+    with atomic_path(paths["ark"]) as tmp_ark, tmp_ark.open("wb") as ark:
+        for i, (utt, entry, where) in enumerate(todo, 1):
+            try:
+                wave, rate = read_utterance(utt, entry, where, extractor.fs, channel,
+                                            extractor.min_samples, allow_commands=allow_commands,
+                                            resample_to_fs=resample_to_fs)
+            except AudioError as e:
+                if not reject or e.reason is None:
+                    raise
+                logging.warning(f"{tag}: rejected: {e}")
+                rejected[utt] = f"{e.reason}: {' '.join(str(e).split())}"
+                continue
+            if rate != extractor.fs:
+                n_resampled += 1
+                logging.debug(f"{where}: utterance {utt}: resampled {rate} -> {extractor.fs} Hz")
+            feats = extractor.extract(wave, extractor.fs)
+            offset = ark.tell() + len(f"{utt} ".encode("utf-8"))  # as kaldiio's scp
+            kaldiio.save_ark(ark, {utt: feats}, compression_method=extractor.compression_method)
+            lines.append(f"{utt} {paths['ark']}:{offset}\n")
+            shapes[utt] = ",".join(str(d) for d in feats.shape)  # ESPnet's shape format
+            audio_seconds += len(wave) / extractor.fs
+            if i % log_every == 0 or i == n_total:
+                elapsed = max(time.time() - start, 1e-9)
+                logging.info(f"{tag}: {i}/{n_total} utterances ({100 * i // n_total}%), "
+                             f"{i / elapsed:.1f} utt/s, real-time factor "
+                             f"{elapsed / max(audio_seconds, 1e-9):.4f}")
+        # the old scp goes before the ark is replaced: a crash leaves the part unfinished
         paths["scp"].unlink(missing_ok=True)
     atomic_write_text(paths["shape"], _lines(shapes))
     if rejected:
@@ -201,9 +170,8 @@ def extract_part(data_dir: PathLike, out_dir: PathLike, extractor: Extractor, nj
 
 
 def _data_file_texts(data_dir: Path, keep: Optional[set] = None) -> Dict[str, str]:
-    """The data directory files copied into a dump (wav.scp, text, utt2*, spk2*): verbatim,
-    or with ``keep`` the lines of the kept utterances (spk2utt rebuilt from utt2spk, other
-    spk2* files keep the speakers left)."""
+    """Texts of the data files a dump copies (wav.scp, text, utt2*, spk2*); with ``keep``
+    only those utterances (and their speakers)."""
     files = [p for p in sorted(data_dir.iterdir()) if p.is_file() and not p.name.startswith(".")
              and (p.name in _COPIED_FILES or p.name.startswith(_COPIED_PREFIXES))]
     if keep is None:
@@ -226,56 +194,57 @@ def _check_assigned(found, utts: Sequence[str], what: str, rerun: str) -> None:
                            f"assign to it ({rerun} --overwrite true)")
 
 
+def _read_part(out_dir: Path, nj: int, job: int, all_utts: Sequence[str], reject: bool
+               ) -> Tuple[Dict[str, str], Dict[str, str], Path, Dict[str, str]]:
+    """Scp, shape, config file and rejects of part ``job``, checked to cover its utterances
+    (rejects are an error unless ``reject``)."""
+    paths, hint = part_paths(out_dir, nj, job), f"run extract_feats with --nj {nj} --job {job}"
+    for key in ("scp", "shape", "ark"):
+        if not paths[key].is_file():
+            raise FeatureError(f"part {job} of {nj} is missing: no {paths[key]} ({hint})")
+    confs = _configs(paths["dir"], f".{job}")
+    if len(confs) != 1:
+        raise FeatureError(f"part {job} of {nj} is missing: no single extractor config "
+                           f"{paths['dir']}/<extractor>.{job}.yaml ({hint})")
+    rejects = _read_rejects(paths["reject"])
+    if rejects:
+        first = next(iter(rejects))
+        if not reject:
+            raise FeatureError(
+                f"part {job} of {nj} rejected {len(rejects)} utterance(s) "
+                f"(first: {first} {rejects[first]}; see {paths['reject']}); "
+                "merge with --on_error reject to leave them out, or fix the audio "
+                f"and {hint} --overwrite true")
+        _check_assigned(rejects, all_utts, f"part {job} of {nj}: {paths['reject']} lists", hint)
+    utts = [u for u in all_utts if u not in rejects]
+    scp, shape = read_kaldi_map(paths["scp"]), read_kaldi_map(paths["shape"])
+    for got, src in ((scp, paths["scp"]), (shape, paths["shape"])):
+        missing = [u for u in utts if u not in got]
+        if missing:
+            raise FeatureError(
+                f"part {job} of {nj}: utterance {missing[0]} is missing from {src}"
+                f"{_in_all(missing)}; the data directory changed or the job failed ({hint})")
+        _check_assigned(got, utts, f"part {job} of {nj}: {src} holds", hint)
+    return scp, shape, confs[0], rejects
+
+
 def _collect_parts(out_dir: Path, nj: int, parts: Sequence[Sequence[str]], reject: bool = False
                    ) -> Tuple[Dict[str, str], Dict[str, str], str, Dict[str, str]]:
-    """The merged scp and shape maps, the (common) config text and the rejected utterances
-    (``utt -> reason``) of every part, checked to cover their utterances; a part with
-    rejects is an error unless ``reject``."""
-    scp: Dict[str, str] = {}
-    shape: Dict[str, str] = {}
-    rejects: Dict[str, str] = {}
+    """The merged scp, shape, common config text and rejects of the parts (see _read_part)."""
+    scp, shape, rejects = {}, {}, {}  # utt -> ark location, shape, reject reason
     conf_text, conf_file, conf_job = None, None, None
-    hint = f"run extract_feats with --nj {nj} --job"
-    for job, all_utts in enumerate(parts, 1):
-        paths = part_paths(out_dir, nj, job)
-        for key in ("scp", "shape", "ark"):
-            if not paths[key].is_file():
-                raise FeatureError(f"part {job} of {nj} is missing: no {paths[key]} ({hint} {job})")
-        confs = _configs(paths["dir"], f".{job}")
-        if len(confs) != 1:
-            raise FeatureError(f"part {job} of {nj} is missing: no single extractor config "
-                               f"{paths['dir']}/<extractor>.{job}.yaml ({hint} {job})")
-        part_rejects = _read_rejects(paths["reject"])
-        if part_rejects:
-            first = next(iter(part_rejects))
-            if not reject:
-                raise FeatureError(
-                    f"part {job} of {nj} rejected {len(part_rejects)} utterance(s) "
-                    f"(first: {first} {part_rejects[first]}; see {paths['reject']}); "
-                    "merge with --on_error reject to leave them out, or fix the audio "
-                    f"and {hint} {job} --overwrite true")
-            _check_assigned(part_rejects, all_utts, f"part {job} of {nj}: {paths['reject']} lists",
-                            f"{hint} {job}")
-        rejects.update(part_rejects)
-        utts = [u for u in all_utts if u not in part_rejects]
-        part_scp, part_shape = read_kaldi_map(paths["scp"]), read_kaldi_map(paths["shape"])
-        for got, src in ((part_scp, paths["scp"]), (part_shape, paths["shape"])):
-            missing = [u for u in utts if u not in got]
-            if missing:
-                raise FeatureError(
-                    f"part {job} of {nj}: utterance {missing[0]} is missing from {src}"
-                    f"{_in_all(missing)}; the data directory changed or the job failed "
-                    f"({hint} {job})")
-            _check_assigned(got, utts, f"part {job} of {nj}: {src} holds", f"{hint} {job}")
-        text = confs[0].read_text(encoding="utf-8")
+    for job, utts in enumerate(parts, 1):
+        part_scp, part_shape, conf, part_rejects = _read_part(out_dir, nj, job, utts, reject)
+        text = conf.read_text(encoding="utf-8")
         if conf_text is None:
-            conf_text, conf_file, conf_job = text, confs[0], job
+            conf_text, conf_file, conf_job = text, conf, job
         elif yaml.safe_load(text) != yaml.safe_load(conf_text):
             raise FeatureError(f"parts {conf_job} and {job} of {nj} were extracted with different "
-                               f"configs ({conf_file}, {confs[0]}); re-run the jobs with "
+                               f"configs ({conf_file}, {conf}); re-run the jobs with "
                                "--overwrite true")
         scp.update(part_scp)
         shape.update(part_shape)
+        rejects.update(part_rejects)
     dims = {",".join(v.split(",")[1:]) for v in shape.values()}
     if len(dims) > 1:
         raise FeatureError(f"parts in {out_dir}/split{nj} have different feature dims {dims}")
@@ -285,22 +254,22 @@ def _collect_parts(out_dir: Path, nj: int, parts: Sequence[Sequence[str]], rejec
 def _write_dump(data_dir: Path, out_dir: Path, conf_text: str, scp: Mapping[str, str],
                 shape: Mapping[str, str], utts: Sequence[str], rejects: Optional[Dict[str, str]],
                 overwrite: bool, allow_commands: bool) -> List[str]:
-    """Write the dump files of the sorted ``utts`` (``reject_list`` unless ``rejects`` is None)
-    whose content changes (all with ``overwrite``), remove a stale reject_list or other
-    extractor config, validate, then write feats.scp last. Returns what was written."""
+    """Write the changed dump files of ``utts`` (all with ``overwrite``), drop stale ones,
+    validate, write feats.scp last; return what was written."""
     targets = _data_file_texts(data_dir, set(utts) if rejects else None)
     targets[f"{config_name(yaml.safe_load(conf_text) or {})}.yaml"] = conf_text
     if rejects is not None:
         targets["reject_list"] = _lines(rejects, sorted(rejects))
     targets["feats_shape"] = _lines(shape, utts)
 
-    def changed(name: str, text: str) -> bool:
-        path = out_dir / name
-        return overwrite or not path.is_file() or path.read_text(encoding="utf-8") != text
+    def write_changed(texts: Mapping[str, str]) -> List[str]:
+        names = [n for n, text in texts.items() if overwrite or not (out_dir / n).is_file()
+                 or (out_dir / n).read_text(encoding="utf-8") != text]
+        for name in names:
+            atomic_write_text(out_dir / name, texts[name])
+        return names
 
-    written = [name for name, text in targets.items() if changed(name, text)]
-    for name in written:
-        atomic_write_text(out_dir / name, targets[name])
+    written = write_changed(targets)
     for name in ["reject_list"] + [f"{n}.yaml" for n in CONFIG_NAMES]:
         if name not in targets and (out_dir / name).is_file():
             (out_dir / name).unlink()
@@ -309,22 +278,14 @@ def _write_dump(data_dir: Path, out_dir: Path, conf_text: str, scp: Mapping[str,
         validate_data_dir(out_dir, allow_commands=allow_commands)
     except DataDirError as e:
         raise FeatureError(f"the copy of {data_dir} in {out_dir} is not valid: {e}") from e
-    if changed("feats.scp", _lines(scp, utts)):
-        atomic_write_text(out_dir / "feats.scp", _lines(scp, utts))
-        written.append("feats.scp")
-    return written
+    return written + write_changed({"feats.scp": _lines(scp, utts)})
 
 
 def merge_dump(data_dir: PathLike, out_dir: PathLike, nj: int, overwrite: bool = False,
                on_error: str = "fail", allow_commands: bool = False) -> Path:
-    """Merge the ``nj`` parts into ``out_dir`` (feats.scp, feats_shape, ``<name>.yaml``, the
-    data directory's files, validated) and, with ``on_error="reject"``, ``reject_list``:
-    those utterances are left out (otherwise a rejected utterance is an error).
-
-    Only files whose content changes are written (all with ``overwrite``); feats.scp, written
-    last, means the merge finished. A feats.scp covering exactly the data directory's
-    utterances is kept (and reported) when the parts are gone.
-    """
+    """Merge the ``nj`` parts into ``out_dir`` (validated; rejects are an error unless
+    ``on_error="reject"``: then listed in ``reject_list``), writing only changed files (all with
+    ``overwrite``), feats.scp last; one that covers the data directory is kept without parts."""
     data_dir, out_dir = Path(data_dir), Path(out_dir).resolve()
     if data_dir.resolve() == out_dir:
         raise FeatureError(f"--out_dir must differ from --data_dir ({data_dir})")
@@ -373,16 +334,14 @@ def subset_dump(data_dir: PathLike, superset_dir: PathLike, out_dir: PathLike,
     src_scp = superset_dir / "feats.scp"
     if not src_scp.is_file():
         raise FeatureError(f"{src_scp}: missing; extract the features of {superset_dir.name} first")
-    scp = read_kaldi_map(src_scp)
-    shape = read_kaldi_map(superset_dir / "feats_shape")
+    scp, shape = read_kaldi_map(src_scp), read_kaldi_map(superset_dir / "feats_shape")
     every = sorted(u for u, _, _ in read_wav_scp(data_dir))
     super_rejects = _read_rejects(superset_dir / "reject_list") if reject else {}
     rejects = {u: super_rejects[u] for u in every if u in super_rejects}
     utts = [u for u in every if u not in rejects]
     missing = [u for u in utts if u not in scp or u not in shape]
     if missing:
-        raise FeatureError(f"{data_dir}: utterance {missing[0]} is not in {src_scp}"
-                           f"{_in_all(missing)}")
+        raise FeatureError(f"{data_dir}: utterance {missing[0]} is not in {src_scp}{_in_all(missing)}")
     conf_text = dump_config_file(superset_dir).read_text(encoding="utf-8")
     _write_dump(data_dir, out_dir, conf_text, scp, shape, utts, rejects if reject else None,
                 True, allow_commands)
@@ -395,8 +354,7 @@ def subset_dump(data_dir: PathLike, superset_dir: PathLike, out_dir: PathLike,
 
 def iter_feats(feats_scp: PathLike) -> Iterator[Tuple[str, np.ndarray]]:
     """Yield ``(utt, matrix)`` from a feats.scp, naming the line of any unreadable entry."""
-    feats_scp = Path(feats_scp)
-    with feats_scp.open(encoding="utf-8") as f:
+    with open(feats_scp, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

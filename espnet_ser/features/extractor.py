@@ -13,9 +13,8 @@ class FeatureError(ValueError):
 
 
 class Extractor(abc.ABC):
-    """Turns a 1-D float waveform at ``fs`` Hz into one array per utterance. ``name``: the
-    dump config is ``<name>.yaml``; ``conf``: that config (equal confs: compatible dumps);
-    ``compression_method``: kaldiio's method number for the ark (None: float32)."""
+    """Turns a 1-D waveform at ``fs`` Hz into one array per utterance; ``conf`` is written to
+    ``<name>.yaml`` (equal confs: compatible dumps); ``compression_method``: kaldiio's (None)."""
 
     name: str
     conf: Dict
@@ -40,8 +39,8 @@ class Extractor(abc.ABC):
 
 
 def read_yaml_mapping(path, missing: str, expected: str) -> Dict:
-    """The mapping a YAML file holds (empty: {}); FeatureError "<path>: <missing>" if there is
-    no such file, "<path>: expected <expected>" if it holds something else."""
+    """The mapping a YAML file holds; FeatureError "<path>: <missing>" without the file,
+    "<path>: expected <expected>" for another content."""
     path = Path(path)
     if not path.is_file():
         raise FeatureError(f"{path}: {missing}")
@@ -53,8 +52,7 @@ def read_yaml_mapping(path, missing: str, expected: str) -> Dict:
 
 
 def waveform_input(wave, min_samples: int = 0, needed: str = "") -> np.ndarray:
-    """A 1-D waveform as a contiguous float32 array; FeatureError if not 1-D or shorter than
-    ``min_samples`` (the message ends with ``needed``)."""
+    """A 1-D waveform as contiguous float32; FeatureError if not 1-D or under ``min_samples``."""
     wave = np.asarray(wave)
     if wave.ndim != 1:
         raise FeatureError(f"expected a 1-D waveform, got shape {wave.shape}")

@@ -1,7 +1,5 @@
-"""Log-mel filterbanks by ESPnet's own DefaultFrontend (:class:`FbankExtractor`), so a stock
-ESPnet model reading raw waves through the same frontend sees the dumped matrices, and
-GST-Tacotron's reference-encoder input (``normalization: tacotron``, :class:`GSTFbankExtractor`).
-"""
+"""Log-mel filterbanks of ESPnet's DefaultFrontend (what a stock ESPnet model computes from
+raw waves) and GST-Tacotron's reference-encoder input (``normalization: tacotron``)."""
 
 from pathlib import Path
 from typing import Dict, Mapping, Tuple, Union
@@ -15,11 +13,10 @@ from espnet_ser.features.extractor import (Extractor, FeatureError, check_finite
 
 PathLike = Union[str, Path]
 
-# DefaultFrontend arguments of the filterbank (its WPE / beamformer ones are unused)
 FRONTEND_KEYS = ("fs", "n_fft", "win_length", "hop_length", "window", "center", "normalized",
                  "onesided", "n_mels", "fmin", "fmax", "htk")
 MEL_NORMALIZATIONS = ("log", "tacotron")
-# options of ``normalization: tacotron``, GST-Tacotron's values (trim_top_db null: no trim)
+# GST-Tacotron's values (trim_top_db null: no trim)
 TACOTRON_DEFAULTS = {"preemphasis": 0.97, "ref_db": 20.0, "max_db": 100.0, "trim_top_db": None}
 NORMALIZATION_KEYS = ("normalization",) + tuple(TACOTRON_DEFAULTS)
 
@@ -39,8 +36,7 @@ def load_fbank_config(path: PathLike) -> Dict:
 
 
 def mel_normalization(conf: Mapping) -> Dict:
-    """``{"normalization": "log"}`` or the checked tacotron options, defaults filled in
-    (FeatureError naming the field at fault)."""
+    """``{"normalization": "log"}`` or the checked tacotron options with defaults."""
     kind = conf.get("normalization", "log")
     if kind not in MEL_NORMALIZATIONS:
         raise FeatureError(f"normalization: {kind!r}; expected one of "
@@ -68,8 +64,8 @@ def mel_normalization(conf: Mapping) -> Dict:
 
 
 class FbankExtractor(Extractor):
-    """Natural-log mel filterbanks of DefaultFrontend (``conf``: :data:`FRONTEND_KEYS`, its
-    defaults for missing ones); ``normalization: tacotron`` builds a :class:`GSTFbankExtractor`."""
+    """Log-mel filterbanks of DefaultFrontend(``conf``); ``normalization: tacotron`` builds a
+    :class:`GSTFbankExtractor`."""
 
     name = "fbank"
 
@@ -131,10 +127,8 @@ class FbankExtractor(Extractor):
 
 
 class GSTFbankExtractor(FbankExtractor):
-    """GST-Tacotron's input from the same STFT and mel matrix: the waveform, trimmed with
-    ``librosa.effects.trim(top_db=trim_top_db)`` if set (unless under ``min_samples`` would
-    remain), pre-emphasised; mel of the STFT magnitude; ``clip((20 log10(max(mel, 1e-5)) -
-    ref_db + max_db) / max_db, 1e-8, 1)``."""
+    """GST-Tacotron's input: optionally trimmed (librosa), pre-emphasised, mel of the STFT
+    magnitude, ``clip((20 log10(max(mel, 1e-5)) - ref_db + max_db) / max_db, 1e-8, 1)``."""
 
     def __call__(self, wave: np.ndarray) -> np.ndarray:
         wave, opts = self._input(wave), self.normalization

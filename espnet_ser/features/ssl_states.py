@@ -1,12 +1,8 @@
-"""Dump extractors for self-supervised (SSL) encoders (``extract_feats.py --extractor``).
+"""Dump extractors for SSL encoders: the mono waveform (:class:`WaveExtractor`) or the hidden
+states of a frozen training config's encoder (:class:`SSLStatesExtractor`); the dump config
+records the model and its fingerprint, so a dump never mixes parts of two models."""
 
-:class:`WaveExtractor` dumps the (resampled) mono waveform as a 1-D float32 vector (input of
-``encoder: ssl``); :class:`SSLStatesExtractor` the float32 (frames, n_layers * hidden) hidden
-states ``SSLEncoder.dumped_layers()`` of a frozen training config, read instead of waveforms
-by training with that config. The dump config records the model (and its sha256 fingerprint),
-layers and dim, so a dump is never extended with parts of another model.
-"""
-
+import json
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
@@ -17,9 +13,7 @@ from espnet_ser.features.extractor import (Extractor, FeatureError, check_finite
                                            read_yaml_mapping, waveform_input)
 
 PathLike = Union[str, Path]
-# kaldiio's number for Kaldi's kSpeechFeature compression (copy-feats --compress true)
-KALDI_SPEECH_FEATURE = 1
-
+KALDI_SPEECH_FEATURE = 1  # kaldiio's number for copy-feats --compress true
 SSL_FS = 16000
 
 
@@ -39,15 +33,6 @@ class WaveExtractor(Extractor):
         return waveform_input(wave)
 
 
-def _plain(value):
-    """Tuples -> lists, recursively (for yaml.safe_dump and a stable comparison)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
-
-
 def _check_frozen(enc: Dict, where: str) -> None:
     """FeatureError unless the SSLEncoder arguments ``enc`` (named ``where``) freeze it all."""
     freeze = enc.get("freeze", "feature_encoder")
@@ -63,8 +48,8 @@ def _check_frozen(enc: Dict, where: str) -> None:
 
 
 def load_train_config(path: PathLike) -> Dict:
-    """A training YAML allowing hidden-state dumps: ``encoder: ssl``, ``freeze: all``, no
-    ``apply_spec_augment`` or ``specaug``, ``normalize: none`` (else FeatureError)."""
+    """A training YAML that allows hidden-state dumps (``encoder: ssl``, frozen, no masking,
+    ``normalize: none``), else FeatureError."""
     conf = read_yaml_mapping(path, "no such training config",
                              "a mapping (an ESPnet training config)")
     if conf.get("encoder") != "ssl":
@@ -83,10 +68,8 @@ def load_train_config(path: PathLike) -> Dict:
 
 
 class SSLStatesExtractor(Extractor):
-    """The hidden states of a frozen :class:`SSLEncoder` (``encoder_conf``: its arguments,
-    named ``where`` in errors). ``disable_mkldnn``: CPU convolutions without oneDNN, whose
-    per-shape kernel cache grows with the number of lengths; ``compress``: Kaldi-compressed
-    matrices (8 bits a value, lossy)."""
+    """Hidden states of a frozen :class:`SSLEncoder(**encoder_conf)`. ``disable_mkldnn``: oneDNN's
+    per-shape kernel cache grows with each length; ``compress``: lossy 8-bit matrices."""
 
     name = "ssl_states"
 
@@ -108,7 +91,8 @@ class SSLStatesExtractor(Extractor):
         if encoder_conf.get("model_name_or_path") is not None:
             conf["model_name_or_path"] = str(encoder_conf["model_name_or_path"])
         else:
-            conf["model_config"] = _plain(encoder_conf["model_config"])
+            # tuples -> lists (for yaml.safe_dump and a stable comparison)
+            conf["model_config"] = json.loads(json.dumps(encoder_conf["model_config"]))
         conf.update(model_type=str(model.config.model_type),
                     model_fingerprint=model_fingerprint(model),
                     num_hidden_layers=int(encoder.num_layers), hidden_size=int(self.hidden_size),
@@ -118,8 +102,7 @@ class SSLStatesExtractor(Extractor):
         self.compression_method = KALDI_SPEECH_FEATURE if compress else None
         if compress:
             conf["compress"] = "kaldi_speech_feature"
-        self.conf = conf
-        self.min_samples = _min_samples(model)
+        self.conf, self.min_samples = conf, _min_samples(model)
 
     @classmethod
     def from_train_config(cls, path: PathLike, device: str = "cpu", compress: bool = False
@@ -163,8 +146,7 @@ def _min_samples(model) -> int:
 
 def make_extractor(kind: str, fs: Optional[int] = None, train_config: Optional[PathLike] = None,
                    device: str = "cpu", compress: bool = False) -> Extractor:
-    """``wave`` -> :class:`WaveExtractor`; ``ssl_states`` -> :class:`SSLStatesExtractor`
-    (``compress``: Kaldi compressed matrices, hidden states only)."""
+    """The :class:`WaveExtractor` or :class:`SSLStatesExtractor` ``kind`` names."""
     if kind == "wave":
         if compress:
             raise FeatureError("compression is for hidden-state dumps (--extractor ssl_states)")

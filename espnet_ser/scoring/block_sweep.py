@@ -1,12 +1,7 @@
-"""The GST paper's Figure 3: WER and accuracy of the pooled cross-fold scores against the block.
+"""The GST paper's Figure 3: pooled cross-fold WER and accuracy against the one conditioned block.
 
-``egs/iemocap/local/run_paper.sh`` trains one model per encoder block k conditioned on that
-block only (``cond_layers=[k]``); each is pooled over folds in
-``exp/<base>_block<k>_<tag>_cv/decode_<dec>/cv_test/score/scores.json``. Per ``(<tag>,
-decode_<dec>)`` :func:`write_block_sweep` writes ``block_sweep.png`` (WW / UW / WW no-emo and
-WA / UA per block), ``block_sweep.md`` and ``block_sweep.json``. Blocks are 0-based as in
-``cond_layers`` (the paper's 1-based numbers are shown too); the run conditioning every block
-(``exp/<base>_<tag>_cv``), when present, is the "all" row and a dashed line.
+Blocks are 0-based as in ``cond_layers`` (the paper's 1-based numbers are shown too); the run
+conditioning every block (``exp/<base>_<tag>_cv``), when present, is the "all" row and a dashed line.
 """
 
 import json
@@ -16,10 +11,9 @@ from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple, Union
 
 from espnet_ser.scoring import tables
-from espnet_ser.scoring.emotion import agg_figure
 from espnet_ser.scoring.results import ScoringError, load_scores
 from espnet_ser.utils.io import atomic_write_text
-from espnet_ser.utils.plotting import save_figure
+from espnet_ser.utils.plotting import agg_figure, finish_axes, finish_figure
 
 PathLike = Union[str, Path]
 CV_SCORES = Path("cv_test") / "score" / "scores.json"
@@ -28,19 +22,15 @@ WER_METRICS = (("ww", "WW"), ("uw", "UW"), ("ww_no_emo", "WW no-emo"))
 ACC_METRICS = (("wa", "WA"), ("ua", "UA"))
 
 
-def find_block_sweeps(recipe_dir: PathLike, base: str
-                      ) -> Dict[Tuple[str, str], Dict[int, Path]]:
+def find_block_sweeps(recipe_dir: PathLike, base: str) -> Dict[Tuple[str, str], Dict[int, Path]]:
     """``{(tag, decode_dir): {k: exp/<base>_block<k>_<tag>_cv/<decode_dir>/cv_test/score/scores.json}}``."""
     exp = Path(recipe_dir) / "exp"
     name_re = re.compile(re.escape(base) + r"_block(\d+)_(.+)_cv")
     groups: Dict[Tuple[str, str], Dict[int, Path]] = {}
     for p in sorted(exp.glob(f"{base}_block*_cv/decode_*/{CV_SCORES.as_posix()}")):
-        exp_dir = p.parents[3]
-        m = name_re.fullmatch(exp_dir.name)
-        if not m:
-            continue
-        decode_dir = p.parents[2].name
-        groups.setdefault((m.group(2), decode_dir), {})[int(m.group(1))] = p
+        m = name_re.fullmatch(p.parents[3].name)
+        if m:
+            groups.setdefault((m.group(2), p.parents[2].name), {})[int(m.group(1))] = p
     return groups
 
 
@@ -52,8 +42,7 @@ def _rows(points: Mapping[int, Mapping], reference: Optional[Mapping]):
             tables.fmt_rate(s.get(key)) for key, _ in keys]
 
     rows = [row(str(k), str(k + 1), points[k]) for k in sorted(points)]
-    if reference is not None:
-        rows.append(row("all", "all", reference))
+    rows += [row("all", "all", reference)] if reference is not None else []
     return ["block", "paper block", "Snt"] + [title for _, title in keys], rows
 
 
@@ -72,24 +61,14 @@ def _plot(points: Mapping[int, Mapping], reference: Optional[Mapping], path: Pat
                 ax.axhline(reference[key], linestyle="--", linewidth=1, color=line.get_color(),
                            label=f"{label}, all blocks")
         ax.set_xticks([k + 1 for k in blocks])
-        ax.set_xlabel("conditioned encoder block (1 = first)")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, path)
+        finish_axes(ax, "conditioned encoder block (1 = first)", ylabel)
+    finish_figure(fig, path, title)
 
 
 def write_block_sweep(score_files: Mapping[int, PathLike], outdir: PathLike,
                       reference_file: Optional[PathLike] = None, title: str = "") -> dict:
-    """Write ``block_sweep.{png,md,json}`` of one sweep to ``outdir``; return the summary.
-
-    ``score_files`` maps each block k to its pooled cross-fold scores.json; every one must
-    have been scored on the same number of utterances (otherwise the blocks were not
-    evaluated on the same folds: a ScoringError names both files).
-    """
+    """Write ``block_sweep.{png,md,json}`` of ``{block: pooled scores.json}`` to ``outdir``; return
+    the summary. ScoringError naming both files when two score different numbers of utterances."""
     if not score_files:
         raise ScoringError("no block scores given")
     points = {int(k): load_scores(p) for k, p in score_files.items()}
@@ -105,7 +84,6 @@ def write_block_sweep(score_files: Mapping[int, PathLike], outdir: PathLike,
                 f"{named[k]} scores {n} utterances but {named[first]} scores {counts[first]}: "
                 "the block runs were not evaluated on the same folds (run every block on the same --folds)")
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     header, rows = _rows(points, reference)
     md = ((f"{title}\n\n" if title else "")
           + "Pooled cross-validation scores (all test folds as one set; rates in %) against the "
@@ -126,10 +104,8 @@ def write_block_sweep(score_files: Mapping[int, PathLike], outdir: PathLike,
 
 
 def write_block_sweeps(recipe_dir: PathLike, base: str) -> Dict[Tuple[str, str], Path]:
-    """Every sweep of ``base`` to ``exp/<base>_block_sweep_<tag>/<decode_dir>/``; returns the outdirs.
-
-    ``exp/<base>_<tag>_cv`` is the reference when it exists; ScoringError without any block run.
-    """
+    """Every sweep of ``base`` to ``exp/<base>_block_sweep_<tag>/<decode_dir>/`` (reference:
+    ``exp/<base>_<tag>_cv`` if present); returns the outdirs. ScoringError without any block run."""
     recipe_dir = Path(recipe_dir)
     groups = find_block_sweeps(recipe_dir, base)
     if not groups:

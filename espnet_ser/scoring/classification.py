@@ -20,10 +20,8 @@ def _prf(refs, hyps, labels, average=None) -> dict:
 
 def classification_report(refs: Sequence[str], hyps: Sequence[Optional[str]],
                           classes: Sequence[str]) -> dict:
-    """``{"classes", "per_class": {c: {precision, recall, f1, support}}, "macro avg",
-    "weighted avg", "accuracy", "num_utts", "correct"}``; ``refs`` must be in ``classes``,
-    ``hyps`` may hold None, the averages hold the support they cover.
-    """
+    """``{classes, per_class: {c: {precision, recall, f1, support}}, "macro avg", "weighted avg",
+    accuracy, num_utts, correct}``; ``refs`` must be in ``classes``, ``hyps`` may hold None."""
     refs, classes = list(refs), list(classes)
     hyps = [_NO_PREDICTION if h is None else h for h in hyps]
     if len(refs) != len(hyps):

@@ -1,9 +1,5 @@
-"""Cross-validation summary over the folds of a recipe (e.g. IEMOCAP's five sessions).
-
-**mean** averages each fold's metric (each fold weighs the same); **pooled** scores every
-fold's hypotheses together as one test set (each utterance weighs the same). From each fold's
-``score/scores.json`` :func:`summarize_folds` writes the pooled ``scores.json`` / ``result.txt``
-and ``cv_summary.{md,json}`` (a row per fold, the mean and the pooled row).
+"""Cross-validation summary over a recipe's folds: **mean** averages each fold's metric (each fold
+weighs the same), **pooled** scores every fold's hypotheses together (each utterance weighs the same).
 """
 
 import json
@@ -40,7 +36,8 @@ def _concat(paths: Sequence[Path], out: Path) -> None:
 def summarize_folds(score_files: Sequence[PathLike], outdir: PathLike,
                     names: Optional[Sequence[str]] = None,
                     emotions: Optional[Sequence[str]] = None) -> dict:
-    """Write the pooled scores and the fold / mean / pooled table; return the summary."""
+    """Write the pooled ``scores.json`` / ``result.txt`` and ``cv_summary.{md,json}`` (a row per fold,
+    the mean and the pooled row) of the folds' scores.json; return the summary."""
     if not score_files:
         raise ValueError("no fold scores given")
     score_files = [Path(p) for p in score_files]
@@ -58,10 +55,8 @@ def summarize_folds(score_files: Sequence[PathLike], outdir: PathLike,
     mean = {}
     for key, _ in COLUMNS:
         vals = [s.get(key) for s in folds]
-        if key == "num_utts":
-            mean[key] = sum(vals)
-        else:
-            mean[key] = sum(vals) / len(vals) if None not in vals else None
+        mean[key] = sum(vals) if key == "num_utts" else (
+            sum(vals) / len(vals) if None not in vals else None)
     summary = dict(
         folds={n: {k: s.get(k) for k, _ in COLUMNS} for n, s in zip(names, folds)},
         mean=mean,
@@ -92,11 +87,8 @@ def _kind(path: Path) -> Optional[str]:
 
 def find_fold_groups(recipe_dir: PathLike, folds: Sequence[str], kind: Optional[str] = None
                      ) -> Dict[Path, List[Tuple[str, Path]]]:
-    """Per-fold scores ``exp/<name>_fold<k>/decode_<tag>/fold<k>_test/score/scores.json``.
-
-    Grouped by their outdir ``exp/<name>_cv/decode_<tag>/cv_test/score``; only files whose
-    ``kind`` is ``kind`` (None: ``bin.score``'s emotion-token scores, "ser": ``bin.score_ser``).
-    """
+    """``exp/<name>_fold<k>/decode_<tag>/fold<k>_test/score/scores.json`` of ``kind`` (None: from
+    bin.score, "ser": bin.score_ser), grouped by outdir ``exp/<name>_cv/decode_<tag>/cv_test/score``."""
     recipe_dir = Path(recipe_dir)
     groups: Dict[Path, List[Tuple[str, Path]]] = {}
     for k in folds:
@@ -108,3 +100,25 @@ def find_fold_groups(recipe_dir: PathLike, folds: Sequence[str], kind: Optional[
             out = recipe_dir / "exp" / f"{exp_name}_cv" / p.parents[2].name / "cv_test" / "score"
             groups.setdefault(out, []).append((f"fold{k}", p))
     return groups
+
+
+def fold_jobs(prog: str, args, files: Sequence, flags: Tuple[str, str], kind: Optional[str] = None
+              ) -> List[Tuple[PathLike, Optional[List[str]], list]]:
+    """``[(outdir, names, inputs)]`` of a CV entry point: ``files`` and ``--outdir``, or with
+    ``--recipe_dir`` every fold group (inputs: scores.json, their directories for "ser");
+    ``flags``: how the usage errors name ``files``."""
+    error = f"espnet_ser.bin.{prog}: error:"
+    if not args.recipe_dir:
+        if not files or not args.outdir:
+            raise SystemExit(f"{error} give {flags[1]} and --outdir, or --recipe_dir")
+        return [(args.outdir, args.names.split() if args.names else None, files)]
+    if files or args.outdir:
+        raise SystemExit(f"{error} --recipe_dir excludes {flags[0]} and --outdir")
+    groups = find_fold_groups(args.recipe_dir, args.folds.split(), kind=kind)
+    jobs = [(out, [n for n, _ in g], [p if kind is None else p.parent for _, p in g])
+            for out, g in groups.items()]
+    if not jobs:
+        what = "exp/*_fold<k>/decode_*/fold<k>_test scores" if kind is None else (
+            "SER scores exp/*_fold<k>/decode_*/fold<k>_test/score")
+        logging.warning(f"{args.recipe_dir}: no {what} yet")
+    return jobs

@@ -1,29 +1,14 @@
 """Stage 6: score emotion-token transcripts (bin.score) and write RESULTS.md (bin.make_results).
 
-REF and HYP are Kaldi texts with an emotion token (``<ang>``) anywhere among the words. WER is
-given with the token scored as one word where it stands (GST paper Tables 1, 2, 4) and, in the
-``*_no_emo`` fields, with every emotion token removed first (Tables 3, 5). WER per emotion pools
-the utterances whose reference emotion is the class; WW = WER over all utterances, UW = mean of
-the per-emotion WERs. Rates are in percent, null without reference words. A reference utterance
-without a hypothesis is an error unless ``allow_missing`` scores it as empty (emotion "none");
-utterances in the ``failed`` file beside HYP are scored as empty and counted.
-
-scores.json::
-
-    {"ref", "hyp", "utt_subset": str | null, "num_utts", "emotions": [code],
-     "wer", "ww", "uw", "wer_per_emotion": {code: float}, the same four with _no_emo,
-     "wer_counts", "wer_counts_no_emo": COUNTS, "wer_counts_per_emotion[_no_emo]": {code: COUNTS},
-     "wa", "ua", "acc_per_emotion": {code: float}, "num_per_emotion": {code: int},
-     "confusion": {"labels": [code], "columns": [code | "none"], "matrix": [[int]]},
-     "num_missing_hyp", "num_hyp_no_emotion", "num_hyp_multiple_emotions",
-     "num_failed_decodes": int | null (null: no failed file), "definitions": {name: text}}
-    COUNTS = {"snt", "wrd", "corr", "sub", "del", "ins", "err", "serr"} (integers)
-
-RESULTS.md has a section per experiment under ``exp/``; scores of utterance-level classifiers
-(``kind`` "ser" / "ser_cv", :mod:`espnet_ser.scoring.ser`) get their own tables.
+WER is given with the emotion token scored as a word where it stands (GST paper Tables 1, 2,
+4) and, in the ``*_no_emo`` fields, with every emotion token removed (Tables 3, 5); rates in
+percent, null without reference words. scores.json keys: ref, hyp, utt_subset, num_utts,
+emotions; wer, ww, uw, wer_per_emotion, wer_counts, wer_counts_per_emotion, each also with
+_no_emo (counts: snt wrd corr sub del ins err serr); wa, ua, acc_per_emotion, num_per_emotion,
+confusion {labels, columns, matrix}; num_missing_hyp, num_hyp_no_emotion,
+num_hyp_multiple_emotions, num_failed_decodes (null: no failed file); definitions.
 """
 
-import contextlib
 import datetime
 import json
 import logging
@@ -32,14 +17,16 @@ import platform
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from espnet_ser.data.datadir import emotion_token, parse_emotions, read_kaldi_map
 from espnet_ser.scoring import tables
-from espnet_ser.scoring.emotion import (NONE_COLUMN, confusion_title, emotion_metrics,
-                                         plot_confusion, split_emotion_tokens)
+from espnet_ser.scoring.emotion import (NONE_COLUMN, emotion_metrics, plot_confusion,
+                                         split_emotion_tokens)
 from espnet_ser.scoring.wer import WerCounts, align_and_count, pool, utterance_counts
+from espnet_ser.utils.cli import exit_on_error, fail  # noqa: F401 (re-exported)
 from espnet_ser.utils.io import atomic_write_text
 
 PathLike = Union[str, Path]
@@ -75,17 +62,12 @@ class EmotionLine:
 
 def read_emotion_text(path: PathLike, role: str, emotions: Optional[Sequence[str]] = None
                       ) -> Dict[str, EmotionLine]:
-    """Read a Kaldi text file with inline emotion tokens.
-
-    ``role`` is ``"reference"`` (exactly one emotion token per line, and in ``emotions``
-    when given) or ``"hypothesis"`` (any number, an empty line value is an empty
-    hypothesis). Duplicate ids and blank lines are errors naming file and line.
-    """
+    """A Kaldi text with inline emotion tokens: one per ``"reference"`` line (in ``emotions`` when
+    given), any number per ``"hypothesis"``; errors name file and line."""
     if role not in ("reference", "hypothesis"):
         raise ValueError(f"role must be reference or hypothesis, got {role!r}")
     raw = read_kaldi_map(path, allow_empty_value=True, check_sorted=False)
     out: Dict[str, EmotionLine] = {}
-    # read_kaldi_map rejects blank lines, so entry k came from line k.
     for lineno, (utt, value) in enumerate(raw.items(), 1):
         words = value.split()
         codes, rest = split_emotion_tokens(words)
@@ -103,9 +85,10 @@ def read_emotion_text(path: PathLike, role: str, emotions: Optional[Sequence[str
     return out
 
 
-def read_utt_list(path: PathLike) -> List[str]:
-    """Utterance ids from the first column of a file (other columns are ignored)."""
-    return list(read_kaldi_map(path, allow_empty_value=True, check_sorted=False))
+def read_failed(hyp_path: PathLike) -> Dict[str, str]:
+    """The ``failed`` list beside a hypothesis file (empty when there is none)."""
+    f = Path(hyp_path).parent / "failed"
+    return read_kaldi_map(f, allow_empty_value=True, check_sorted=False) if f.is_file() else {}
 
 
 @dataclass
@@ -137,25 +120,11 @@ def parse_emotion_option(value: Optional[Union[str, Sequence[str]]]) -> Optional
     return codes or None
 
 
-def fail(prog: str, error: Exception) -> None:
-    """Log ``error`` and exit with ``<prog>: error: <error>`` (the CLIs' error path)."""
-    logging.error(str(error))
-    raise SystemExit(f"espnet_ser.bin.{prog}: error: {error}")
-
-
-@contextlib.contextmanager
-def exit_on_error(prog: str, errors: Tuple[type, ...] = (ValueError, OSError)):
-    """Turn ``errors`` raised in the block into :func:`fail` (ScoringError is a ValueError)."""
-    try:
-        yield
-    except errors as e:
-        fail(prog, e)
-
-
 def score(ref_path: PathLike, hyp_path: PathLike,
           emotions: Optional[Union[str, Sequence[str]]] = None, allow_missing: bool = False,
           utt_subset: Optional[PathLike] = None) -> ScoreResult:
-    """Score a hypothesis file against a reference file (see the module docstring)."""
+    """Score HYP against REF: WER per emotion pools by reference emotion, WW = WER, UW = mean of
+    those; a missing hypothesis is an error unless ``allow_missing``, failed ones score as empty."""
     labels = parse_emotion_option(emotions)
     refs = read_emotion_text(ref_path, "reference", labels)
     hyps = read_emotion_text(hyp_path, "hypothesis")
@@ -167,7 +136,7 @@ def score(ref_path: PathLike, hyp_path: PathLike,
                            + (f" ({len(extra)} such utterances)" if len(extra) > 1 else ""))
     utts = list(refs)
     if utt_subset is not None:
-        subset = read_utt_list(utt_subset)
+        subset = list(read_kaldi_map(utt_subset, allow_empty_value=True, check_sorted=False))
         for lineno, utt in enumerate(subset, 1):
             if utt not in refs:
                 raise ScoringError(f"{utt_subset}:{lineno}: utterance {utt} is not in the "
@@ -190,13 +159,11 @@ def score(ref_path: PathLike, hyp_path: PathLike,
         logging.warning(f"{len(missing)} of {len(utts)} utterances have no hypothesis in "
                         f"{hyp_path} (first: {missing[0]}); they are scored as empty hypotheses")
     failed_file = Path(hyp_path).parent / "failed"
-    failed = None
-    if failed_file.is_file():
-        failed = read_kaldi_map(failed_file, allow_empty_value=True, check_sorted=False)
-        num_failed = sum(1 for u in utts if u in failed)
-        if num_failed:
-            logging.warning(f"{num_failed} of {len(utts)} utterances could not be decoded "
-                            f"({failed_file}); they are scored as empty hypotheses")
+    failed = read_failed(hyp_path) if failed_file.is_file() else None
+    num_failed = sum(1 for u in utts if u in failed) if failed else 0
+    if num_failed:
+        logging.warning(f"{num_failed} of {len(utts)} utterances could not be decoded "
+                        f"({failed_file}); they are scored as empty hypotheses")
 
     results: List[UttResult] = []
     empty = EmotionLine(lineno=0, words=[], words_no_emo=[], codes=[])
@@ -226,7 +193,7 @@ def score(ref_path: PathLike, hyp_path: PathLike,
         values = [v for v in values if v is not None]
         return sum(values) / len(values) if values else None
 
-    # scores.json order: the rates of both variants, their totals, their per-class counts
+    # scores.json order: the rates of both variants, then their totals, then per-class counts
     rates, totals, per_counts = {}, {}, {}
     for suffix, attr in (("", "counts"), ("_no_emo", "counts_no_emo")):
         total = pool(getattr(r, attr) for r in results)
@@ -244,13 +211,12 @@ def score(ref_path: PathLike, hyp_path: PathLike,
         **{k: emo[k] for k in ("wa", "ua", "acc_per_emotion", "num_per_emotion", "confusion")},
         "num_missing_hyp": len(missing), "num_hyp_no_emotion": len(no_emo),
         "num_hyp_multiple_emotions": len(multi),
-        "num_failed_decodes": None if failed is None else sum(r.failed_decode for r in results),
+        "num_failed_decodes": None if failed is None else num_failed,
         "definitions": dict(DEFINITIONS),
     }
     return ScoreResult(scores=scores, utts=results)
 
 
-# --------------------------------------------------------------------------- result.txt
 # (suffix of the scores.json keys, what the WER counts) of the two WER variants
 WER_VARIANTS = (("", "emotion token counted as a word"), ("_no_emo", "emotion tokens removed"))
 _TXT_DEFINITIONS = [
@@ -275,10 +241,9 @@ def render_result_txt(result: ScoreResult) -> str:
     rate = tables.fmt_rate
     classes = list(s["wer_counts_per_emotion"])
     out = ["espnet_ser scoring report", f"  reference:  {s['ref']}", f"  hypothesis: {s['hyp']}"]
-    if s.get("utt_subset"):
-        out.append(f"  utterance subset: {s['utt_subset']}")
-    out.append(f"  utterances: {s['num_utts']}")
-    out.append(f"  missing hypotheses (scored as empty): {s['num_missing_hyp']}")
+    out += [f"  utterance subset: {s['utt_subset']}"] if s.get("utt_subset") else []
+    out += [f"  utterances: {s['num_utts']}",
+            f"  missing hypotheses (scored as empty): {s['num_missing_hyp']}"]
     if s.get("num_failed_decodes") is not None:
         out.append(f"  failed decodes (scored as empty): {s['num_failed_decodes']}")
     out += [""] + _TXT_DEFINITIONS
@@ -295,24 +260,20 @@ def render_result_txt(result: ScoreResult) -> str:
     out.append(tables.text_table(["", "with emotion token", "without emotion token"], summary,
                                  title="WER summary"))
     emo_rows = [[c, str(s["num_per_emotion"][c]), rate(s["acc_per_emotion"][c])] for c in classes]
-    emo_rows.append(["WA", str(s["num_utts"]), rate(s["wa"])])
-    emo_rows.append(["UA", str(len(classes)) + " classes", rate(s["ua"])])
+    emo_rows += [["WA", str(s["num_utts"]), rate(s["wa"])],
+                 ["UA", str(len(classes)) + " classes", rate(s["ua"])]]
     out.append(tables.text_table(["emotion", "#utt", "accuracy"], emo_rows,
                                  title="Emotion recognition", separators=[len(classes)]))
     out.append("Confusion matrix: rows = reference emotion, columns = hypothesis emotion "
                f"('{NONE_COLUMN}' = no emotion token in the hypothesis)")
     out += tables.confusion_text_tables(s["confusion"])
-    notes = []
-    if s["num_hyp_no_emotion"]:
-        notes.append(f"{s['num_hyp_no_emotion']} hypotheses have no emotion token "
-                     f"(column '{NONE_COLUMN}', counted wrong)")
-    if s["num_hyp_multiple_emotions"]:
-        notes.append(f"{s['num_hyp_multiple_emotions']} hypotheses have several emotion tokens "
-                     "(the last one is the prediction)")
-    if s["num_missing_hyp"]:
-        notes.append(f"{s['num_missing_hyp']} utterances have no hypothesis (scored as empty)")
-    if s.get("num_failed_decodes"):
-        notes.append(f"{s['num_failed_decodes']} utterances could not be decoded (scored as empty)")
+    notes = [f"{n} {what}" for n, what in (
+        (s["num_hyp_no_emotion"],
+         f"hypotheses have no emotion token (column '{NONE_COLUMN}', counted wrong)"),
+        (s["num_hyp_multiple_emotions"],
+         "hypotheses have several emotion tokens (the last one is the prediction)"),
+        (s["num_missing_hyp"], "utterances have no hypothesis (scored as empty)"),
+        (s.get("num_failed_decodes"), "utterances could not be decoded (scored as empty)")) if n]
     if notes:
         out += ["Warnings"] + [f"  {n}" for n in notes] + [""]
 
@@ -322,28 +283,28 @@ def render_result_txt(result: ScoreResult) -> str:
             c = r.counts
             hyp = NONE_COLUMN if r.hyp_emotion is None else r.hyp_emotion
             verdict = "correct" if r.hyp_emotion == r.ref_emotion else "wrong"
-            out.append(f"id: ({r.utt})" + ("  [no hypothesis]" if r.missing else "")
-                       + ("  [decoding failed]" if r.failed_decode else ""))
-            out.append(f"Emotion: ref {r.ref_emotion}  hyp {hyp}  ({verdict})")
-            out.append(f"Scores: (#C #S #D #I) {c.corr} {c.sub} {c.dele} {c.ins}")
-            out += tables.alignment_lines(r.steps) + [""]
+            out += [f"id: ({r.utt})" + ("  [no hypothesis]" if r.missing else "")
+                    + ("  [decoding failed]" if r.failed_decode else ""),
+                    f"Emotion: ref {r.ref_emotion}  hyp {hyp}  ({verdict})",
+                    f"Scores: (#C #S #D #I) {c.corr} {c.sub} {c.dele} {c.ins}",
+                    *tables.alignment_lines(r.steps), ""]
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def write_outputs(outdir: PathLike, scores: Mapping, text: str, num_utts: int, plot: bool) -> Path:
+    """Write ``scores.json``, ``result.txt`` (``text``) and with ``plot`` confusion.png; the outdir."""
+    outdir = Path(outdir)
+    atomic_write_text(outdir / "scores.json", json.dumps(scores, indent=2) + "\n")
+    atomic_write_text(outdir / "result.txt", text)
+    if plot:
+        title = f"WA {scores['wa']:.1f}%  UA {scores['ua']:.1f}%  ({num_utts} utts)"
+        plot_confusion(scores["confusion"], outdir / "confusion.png", title=title)
+    return outdir
 
 
 def write_score_outputs(result: ScoreResult, outdir: PathLike, plot: bool = True) -> None:
     """Write ``scores.json``, ``result.txt`` and (with ``plot``) ``confusion.png``."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    text = render_result_txt(result)
-    atomic_write_text(outdir / "scores.json", json.dumps(result.scores, indent=2) + "\n")
-    atomic_write_text(outdir / "result.txt", text)
-    if plot:
-        s = result.scores
-        plot_confusion(s["confusion"], outdir / "confusion.png",
-                       title=confusion_title(s["wa"], s["ua"], s["num_utts"]))
-
-
-# --------------------------------------------------------------------------- RESULTS.md
+    write_outputs(outdir, result.scores, render_result_txt(result), result.scores["num_utts"], plot)
 
 
 @dataclass
@@ -355,11 +316,8 @@ class ScoreEntry:
 
 
 def find_score_files(recipe_dir: PathLike) -> List[Tuple[str, str, Path]]:
-    """``(exp, dataset, path)`` of every scores.json of a recipe, sorted.
-
-    ``exp/<exp>/decode_<tag>/<set>/score/scores.json`` has dataset ``decode_<tag>/<set>``,
-    ``exp/<exp>/<set>/scores.json`` (e.g. an emotion-only prosody baseline) dataset ``<set>``.
-    """
+    """Sorted ``(exp, dataset, path)``: ``exp/<exp>/decode_<tag>/<set>/score/scores.json`` has dataset
+    ``decode_<tag>/<set>``, ``exp/<exp>/<set>/scores.json`` (e.g. prosody baseline) ``<set>``."""
     exp_dir = Path(recipe_dir) / "exp"
     found = [(p.parts[-5], f"{p.parts[-4]}/{p.parts[-3]}", p)
              for p in exp_dir.glob("*/decode_*/*/score/scores.json")]
@@ -387,19 +345,12 @@ def load_scores(path: PathLike) -> dict:
 
 
 def _emotion_columns(entries: Sequence[ScoreEntry]) -> List[str]:
-    cols: List[str] = []
-    for e in entries:
-        s = e.scores
-        for source in (
-            s.get("emotions") or [],
-            (s.get("confusion") or {}).get("labels") or [],
-            sorted(s.get("acc_per_emotion") or {}),
-            sorted(s.get("wer_per_emotion") or {}),
-        ):
-            for c in source:
-                if c not in cols:
-                    cols.append(c)
-    return cols
+    cols: Dict[str, None] = {}  # an ordered set
+    for s in (e.scores for e in entries):
+        for source in (s.get("emotions") or [], (s.get("confusion") or {}).get("labels") or [],
+                       sorted(s.get("acc_per_emotion") or {}), sorted(s.get("wer_per_emotion") or {})):
+            cols.update(dict.fromkeys(source))
+    return list(cols)
 
 
 def _sclite_row(e: ScoreEntry, suffix: str) -> Optional[List[str]]:
@@ -447,17 +398,12 @@ def _section(title: str, header: Sequence[str], rows: Sequence[Optional[List[str
 SER_KINDS = ("ser", "ser_cv")
 
 
-def _error_rate(s: Mapping, key: str) -> str:
-    e = s.get(key)
-    return tables.fmt_rate(e.get(key) if isinstance(e, Mapping) else None)
-
-
 def _ser_tables(entries: Sequence[ScoreEntry]) -> List[str]:
     """Markdown tables of the score_ser / score_ser_cv entries of one experiment."""
     def cells(s: Mapping) -> List[str]:
-        return [tables.fmt_count(s.get("n")), tables.fmt_rate(s.get("wa")),
-                tables.fmt_rate(s.get("ua")), tables.fmt_rate(s.get("macro_f1")),
-                _error_rate(s, "wer"), _error_rate(s, "cer")]
+        errors = [s[k].get(k) if isinstance(s.get(k), Mapping) else None for k in ("wer", "cer")]
+        rates = [s.get("wa"), s.get("ua"), s.get("macro_f1")] + errors
+        return [tables.fmt_count(s.get("n"))] + [tables.fmt_rate(v) for v in rates]
 
     def mean_std(s: Mapping, key: str) -> str:
         m, sd = s.get(f"{key}_mean"), s.get(f"{key}_std")
@@ -486,8 +432,6 @@ def _run(cmd: Sequence[str], cwd: PathLike) -> Optional[str]:
 
 
 def _package_version(name: str) -> str:
-    from importlib import metadata
-
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -505,18 +449,13 @@ def environment_info(recipe_dir: PathLike) -> Dict[str, str]:
         if git_hash != "unknown":
             checkout = where
             break
-    info = {
-        "date": datetime.datetime.now().astimezone().strftime("%a %b %d %H:%M:%S %Z %Y"),
-        "python version": sys.version.replace("\n", " "),
-        "torch version": _package_version("torch"),
-        "espnet version": _package_version("espnet"),
-        "espnet_ser version": getattr(espnet_ser, "__version__", "unknown"),
-        "Git hash": git_hash,
-    }
+    info = {"date": datetime.datetime.now().astimezone().strftime("%a %b %d %H:%M:%S %Z %Y"),
+            "python version": sys.version.replace("\n", " "),
+            "torch version": _package_version("torch"), "espnet version": _package_version("espnet"),
+            "espnet_ser version": getattr(espnet_ser, "__version__", "unknown"), "Git hash": git_hash}
     if checkout is not None:
         info["Commit date"] = _run(["git", "log", "-1", "--format=%cd"], checkout) or "unknown"
-    info["OS"] = platform.platform()
-    info["CPU count"] = str(os.cpu_count())
+    info.update({"OS": platform.platform(), "CPU count": str(os.cpu_count())})
     return info
 
 
@@ -530,9 +469,8 @@ def render_results_md(recipe_dir: PathLike, notes: Optional[str] = None,
     out: List[str] = ["<!-- Generated by espnet_ser.bin.make_results -->", "# RESULTS", ""]
     if notes:
         out += [notes.rstrip("\n"), ""]
-    out.append("## Environments")
-    out += [f"{'  ' if k == 'Commit date' else ''}- {k}: `{v}`" for k, v in env.items()]
-    out.append("")
+    out += ["## Environments"] + [f"{'  ' if k == 'Commit date' else ''}- {k}: `{v}`"
+                                  for k, v in env.items()] + [""]
     if not entries:
         out += [f"No scores.json found under `{recipe_dir / 'exp'}`.", ""]
 
@@ -540,12 +478,10 @@ def render_results_md(recipe_dir: PathLike, notes: Optional[str] = None,
     for e in entries:
         exps.setdefault(e.exp, []).append(e)
     for exp, entries_of_exp in exps.items():
-        out.append(f"## {exp}")
         config = recipe_dir / "exp" / exp / "config.yaml"
-        if config.is_file():
-            out.append(f"- config: `{config.relative_to(recipe_dir)}`")
-        out += [f"- {e.dataset}: `{e.path.relative_to(recipe_dir)}`" for e in entries_of_exp]
-        out.append("")
+        out += [f"## {exp}"]
+        out += [f"- config: `{config.relative_to(recipe_dir)}`"] if config.is_file() else []
+        out += [f"- {e.dataset}: `{e.path.relative_to(recipe_dir)}`" for e in entries_of_exp] + [""]
         out += _ser_tables(entries_of_exp)
         # the tables below are those of emotion-token transcripts and emotion-only scores
         group = [e for e in entries_of_exp if e.scores.get("kind") not in SER_KINDS]
@@ -561,15 +497,11 @@ def render_results_md(recipe_dir: PathLike, notes: Optional[str] = None,
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def write_results_md(recipe_dir: PathLike, out: PathLike,
-                     notes_file: Optional[PathLike] = None) -> str:
+def write_results_md(recipe_dir: PathLike, out: PathLike, notes_file: Optional[PathLike] = None) -> str:
     """Render RESULTS.md and write it atomically; returns the text."""
-    notes = None
-    if notes_file is not None:
-        notes_path = Path(notes_file)
-        if not notes_path.is_file():
-            raise ScoringError(f"{notes_path}: no such notes file")
-        notes = notes_path.read_text(encoding="utf-8")
+    if notes_file is not None and not Path(notes_file).is_file():
+        raise ScoringError(f"{Path(notes_file)}: no such notes file")
+    notes = None if notes_file is None else Path(notes_file).read_text(encoding="utf-8")
     text = render_results_md(recipe_dir, notes=notes)
     atomic_write_text(out, text)
     return text

@@ -1,51 +1,31 @@
 """Scoring of utterance-level emotion classifiers (bin.score_ser) and their CV folds (bin.score_ser_cv).
 
-score_ser compares ``<utt> <code>`` hypotheses with a reference ``utt2emo``: WA, UA, the
-classification report, the confusion matrix and, given transcripts, WER / CER of the CTC
-greedy transcript. score_ser_cv pools the folds' predictions (pooled accuracy = all correct /
-all utterances; UA and the report over the pooled predictions; WER = summed errors / summed
-reference words) and adds the per-fold table and mean / std of the per-fold WA and UA.
-Rates are in percent. A hypothesis ``none`` (failed decode) is wrong (column ``none``); a
-reference utterance without a hypothesis is an error unless listed in the ``failed`` file
-beside the hypotheses (then it is ``none``); a hypothesis without a reference is an error.
-
-``scores.json`` of score_ser (``kind: "ser"``)::
-
-    {"kind": "ser", "ref_emotion", "hyp_emotion", "ref_text" | null, "hyp_text" | null,
-     "emotions": [code], "n", "correct", "wa", "ua", "macro_f1", "acc_per_emotion": {code: %},
-     "num_per_emotion": {code: int}, "per_class": {code: {precision, recall, f1, support}},
-     "macro_avg", "weighted_avg", "accuracy", "confusion": {labels, columns, matrix},
-     "num_none", "num_failed", "wer": {errors, ref_words, wer, counts} | null,
-     "cer": {errors, ref_chars, cer, counts} | null, "curves": str | null, "definitions"}
-
-``kind: "ser_cv"`` has the same pooled fields (``score_dirs`` instead of ``ref_emotion`` /
-``hyp_emotion``) plus ``folds`` (per-fold n, correct, wa, ua, macro_f1, wer, cer),
-``num_folds``, ``wa_mean``, ``wa_std``, ``ua_mean``, ``ua_std``, ``wer_mean``.
+Rates are in percent; a hypothesis ``none`` (failed decode) is wrong. scores.json (``kind: "ser"``):
+ref_emotion, hyp_emotion, ref_text, hyp_text, emotions, n, correct, wa, ua, macro_f1,
+acc_per_emotion, num_per_emotion, per_class {precision, recall, f1, support}, macro_avg,
+weighted_avg, accuracy, confusion, num_none, num_failed, wer {errors, ref_words, wer, counts},
+cer {errors, ref_chars, cer, counts}, curves, definitions. ``kind: "ser_cv"`` pools the folds'
+predictions (``score_dirs`` instead of ref/hyp) and adds folds, num_folds, wa/ua_mean/_std, wer_mean.
 """
 
-import json
+import functools
 import math
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from espnet_ser.data.datadir import read_kaldi_map, write_kaldi_map
 from espnet_ser.scoring import tables
-from espnet_ser.scoring.classification import (
-    as_percent,
-    render_classification_report,
-    report_from_predictions,
-)
-from espnet_ser.scoring.emotion import (NONE_COLUMN, confusion_title, emotion_metrics,
-                                         plot_confusion, split_emotion_tokens)
-from espnet_ser.scoring.results import ScoringError, parse_emotion_option, read_json
+from espnet_ser.scoring.classification import (as_percent, render_classification_report,
+                                                report_from_predictions)
+from espnet_ser.scoring.emotion import NONE_COLUMN, emotion_metrics, split_emotion_tokens
+from espnet_ser.scoring.results import (ScoringError, parse_emotion_option, read_failed,
+                                        read_json, write_outputs)
 from espnet_ser.scoring.wer import WerCounts, char_counts, pool, utterance_counts
-from espnet_ser.utils.io import atomic_write_text
 
 PathLike = Union[str, Path]
 SER_KIND = "ser"
 SER_CV_KIND = "ser_cv"
 NONE_CODE = NONE_COLUMN  # what ser_inference writes for an utterance it could not decode
-SPACE = "<space>"
 
 DEFINITIONS = {
     "wa": "weighted accuracy = correct predictions / all utterances (%)",
@@ -61,7 +41,6 @@ DEFINITIONS = {
 }
 
 
-# --------------------------------------------------------------------------- inputs
 def _first(utts: Sequence[str], k: int = 3) -> str:
     return ", ".join(utts[:k]) + (f" ... ({len(utts)} in all)" if len(utts) > k else "")
 
@@ -72,35 +51,15 @@ def _single_code(path: PathLike, m: Mapping[str, str]) -> None:
             raise ScoringError(f"{path}: utterance {utt}: expected one emotion code, got {v!r}")
 
 
-def read_failed(hyp_path: PathLike) -> Dict[str, str]:
-    """The ``failed`` list beside a hypothesis file (empty when there is none)."""
-    f = Path(hyp_path).parent / "failed"
-    if not f.is_file():
-        return {}
-    return read_kaldi_map(f, allow_empty_value=True, check_sorted=False)
-
-
 def text_words(value: str) -> List[str]:
     """Words of a transcript, emotion tokens (``<ang>``) removed."""
     return split_emotion_tokens(value.split())[1]
 
 
-def text_chars(words: Sequence[str]) -> List[str]:
-    """Characters of a word sequence with ``<space>`` between words (ESPnet's CER tokens)."""
-    out: List[str] = []
-    for i, w in enumerate(words):
-        if i:
-            out.append(SPACE)
-        out.extend(w)
-    return out
-
-
-def wer_dict(c: WerCounts) -> dict:
-    return {"errors": c.err, "ref_words": c.wrd, "wer": c.wer, "counts": c.to_dict()}
-
-
-def cer_dict(c: WerCounts) -> dict:
-    return {"errors": c.err, "ref_chars": c.wrd, "cer": c.wer, "counts": c.to_dict()}
+def error_dict(c: WerCounts, key: str) -> dict:
+    """``{errors, ref_words, wer, counts}`` (key "wer") or ``{errors, ref_chars, cer, counts}``."""
+    ref = "ref_words" if key == "wer" else "ref_chars"
+    return {"errors": c.err, ref: c.wrd, key: c.wer, "counts": c.to_dict()}
 
 
 def transcript_counts(ref_text: PathLike, hyp_text: PathLike, utts: Sequence[str],
@@ -119,15 +78,10 @@ def transcript_counts(ref_text: PathLike, hyp_text: PathLike, utts: Sequence[str
     if missing:
         raise ScoringError(f"{hyp_text}: no transcript for utterance(s) {_first(missing)} "
                            "(and they are not in the failed list)")
-    words, chars = [], []
-    for u in utts:
-        r, h = text_words(refs[u]), text_words(hyps.get(u, ""))
-        words.append(utterance_counts(r, h))
-        chars.append(char_counts(r, h))
-    return pool(words), pool(chars)
+    pairs = [(text_words(refs[u]), text_words(hyps.get(u, ""))) for u in utts]
+    return pool(utterance_counts(r, h) for r, h in pairs), pool(char_counts(r, h) for r, h in pairs)
 
 
-# --------------------------------------------------------------------------- metrics
 def prediction_metrics(ref: Mapping[str, str], hyp: Mapping[str, Optional[str]],
                        emotions: Optional[Sequence[str]]) -> dict:
     """WA / UA / confusion (emotion_metrics) and the classification report, in percent."""
@@ -143,18 +97,12 @@ def prediction_metrics(ref: Mapping[str, str], hyp: Mapping[str, Optional[str]],
             "num_none": sum(1 for u in ref if hyp[u] is None)}
 
 
-def _report_of(scores: Mapping) -> dict:
-    """The report in :func:`render_classification_report`'s form from a scores dict."""
-    return {"per_class": scores["per_class"], "macro avg": scores["macro_avg"],
-            "weighted avg": scores["weighted_avg"], "accuracy": scores["accuracy"],
-            "num_utts": scores["n"]}
-
-
 def score_ser(ref_emotion: PathLike, hyp_emotion: PathLike,
               emotions: Optional[Union[str, Sequence[str]]] = None,
               ref_text: Optional[PathLike] = None, hyp_text: Optional[PathLike] = None,
               ) -> Tuple[dict, Dict[str, Tuple[str, Optional[str]]]]:
-    """``(scores, predictions)``: the scores.json dict and ``utt -> (ref, hyp or None)``."""
+    """``(scores, predictions)``: the scores.json dict and ``utt -> (ref, hyp or None)``; a reference
+    utterance without a hypothesis is an error unless in the ``failed`` list beside the hypotheses."""
     labels = parse_emotion_option(emotions)
     if (ref_text is None) != (hyp_text is None):
         raise ScoringError("give both --ref_text and --hyp_text, or neither")
@@ -181,26 +129,21 @@ def score_ser(ref_emotion: PathLike, hyp_emotion: PathLike,
               "ref_text": None if ref_text is None else str(ref_text),
               "hyp_text": None if hyp_text is None else str(hyp_text)}
     scores.update(prediction_metrics(ref, hyp, labels))
-    scores["num_failed"] = sum(1 for u in ref if u in failed)
-    scores["wer"] = scores["cer"] = None
+    scores.update(num_failed=sum(1 for u in ref if u in failed), wer=None, cer=None)
     if ref_text is not None:
         w, c = transcript_counts(ref_text, hyp_text, list(ref), failed)
-        scores["wer"], scores["cer"] = wer_dict(w), cer_dict(c)
-    scores["curves"] = None
-    scores["definitions"] = dict(DEFINITIONS)
+        scores["wer"], scores["cer"] = error_dict(w, "wer"), error_dict(c, "cer")
+    scores.update(curves=None, definitions=dict(DEFINITIONS))
     return scores, {u: (ref[u], hyp[u]) for u in ref}
 
 
-# --------------------------------------------------------------------------- outputs
-def _rate(v: Optional[float]) -> str:
-    return "-" if v is None else f"{v:.2f}"
+_rate = functools.partial(tables.fmt_rate, digits=2)
 
 
 def kaldi_lines(s: Mapping) -> List[str]:
     """``%WA`` / ``%UA`` / ``%WER`` / ``%CER`` lines in the style of Kaldi's compute-wer."""
-    k = len(s["acc_per_emotion"])
     out = [f"%WA {_rate(s['wa'])} [ {s['correct']} / {s['n']} ]",
-           f"%UA {_rate(s['ua'])} [ mean recall over {k} classes ]",
+           f"%UA {_rate(s['ua'])} [ mean recall over {len(s['acc_per_emotion'])} classes ]",
            f"%macro-F1 {_rate(s['macro_f1'])}"]
     for key, unit in (("wer", "WER"), ("cer", "CER")):
         e = s.get(key)
@@ -213,12 +156,14 @@ def kaldi_lines(s: Mapping) -> List[str]:
 
 def render_ser_report(s: Mapping, header: Sequence[str]) -> str:
     """result.txt of score_ser / score_ser_cv: ``header``, counts, Kaldi lines, report, confusion."""
+    report = {"per_class": s["per_class"], "macro avg": s["macro_avg"], "num_utts": s["n"],
+              "weighted avg": s["weighted_avg"], "accuracy": s["accuracy"]}
     out = list(header) + [
         f"  utterances: {s['n']}",
         f"  hypotheses '{NONE_CODE}' (no prediction, counted as errors): {s['num_none']}",
         f"  of them failed decodes: {s['num_failed']}", ""] + kaldi_lines(s) + [
         "", "Classification report (values in %; macro avg over the classes present in the "
-        "reference)", "", render_classification_report(_report_of(s), digits=2),
+        "reference)", "", render_classification_report(report, digits=2),
         f"Confusion matrix: rows = reference, columns = hypothesis ('{NONE_CODE}' = no prediction)"]
     out += tables.confusion_text_tables(s["confusion"])
     return "\n".join(out).rstrip("\n") + "\n"
@@ -242,17 +187,10 @@ def read_predictions(path: PathLike) -> Dict[str, Tuple[str, Optional[str]]]:
 def write_ser_outputs(scores: dict, predictions: Mapping, outdir: PathLike, header: Sequence[str],
                       plot: bool = True) -> None:
     """scores.json, result.txt, predictions and (with ``plot``) confusion.png."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    write_predictions(outdir / "predictions", predictions)
-    atomic_write_text(outdir / "scores.json", json.dumps(scores, indent=2) + "\n")
-    atomic_write_text(outdir / "result.txt", render_ser_report(scores, header))
-    if plot:
-        plot_confusion(scores["confusion"], outdir / "confusion.png",
-                       title=confusion_title(scores["wa"], scores["ua"], scores["n"]))
+    write_predictions(Path(outdir) / "predictions", predictions)  # kept if plotting fails
+    write_outputs(outdir, scores, render_ser_report(scores, header), scores["n"], plot)
 
 
-# --------------------------------------------------------------------------- CV folds
 def load_ser_scores(score_dir: PathLike) -> dict:
     p = Path(score_dir) / "scores.json"
     if not p.is_file():
@@ -266,9 +204,7 @@ def load_ser_scores(score_dir: PathLike) -> dict:
 def fold_names(score_dirs: Sequence[Path]) -> List[str]:
     """``<set>`` for ``.../<set>/score`` directories, else the directory name; paths if ambiguous."""
     names = [p.parent.name if p.name == "score" else p.name for p in score_dirs]
-    if len(set(names)) != len(names):
-        names = [str(p) for p in score_dirs]
-    return names
+    return names if len(set(names)) == len(names) else [str(p) for p in score_dirs]
 
 
 def _mean_std(values: Sequence[float]) -> Tuple[float, Optional[float]]:
@@ -279,14 +215,15 @@ def _mean_std(values: Sequence[float]) -> Tuple[float, Optional[float]]:
     return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
 
 
-def _pool_errors(folds: Sequence[Mapping], key: str) -> Optional[WerCounts]:
+def _pool_errors(folds: Sequence[Mapping], key: str) -> Optional[dict]:
+    """The folds' ``key`` ("wer", "cer") pooled, as :func:`error_dict`; None if no fold has it."""
     have = [f[key] for f in folds if f.get(key)]
     if not have:
         return None
     if len(have) != len(folds):
         raise ScoringError(f"{key.upper()} is scored in {len(have)} of {len(folds)} folds; "
                            "score every fold with or every fold without transcripts")
-    return pool(WerCounts.from_dict(e["counts"], where=key) for e in have)
+    return error_dict(pool(WerCounts.from_dict(e["counts"], where=key) for e in have), key)
 
 
 def score_ser_cv(score_dirs: Sequence[PathLike], names: Optional[Sequence[str]] = None
@@ -316,19 +253,14 @@ def score_ser_cv(score_dirs: Sequence[PathLike], names: Optional[Sequence[str]] 
                 raise ScoringError(f"utterance {u} is in the predictions of {where[u]} and of {d}: "
                                    "folds overlap")
             pooled[u], where[u] = p, d
-    ref = {u: r for u, (r, _) in pooled.items()}
-    hyp = {u: h for u, (_, h) in pooled.items()}
-    scores = {"kind": SER_CV_KIND, "score_dirs": [str(d) for d in dirs], "num_folds": len(dirs)}
-    scores.update(prediction_metrics(ref, hyp, emotions))
+    scores = {"kind": SER_CV_KIND, "score_dirs": [str(d) for d in dirs], "num_folds": len(dirs),
+              **prediction_metrics({u: r for u, (r, _) in pooled.items()},
+                                   {u: h for u, (_, h) in pooled.items()}, emotions)}
     scores["num_failed"] = sum(f.get("num_failed", 0) for f in folds)
-    w, c = _pool_errors(folds, "wer"), _pool_errors(folds, "cer")
-    scores["wer"] = None if w is None else wer_dict(w)
-    scores["cer"] = None if c is None else cer_dict(c)
+    scores["wer"], scores["cer"] = _pool_errors(folds, "wer"), _pool_errors(folds, "cer")
     scores["folds"] = [
-        {"name": n, "dir": str(d), "n": f["n"], "correct": f["correct"], "wa": f["wa"],
-         "ua": f["ua"], "macro_f1": f["macro_f1"],
-         "wer": f["wer"]["wer"] if f.get("wer") else None,
-         "cer": f["cer"]["cer"] if f.get("cer") else None}
+        {"name": n, "dir": str(d), **{k: f[k] for k in ("n", "correct", "wa", "ua", "macro_f1")},
+         **{k: f[k][k] if f.get(k) else None for k in ("wer", "cer")}}
         for n, d, f in zip(names, dirs, folds)]
     scores["wa_mean"], scores["wa_std"] = _mean_std([f["wa"] for f in folds])
     scores["ua_mean"], scores["ua_std"] = _mean_std([f["ua"] for f in folds])
@@ -341,8 +273,7 @@ def score_ser_cv(score_dirs: Sequence[PathLike], names: Optional[Sequence[str]] 
         ua="mean per-class recall over the pooled predictions of all folds (%)",
         wa_std="sample standard deviation (n - 1) of the per-fold WA; ua_std likewise",
         wer="sum of the folds' word errors / sum of their reference words (%)",
-        wer_mean="mean of the per-fold WERs (%), None unless every fold has one",
-    )
+        wer_mean="mean of the per-fold WERs (%), None unless every fold has one")
     return scores, pooled
 
 
@@ -350,12 +281,10 @@ def fold_table(s: Mapping) -> str:
     header = ["fold", "n", "correct", "WA", "UA", "macro-F1", "WER", "CER"]
     rows = [[f["name"], str(f["n"]), str(f["correct"]), _rate(f["wa"]), _rate(f["ua"]),
              _rate(f["macro_f1"]), _rate(f["wer"]), _rate(f["cer"])] for f in s["folds"]]
-    rows.append(["mean", "", "", _rate(s["wa_mean"]), _rate(s["ua_mean"]), "",
-                 _rate(s.get("wer_mean")), ""])
-    rows.append(["std", "", "", _rate(s["wa_std"]), _rate(s["ua_std"]), "", "", ""])
-    rows.append(["pooled", str(s["n"]), str(s["correct"]), _rate(s["wa"]), _rate(s["ua"]),
-                 _rate(s["macro_f1"]), _rate((s["wer"] or {}).get("wer")),
-                 _rate((s["cer"] or {}).get("cer"))])
+    rows += [["mean", "", "", _rate(s["wa_mean"]), _rate(s["ua_mean"]), "", _rate(s.get("wer_mean")), ""],
+             ["std", "", "", _rate(s["wa_std"]), _rate(s["ua_std"]), "", "", ""],
+             ["pooled", str(s["n"]), str(s["correct"]), _rate(s["wa"]), _rate(s["ua"]),
+              _rate(s["macro_f1"]), _rate((s["wer"] or {}).get("wer")), _rate((s["cer"] or {}).get("cer"))]]
     return tables.text_table(header, rows, title="Cross-validation folds (values in %)",
                              separators=[len(s["folds"])])
 

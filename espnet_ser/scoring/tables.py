@@ -1,7 +1,5 @@
-"""Tables of ``result.txt`` (text, sclite style) and ``RESULTS.md`` (markdown, ESPnet style).
-
-Counts are integers, rates percent with one decimal, ``-`` where a value is undefined.
-"""
+"""Tables of ``result.txt`` (text, sclite style) and ``RESULTS.md`` (markdown, ESPnet style); ``-``
+marks an undefined value."""
 
 from typing import List, Mapping, Optional, Sequence
 
@@ -35,37 +33,27 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], title: Optional[str] = None,
                separators: Sequence[int] = ()) -> str:
-    """A boxed fixed-width table like sclite's ``.sys`` report (first column left-aligned).
-
-    ``separators`` lists row indices before which a rule is drawn (e.g. a ``Sum/Avg`` row).
-    """
+    """A boxed fixed-width table like sclite's ``.sys`` report (first column left-aligned), a rule
+    before each row index in ``separators`` (e.g. a ``Sum/Avg`` row)."""
     _check_widths(header, rows)
     cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
     widths = [max(len(r[j]) for r in cells) for j in range(len(header))]
-    if title:
-        # a long title widens the last column so that it fits inside the box
-        inner = sum(widths) + 3 * (len(widths) - 1)
-        if len(title) > inner:
-            widths[-1] += len(title) - inner
+    if title:  # a long title widens the last column to fit inside the box
+        widths[-1] += max(0, len(title) - sum(widths) - 3 * (len(widths) - 1))
 
     def line(r: Sequence[str]) -> str:
         parts = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])]
         return "| " + " | ".join(parts) + " |"
 
     rule = "|" + "+".join("-" * (w + 2) for w in widths) + "|"
-    top = "," + "-" * (len(rule) - 2) + "."
-    bottom = "`" + "-" * (len(rule) - 2) + "'"
-    out = [top]
-    if title:
-        out.append("| " + title.center(len(rule) - 4) + " |")
-        out.append(rule)
-    out.append(line(cells[0]))
-    out.append(rule.replace("-", "="))
+    dashes = "-" * (len(rule) - 2)
+    out = ["," + dashes + "."] + (["| " + title.center(len(rule) - 4) + " |", rule] if title else [])
+    out += [line(cells[0]), rule.replace("-", "=")]
     for k, r in enumerate(cells[1:]):
         if k in separators and k > 0:
             out.append(rule)
         out.append(line(r))
-    out.append(bottom)
+    out.append("`" + dashes + "'")
     return "\n".join(out) + "\n"
 
 
@@ -89,13 +77,9 @@ def sclite_markdown_table(rows: Sequence[tuple], first: str = "dataset") -> str:
 
 
 def confusion_cells(confusion: Mapping, normalise: bool = False) -> tuple:
-    """(header, rows) of a confusion matrix (rows = reference, columns = hypothesis).
-
-    Cells are counts with a ``total`` column, or with ``normalise`` percent of the row.
-    """
-    labels = list(confusion["labels"])
-    columns = list(confusion["columns"])
-    matrix = confusion["matrix"]
+    """(header, rows) of a confusion matrix (rows = reference): counts and a ``total`` column, or
+    with ``normalise`` percent of the row."""
+    labels, columns, matrix = list(confusion["labels"]), list(confusion["columns"]), confusion["matrix"]
     if len(matrix) != len(labels) or any(len(r) != len(columns) for r in matrix):
         raise ValueError("confusion matrix shape does not match its labels and columns")
     header = ["ref \\ hyp"] + columns + ([] if normalise else ["total"])
@@ -126,8 +110,5 @@ def alignment_lines(steps: Sequence[AlignStep]) -> List[str]:
         refs.append(r.ljust(w))
         hyps.append(h.ljust(w))
         evals.append(("" if op == "C" else op).ljust(w))
-    return [
-        ("REF:  " + " ".join(refs)).rstrip(),
-        ("HYP:  " + " ".join(hyps)).rstrip(),
-        ("Eval: " + " ".join(evals)).rstrip(),
-    ]
+    return [(head + " ".join(cells)).rstrip()
+            for head, cells in (("REF:  ", refs), ("HYP:  ", hyps), ("Eval: ", evals))]

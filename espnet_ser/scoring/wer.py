@@ -1,25 +1,19 @@
-"""Word error counts in the shape of sclite / ESPnet tables: Snt Wrd Corr Sub Del Ins Err S.Err.
+"""Word error counts (sclite's Snt Wrd Corr Sub Del Ins Err S.Err) from jiwer's alignments.
 
-Edit counts and alignments are jiwer's (minimum edit distance, unit costs). Counts pool over
-any subset: a pooled WER is ``100 * (Sub + Del + Ins) / Wrd``, not the mean of per-utterance
-WERs; a set without reference words has no WER (None). In a table Corr..Err are percent of
-Wrd and S.Err (utterances with an error) percent of Snt, like sclite's ``Sum/Avg`` row.
+Counts pool over any subset: pooled WER = ``100 * (Sub + Del + Ins) / Wrd``, None without words.
 """
 
-from collections import Counter
 from dataclasses import dataclass, fields
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import jiwer
 
-COUNT_KEYS = ("snt", "wrd", "corr", "sub", "del", "ins", "err", "serr")
 _STORED_KEYS = ("snt", "wrd", "corr", "sub", "del", "ins", "serr")
 
 
 @dataclass(frozen=True)
 class WerCounts:
     """Raw word error counts of one utterance or a pool of utterances."""
-
     snt: int = 0
     wrd: int = 0
     corr: int = 0
@@ -34,7 +28,6 @@ class WerCounts:
 
     @property
     def wer(self) -> Optional[float]:
-        """Pooled WER in percent, or None when there are no reference words."""
         return percent(self.err, self.wrd)
 
     def __add__(self, other: "WerCounts") -> "WerCounts":
@@ -43,7 +36,7 @@ class WerCounts:
         return WerCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     def to_dict(self) -> Dict[str, int]:
-        """``{snt, wrd, corr, sub, del, ins, err, serr}`` (the scores.json form)."""
+        """The scores.json form ``{snt, wrd, corr, sub, del, ins, err, serr}``."""
         return {"snt": self.snt, "wrd": self.wrd, "corr": self.corr, "sub": self.sub,
                 "del": self.dele, "ins": self.ins, "err": self.err, "serr": self.serr}
 
@@ -60,23 +53,20 @@ class WerCounts:
         if "err" in d and int(d["err"]) != counts.err:
             raise ValueError(f"{where}: err={d['err']} but sub+del+ins={counts.err}")
         if counts.corr + counts.sub + counts.dele != counts.wrd:
-            raise ValueError(
-                f"{where}: corr+sub+del={counts.corr + counts.sub + counts.dele} "
-                f"but wrd={counts.wrd}"
-            )
+            raise ValueError(f"{where}: corr+sub+del={counts.corr + counts.sub + counts.dele} "
+                             f"but wrd={counts.wrd}")
         return counts
 
     def row(self) -> Dict[str, Optional[float]]:
-        """The sclite row: Snt and Wrd as counts, the rest in percent (None if undefined)."""
-        rates = {"Corr": self.corr, "Sub": self.sub, "Del": self.dele, "Ins": self.ins,
-                 "Err": self.err}
+        """The sclite row: Snt, Wrd; Corr..Err percent of Wrd, S.Err of Snt (None: undefined)."""
+        rates = {"Corr": self.corr, "Sub": self.sub, "Del": self.dele, "Ins": self.ins, "Err": self.err}
         return {"Snt": self.snt, "Wrd": self.wrd,
                 **{k: percent(v, self.wrd) for k, v in rates.items()},
                 "S.Err": percent(self.serr, self.snt)}
 
 
 def percent(num: int, den: int) -> Optional[float]:
-    """``100 * num / den``; None when ``den`` is 0 (nothing to divide by)."""
+    """``100 * num / den``; None when ``den`` is 0."""
     return None if den == 0 else 100.0 * num / den
 
 
@@ -92,11 +82,14 @@ def _as_text(words: Sequence[str]) -> str:
     return " ".join(words)
 
 
+def _utt_counts(corr: int, sub: int, dele: int, ins: int) -> WerCounts:
+    return WerCounts(snt=1, wrd=corr + sub + dele, corr=corr, sub=sub, dele=dele, ins=ins,
+                     serr=int(sub + dele + ins > 0))
+
+
 def _counts_of(out) -> WerCounts:
     """Counts of one utterance from a jiwer WordOutput / CharacterOutput."""
-    s, d, i = out.substitutions, out.deletions, out.insertions
-    return WerCounts(snt=1, wrd=out.hits + s + d, corr=out.hits, sub=s, dele=d, ins=i,
-                     serr=int(s + d + i > 0))
+    return _utt_counts(out.hits, out.substitutions, out.deletions, out.insertions)
 
 
 def align_and_count(ref: Sequence[str], hyp: Sequence[str]) -> Tuple[List[AlignStep], WerCounts]:
@@ -117,15 +110,8 @@ def align_and_count(ref: Sequence[str], hyp: Sequence[str]) -> Tuple[List[AlignS
 
 
 def align_words(ref: Sequence[str], hyp: Sequence[str]) -> List[AlignStep]:
-    """Align two word sequences with jiwer; return the steps in order."""
+    """jiwer's alignment steps of two word sequences, in order."""
     return align_and_count(ref, hyp)[0]
-
-
-def counts_of_alignment(steps: Iterable[AlignStep]) -> WerCounts:
-    """Counts of one utterance from its alignment steps."""
-    n = Counter(op for op, _, _ in steps)
-    return WerCounts(snt=1, wrd=n["C"] + n["S"] + n["D"], corr=n["C"], sub=n["S"], dele=n["D"],
-                     ins=n["I"], serr=int(n["S"] + n["D"] + n["I"] > 0))
 
 
 def utterance_counts(ref: Sequence[str], hyp: Sequence[str]) -> WerCounts:
@@ -156,5 +142,4 @@ def pool(counts: Iterable[WerCounts]) -> WerCounts:
 
 def pooled_wer(per_utt: Mapping[str, WerCounts], utts: Optional[Iterable[str]] = None):
     """Pooled WER in percent over ``utts`` (all utterances when None)."""
-    keys = per_utt.keys() if utts is None else utts
-    return pool(per_utt[u] for u in keys).wer
+    return pool(per_utt[u] for u in (per_utt if utts is None else utts)).wer

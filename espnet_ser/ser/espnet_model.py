@@ -1,7 +1,5 @@
-"""``ESPnetSERModel``: speech -> [frontend] -> [specaug] -> [normalize] -> encoder -> pooling ->
-classifier, with an optional CTC head (``ctc_weight * loss_ctc``) whose greedy transcripts
-are scored in validation with ESPnet's ``ErrorCalculator`` (``cer_ctc`` / ``wer_ctc``).
-"""
+"""``ESPnetSERModel``: [frontend, specaug, normalize] -> encoder -> pooling -> classifier, with
+an optional CTC head scored in validation (``cer_ctc`` / ``wer_ctc``)."""
 
 from itertools import groupby
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -118,8 +116,7 @@ class ESPnetSERModel(AbsESPnetModel):
 
     def class_recall_stats(self, pred: torch.Tensor, target: torch.Tensor
                            ) -> Dict[str, torch.Tensor]:
-        """Per-class ``cnt_<code>`` / ``hit_<code>`` as fractions of the batch: averaged over the
-        epoch by the reporter, their ratio is the class recall (the trainer derives ``ua``)."""
+        """Per-class ``cnt_<code>`` / ``hit_<code>`` batch fractions (the trainer pools ``ua``)."""
         names = self.emotions or [str(k) for k in range(self.num_classes)]
         correct = pred == target
         stats = {}
@@ -132,9 +129,8 @@ class ESPnetSERModel(AbsESPnetModel):
     def ctc_error_stats(self, encoder_out: torch.Tensor, encoder_out_lens: torch.Tensor,
                         text: torch.Tensor, text_lengths: torch.Tensor
                         ) -> Dict[str, torch.Tensor]:
-        """``err_`` / ``ref_`` ``cer_ctc`` / ``wer_ctc``: errors of the greedy CTC transcripts (by
-        ESPnet's ``ErrorCalculator``; CER without spaces) and reference units, per utterance of
-        the batch; pooled over the epoch by :func:`espnet_ser.train.trainer.pooled_error_rates`."""
+        """``err_`` / ``ref_`` ``cer_ctc`` / ``wer_ctc`` per utterance: greedy CTC errors (ESPnet's
+        ``ErrorCalculator``) and reference units, pooled by the trainer."""
         calc = self.error_calculator
 
         def to_text(seqs):  # the reference side of ESPnet's conversion (no truncation)
@@ -165,9 +161,7 @@ class ESPnetSERModel(AbsESPnetModel):
                 emotion_lengths: Optional[torch.Tensor] = None, text: Optional[torch.Tensor] = None,
                 text_lengths: Optional[torch.Tensor] = None, **kwargs
                 ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
-        """Loss, stats (``loss``, ``loss_ce``, [``loss_ctc``], ``acc``; in evaluation also
-        :meth:`class_recall_stats` and :meth:`ctc_error_stats`) and batch size. ``emotion``:
-        class indices, ``(B,)`` or ``(B, 1)``."""
+        """Loss, stats and batch size; ``emotion``: class indices, ``(B,)`` or ``(B, 1)``."""
         batch_size = speech.size(0)
         target = emotion.reshape(batch_size, -1)[:, 0].long()
         encoder_out, encoder_out_lens = self.encode(speech, speech_lengths)

@@ -62,7 +62,6 @@ class MeanMaxPooling(_FramePooling):
         mean = MeanPooling.forward(self, xs, lengths)
         mask = valid_mask(lengths, xs.size(1)).unsqueeze(-1)
         mx = xs.masked_fill(~mask, torch.finfo(xs.dtype).min).max(dim=1).values
-        # an utterance without valid frames gets zeros instead of the fill value
         mx = torch.where(mask.any(dim=1), mx, torch.zeros_like(mx))
         return torch.cat([mean, mx], dim=-1)
 
@@ -85,7 +84,7 @@ class AttentiveStatsPooling(_FramePooling):
         mask = valid_mask(lengths, xs.size(1))
         scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1)
-        # all-padded rows give NaN from softmax(-inf, ...): use zeros
+        # all-padded rows give NaN: zeros
         return weights.masked_fill(~mask, 0.0)
 
     def forward(self, xs, lengths):

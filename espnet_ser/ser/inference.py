@@ -1,10 +1,6 @@
-"""Inference with a trained ``SERTask`` model: argmax emotion, class posterior, CTC transcript.
+"""``SERTask`` inference: argmax emotion, class posterior and CTC transcript of (T, D) features
+or (T,) waveforms; a problem of one utterance is an :class:`UtteranceError` for it only."""
 
-Inputs are what the model was trained on ((T, D) features or (T,) waveforms); a batch is
-zero-padded and every result checked alone (:class:`UtteranceError` for that utterance only).
-"""
-
-import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +13,6 @@ from espnet_ser.ser.espnet_model import ctc_greedy
 
 PathLike = Union[str, Path]
 SPACE = "<space>"
-# tokens left out of a transcript (they are never words)
 SKIP_TOKENS = frozenset({"<blank>", "<sos/eos>", "<sos>", "<eos>", "<pad>"})
 
 
@@ -93,17 +88,10 @@ class Speech2Emotion:
     @classmethod
     def from_exp_dir(cls, exp_dir: PathLike, model_file: Optional[PathLike] = None,
                      device: str = "cpu") -> "Speech2Emotion":
-        from espnet_ser.asr.inference import find_model_file
         from espnet_ser.tasks.ser import SERTask
+        from espnet_ser.utils.jobs import experiment_files
 
-        exp_dir = Path(exp_dir)
-        config = exp_dir / "config.yaml"
-        if not config.is_file():
-            raise FileNotFoundError(f"{exp_dir}: no config.yaml (not an experiment directory?)")
-        model_file = Path(model_file) if model_file else find_model_file(exp_dir)
-        if not model_file.is_file():
-            raise FileNotFoundError(f"{model_file}: no such model file")
-        logging.info(f"model file: {model_file}")
+        config, model_file = experiment_files(exp_dir, model_file)
         model, _ = SERTask.build_model_from_file(config, model_file, device)
         return cls(model, device=device)
 
@@ -117,8 +105,7 @@ class Speech2Emotion:
         return int(n[0]) > 0
 
     def min_input_length(self, trailing: tuple = ()) -> int:
-        """The shortest input the encoder accepts alone (bisection); batches check it, since in
-        a padded batch ESPnet's masks give a too-short input frames computed over the padding."""
+        """The shortest input the encoder accepts alone (bisection; padded batches hide it)."""
         if trailing not in self._min_length:
             lo, hi = 1, 1 << 12
             if self._gives_output(lo, trailing) or not self._gives_output(hi, trailing):
@@ -184,8 +171,8 @@ class Speech2Emotion:
     def predict_many(self, loaders: Sequence[Tuple[str, Callable[[], np.ndarray]]],
                      batch_size: int = 1, chunk: int = 16
                      ) -> Dict[str, Union[EmotionResult, Exception]]:
-        """``utt -> result or exception`` for ``(utt, load)`` pairs, read ``batch_size * chunk``
-        at a time and batched by length; a batch that raises is redone one by one."""
+        """``utt -> result or exception`` for ``(utt, load)`` pairs, batched by length (a batch
+        that raises is redone one by one)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         results: Dict[str, Union[EmotionResult, Exception]] = {}

@@ -1,10 +1,5 @@
-"""ESPnet encoder over a ``transformers`` wav2vec 2.0 / HuBERT / WavLM model (16 kHz waveforms).
-
-Hidden state k follows ``output_hidden_states`` (0: input to the first layer). Layer-norm
-feature extractors get an attention mask from ``ilens``, group-norm ones zero padding only,
-as ``transformers`` recommends. With ``freeze="all"`` a (B, T, F) input is read as dumped
-hidden states (:mod:`espnet_ser.features.ssl_states`); the output equals that from waveforms.
-"""
+"""ESPnet encoder over a ``transformers`` wav2vec2 / HuBERT / WavLM model (16 kHz waveforms);
+hidden state k as ``output_hidden_states`` (0: input to the first layer)."""
 
 import json
 import logging
@@ -17,7 +12,7 @@ from typeguard import typechecked
 
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
-from espnet_ser.utils.plotting import save_figure
+from espnet_ser.utils.plotting import agg_figure, save_figure
 
 SUPPORTED_MODEL_TYPES = ("wav2vec2", "hubert", "wavlm")
 PREPROCESSOR_CONFIG = "preprocessor_config.json"
@@ -26,49 +21,32 @@ FREEZE_OPTIONS = ("none", "feature_encoder", "all")
 
 
 class SSLEncoder(AbsEncoder):
-    """Encoder returning hidden states of a wav2vec2 / HuBERT / WavLM model.
+    """Hidden states of a wav2vec2 / HuBERT / WavLM model.
 
-    Args:
-        input_size: Passed by the ESPnet task; ignored (input is a waveform).
-        model_name_or_path: Local directory or hub name (``AutoModel.from_pretrained``);
-            exactly one of it and ``model_config`` (``{"model_type": ..., ...}``, random
-            weights seeded by ``init_seed`` apart from the global RNG) is given.
-        layer: ``"last"``, an int k in 0..N or ``"weighted"`` (learned softmax weights
-            over all N+1 hidden states, initialised equal).
-        freeze: ``"none"``, ``"feature_encoder"`` (the CNN) or ``"all"`` (run under no_grad);
-            ``freeze_layers`` also freezes the first K transformer layers.
-        normalize_waveform: Zero-mean unit-variance per utterance over its valid samples, as
-            ``Wav2Vec2FeatureExtractor``; None follows ``do_normalize`` of the checkpoint's
-            ``preprocessor_config.json`` (False without one); kept with ``normalize_source``.
-        apply_spec_augment: Keep the model's time masking in training (default off).
-        use_attention_mask: None: True iff ``feat_extract_norm == "layer"``.
-        local_files_only: For hub names (local directories always load locally).
+    Exactly one of ``model_name_or_path`` (local directory or hub name) and ``model_config``
+    (``{"model_type": ..., ...}``, random weights seeded by ``init_seed``) is given; ``input_size``
+    is ignored. ``layer``: ``"last"``, an int in 0..N or ``"weighted"`` (learned softmax over all
+    N+1 states). ``freeze``: ``"none"``, ``"feature_encoder"`` or ``"all"`` (no_grad; then a
+    (B, T, F) input is read as dumped states), ``freeze_layers`` also the first K layers.
+    ``normalize_waveform``: zero-mean unit-variance per utterance; None follows ``do_normalize``
+    of the checkpoint's preprocessor config. ``use_attention_mask`` None: iff layer-norm CNN.
     """
 
     @typechecked
-    def __init__(
-        self,
-        input_size: int = 1,
-        model_name_or_path: Optional[str] = None,
-        model_config: Optional[Dict] = None,
-        layer: Union[int, str] = "last",
-        freeze: str = "feature_encoder",
-        freeze_layers: int = 0,
-        normalize_waveform: Optional[bool] = None,
-        apply_spec_augment: bool = False,
-        use_attention_mask: Optional[bool] = None,
-        local_files_only: bool = False,
-        init_seed: int = 0,
-    ):
+    def __init__(self, input_size: int = 1, model_name_or_path: Optional[str] = None,
+                 model_config: Optional[Dict] = None, layer: Union[int, str] = "last",
+                 freeze: str = "feature_encoder", freeze_layers: int = 0,
+                 normalize_waveform: Optional[bool] = None, apply_spec_augment: bool = False,
+                 use_attention_mask: Optional[bool] = None, local_files_only: bool = False,
+                 init_seed: int = 0):
         super().__init__()
         if (model_name_or_path is None) == (model_config is None):
             raise ValueError("SSLEncoder needs exactly one of model_name_or_path and model_config")
         if freeze not in FREEZE_OPTIONS:
             raise ValueError(f"freeze must be one of {FREEZE_OPTIONS}, got {freeze!r}")
         # decided before the weights load, so a broken preprocessor config fails at once
-        normalize, self.normalize_source = _normalization(
+        self.normalize_waveform, self.normalize_source = _normalization(
             normalize_waveform, model_name_or_path, local_files_only)
-        self.normalize_waveform = normalize
         if model_name_or_path is not None:
             self.model = _load_pretrained(model_name_or_path, local_files_only)
             self.model_id = f"model_name_or_path={model_name_or_path}"
@@ -79,8 +57,7 @@ class SSLEncoder(AbsEncoder):
             self.model_id = "model_config=" + _describe_config(model_config)
         _check_model(self.model)
         config = self.model.config
-        self.num_layers = int(config.num_hidden_layers)
-        self._output_size = int(config.hidden_size)
+        self.num_layers, self._output_size = int(config.num_hidden_layers), int(config.hidden_size)
 
         if isinstance(layer, str):
             if layer not in ("last", "weighted"):
@@ -90,10 +67,8 @@ class SSLEncoder(AbsEncoder):
                 f"layer={layer} is out of range: the model has {self.num_layers} transformer "
                 f"layers, so layer must be in 0..{self.num_layers} (0 = input to the first layer)")
         self.layer = layer
-        if layer == "weighted":
-            self.layer_weights = torch.nn.Parameter(torch.zeros(self.num_layers + 1))
-        else:
-            self.register_parameter("layer_weights", None)
+        weighted = torch.nn.Parameter(torch.zeros(self.num_layers + 1))
+        self.register_parameter("layer_weights", weighted if layer == "weighted" else None)
         if not 0 <= freeze_layers <= self.num_layers:
             raise ValueError(f"freeze_layers={freeze_layers} is out of range: the model has "
                              f"{self.num_layers} transformer layers")
@@ -101,9 +76,8 @@ class SSLEncoder(AbsEncoder):
         logging.info(f"SSLEncoder ({self.model_id}): normalize_waveform="
                      f"{self.normalize_waveform} ({self.normalize_source})")
         self.apply_spec_augment = apply_spec_augment
-        if use_attention_mask is None:
-            use_attention_mask = getattr(config, "feat_extract_norm", None) == "layer"
-        self.use_attention_mask = use_attention_mask
+        self.use_attention_mask = (getattr(config, "feat_extract_norm", None) == "layer"
+                                   if use_attention_mask is None else use_attention_mask)
         if not apply_spec_augment:
             config.apply_spec_augment = False
             config.mask_time_prob = 0.0
@@ -111,7 +85,6 @@ class SSLEncoder(AbsEncoder):
             if isinstance(masked, torch.nn.Parameter):
                 masked.requires_grad_(False)  # unused without masking
 
-        # submodules kept frozen and in eval mode
         self._frozen_names: List[str] = []
         if freeze == "all":
             self._frozen_names.append("model")
@@ -141,7 +114,6 @@ class SSLEncoder(AbsEncoder):
         return torch.softmax(self.layer_weights.detach(), dim=0)
 
     def describe(self) -> str:
-        """One line per layer weight."""
         weights = self.get_layer_weights()
         if weights is None:
             return f"SSLEncoder layer={self.layer!r} (no learned layer weights)"
@@ -150,7 +122,7 @@ class SSLEncoder(AbsEncoder):
         return "\n".join(lines)
 
     def dumped_layers(self) -> List[int]:
-        """Hidden-state indices a dump for this encoder holds (concatenated on the feature axis)."""
+        """Hidden-state indices a dump for this encoder concatenates."""
         if self.layer == "last":
             return [self.num_layers]
         if self.layer == "weighted":
@@ -158,13 +130,11 @@ class SSLEncoder(AbsEncoder):
         return [int(self.layer)]
 
     def dump_dim(self) -> int:
-        """Feature dimension of a hidden-state dump for this encoder."""
         return len(self.dumped_layers()) * self._output_size
 
     def forward(self, xs_pad: torch.Tensor, ilens: torch.Tensor, prev_states=None
                 ) -> Tuple[torch.Tensor, torch.Tensor, None]:
-        """(B, T_samples) waveforms or (B, T_frames, F) dumps, ilens in samples / frames ->
-        hs (B, T', D) (zero beyond olens), olens (B,), None."""
+        """(B, T) waveforms or (B, T, F) dumps -> hs (B, T', D) zero beyond olens, olens, None."""
         if xs_pad.dim() == 3:
             hs, olens = self._read_dump(xs_pad, ilens)
         elif xs_pad.dim() == 2:
@@ -198,10 +168,8 @@ class SSLEncoder(AbsEncoder):
         with torch.no_grad() if self.freeze == "all" else nullcontext():
             out = self.model(xs, attention_mask=valid.long() if self.use_attention_mask else None,
                              output_hidden_states=not last_only, return_dict=True)
-        if last_only:
-            hs = out.last_hidden_state
-        else:
-            hs = torch.cat([out.hidden_states[i] for i in layers], dim=-1)
+        hs = (out.last_hidden_state if last_only
+              else torch.cat([out.hidden_states[i] for i in layers], dim=-1))
         olens = self.model._get_feat_extract_output_lengths(ilens).long().clamp(0, hs.size(1))
         return hs.masked_fill(make_pad_mask(olens, hs, 1), 0.0), olens
 
@@ -318,7 +286,6 @@ def _build_from_config(model_config: Dict):
 
 
 def _describe_config(model_config: Dict) -> str:
-    """Short identity of a random-model config: type and main sizes."""
     keys = ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads",
             "intermediate_size", "feat_extract_norm", "do_stable_layer_norm")
     return "{" + ", ".join(f"{k}: {model_config[k]}" for k in keys if k in model_config) + "}"
@@ -346,13 +313,9 @@ def _check_model(model: torch.nn.Module):
 
 def plot_layer_weights(weights: Union[torch.Tensor, Sequence[float]], path: str):
     """Save a bar chart of layer weights (index 0..N) to ``path``."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     weights = (weights.detach().cpu().float().tolist() if isinstance(weights, torch.Tensor)
                else list(weights))
-    fig = Figure(figsize=(max(4.0, 0.3 * len(weights) + 1.0), 3.0))
-    FigureCanvasAgg(fig)
+    fig = agg_figure((max(4.0, 0.3 * len(weights) + 1.0), 3.0))
     ax = fig.add_subplot(1, 1, 1)
     ax.bar(range(len(weights)), weights)
     ax.set_xlabel("hidden state (0 = input to first layer)")
@@ -372,9 +335,8 @@ def _sizes(layers, hidden, heads, ffn, norm, stable, model_type="wav2vec2"):
 
 
 def published_size_configs() -> Dict[str, Dict]:
-    """``SSLEncoder(model_config=...)`` dicts with the published sizes of wav2vec2-base,
-    hubert-large, xls-r-300m and xls-r-1b (and of their CTC fine-tunes, whose CTC layer
-    ``AutoModel`` drops)."""
+    """``SSLEncoder(model_config=...)`` dicts of the published sizes (also of the CTC fine-tunes,
+    whose CTC layer ``AutoModel`` drops)."""
     return {
         "wav2vec2-base": _sizes(12, 768, 12, 3072, "group", False),
         "hubert-large": _sizes(24, 1024, 16, 4096, "layer", True, "hubert"),

@@ -24,15 +24,14 @@ from espnet_ser.asr.espnet_model import ESPnetASRSERModel
 from espnet_ser.asr.gst import GSTEncoder
 from espnet_ser.asr.style import AbsStyleEncoder, OracleEmotionStyle
 from espnet_ser.train.scheduler import register_schedulers
-from espnet_ser.tasks.registry import build_choice, extend_choices
+from espnet_ser.tasks.registry import build_choice, build_frontend, extend_choices
 from espnet_ser.train.trainer import ToolkitTrainer
+from espnet_ser.utils.safe_load import build_model_from_file as safe_build_model_from_file
 
 model_choices = extend_choices(espnet_asr.model_choices, default="asr_ser",
                                asr_ser=ESPnetASRSERModel)
 encoder_choices = extend_choices(espnet_asr.encoder_choices, gst_conformer=GSTConformerEncoder)
-# ESPnet's schedulers plus warmuplinearlr (linear warm-up and decay to 0 at the last update)
 register_schedulers()
-# Where the style of a style-conditioned encoder comes from (none: no conditioning).
 style_encoder_choices = ClassChoices(name="style_encoder",
                                      classes=dict(gst=GSTEncoder, oracle=OracleEmotionStyle),
                                      type_check=AbsStyleEncoder, default=None, optional=True)
@@ -47,12 +46,8 @@ class ASRSERTask(ASRTask):
                           preencoder_choices, encoder_choices, postencoder_choices,
                           decoder_choices, preprocessor_choices, style_encoder_choices]
 
-    @classmethod
-    def build_model_from_file(cls, config_file=None, model_file=None, device="cpu", strict=True):
-        """ESPnet's loader with safe YAML, ``torch.load(weights_only=True)`` and strict loading."""
-        from espnet_ser.utils.safe_load import build_model_from_file
-
-        return build_model_from_file(cls, config_file, model_file, device, strict=strict)
+    # ESPnet's loader with safe YAML, torch.load(weights_only=True) and strict loading
+    build_model_from_file = classmethod(safe_build_model_from_file)
 
     @classmethod
     def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
@@ -69,12 +64,7 @@ class ASRSERTask(ASRTask):
         vocab_size = len(token_list)
         logging.info(f"Vocabulary size: {vocab_size}")
 
-        if args.input_size is None:
-            frontend = build_choice(args, frontend_choices)
-            input_size = frontend.output_size()
-        else:  # features come from the data loader (dumped fbank)
-            args.frontend, args.frontend_conf, frontend = None, {}, None
-            input_size = args.input_size
+        frontend, input_size = build_frontend(args, frontend_choices)
         specaug = build_choice(args, specaug_choices)
         normalize = build_choice(args, normalize_choices)
         preencoder = build_choice(args, preencoder_choices)

@@ -11,6 +11,18 @@ def extend_choices(base: ClassChoices, default=None, **ours) -> ClassChoices:
                         optional=base.optional)
 
 
+def build_frontend(args, choices: ClassChoices):
+    """``(frontend, input size)``: ``(None, --input_size)`` for dumped features (the config's
+    frontend cleared), else the ``--frontend`` built."""
+    if getattr(args, "input_size", None) is not None:
+        args.frontend, args.frontend_conf = None, {}
+        return None, args.input_size
+    frontend = build_choice(args, choices)
+    if frontend is None:
+        raise ValueError("give --input_size (features) or a --frontend (waveforms)")
+    return frontend, frontend.output_size()
+
+
 def build_choice(args, choices: ClassChoices, source: str = "its input", **extra):
     """The class ``args.<name>`` of ``choices`` built with ``extra`` and ``args.<name>_conf``
     (None when ``args.<name>`` is None). An ``input_size`` in the conf must be ``extra``'s,

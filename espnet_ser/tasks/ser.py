@@ -1,9 +1,5 @@
-"""``SERTask``: utterance-level speech emotion recognition as an ESPnet task.
-
-Data names: ``speech`` (features, or waveforms with a frontend), ``emotion`` (class index,
-``text_int``) and, for the CTC head, ``text`` (characters); the config names ``encoder``,
-``pooling`` and ``classifier``.
-"""
+"""``SERTask``: utterance-level speech emotion recognition (data ``speech``, ``emotion`` and,
+for the CTC head, ``text``) with ``encoder``, ``pooling`` and ``classifier`` choices."""
 
 import argparse
 import logging
@@ -33,31 +29,20 @@ from espnet_ser.ser.espnet_model import ESPnetSERModel
 from espnet_ser.ssl.encoder import SSLEncoder  # noqa: E402
 from espnet_ser.ser.heads import classifier_choices, pooling_choices  # noqa: E402
 from espnet_ser.train.scheduler import register_schedulers  # noqa: E402
-from espnet_ser.data import datadir  # noqa: E402
-from espnet_ser.tasks.registry import build_choice, extend_choices  # noqa: E402
+from espnet_ser.data.datadir import parse_emotions  # noqa: E402
+from espnet_ser.tasks.registry import build_choice, build_frontend, extend_choices  # noqa: E402
 from espnet_ser.train.trainer import ToolkitTrainer  # noqa: E402
 from espnet_ser.utils.io import read_token_list  # noqa: E402
+from espnet_ser.utils.safe_load import build_model_from_file as safe_build_model_from_file  # noqa: E402
 
 
 frontend_choices = extend_choices(espnet_asr.frontend_choices)
 specaug_choices = extend_choices(espnet_asr.specaug_choices)
 normalize_choices = extend_choices(espnet_asr.normalize_choices)
-# ESPnet's encoders plus self-supervised speech models over raw waveforms (encoder: ssl)
 encoder_choices = extend_choices(espnet_asr.encoder_choices, ssl=SSLEncoder)
-# ESPnet's schedulers plus warmuplinearlr (linear warm-up and decay to 0 at the last update)
 register_schedulers()
 model_choices = ClassChoices(name="model", classes=dict(ser=ESPnetSERModel),
                              type_check=AbsESPnetModel, default="ser")
-
-
-def parse_emotions(value) -> List[str]:
-    """:func:`espnet_ser.data.datadir.parse_emotions`, a repeated code named a duplicate."""
-    try:
-        return datadir.parse_emotions(value)
-    except ValueError as e:
-        if "twice" in str(e):
-            raise ValueError(f"duplicate emotion codes: {e}") from e
-        raise
 
 
 class SERTask(AbsTask):
@@ -65,15 +50,8 @@ class SERTask(AbsTask):
 
     num_optimizers: int = 1
 
-    class_choices_list = [
-        frontend_choices,
-        specaug_choices,
-        normalize_choices,
-        model_choices,
-        encoder_choices,
-        pooling_choices,
-        classifier_choices,
-    ]
+    class_choices_list = [frontend_choices, specaug_choices, normalize_choices, model_choices,
+                          encoder_choices, pooling_choices, classifier_choices]
 
     trainer = ToolkitTrainer
 
@@ -126,12 +104,8 @@ class SERTask(AbsTask):
     def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
         return ("text", "emotion") if inference else ("text",)
 
-    @classmethod
-    def build_model_from_file(cls, config_file=None, model_file=None, device="cpu", strict=True):
-        """ESPnet's loader with safe YAML, ``torch.load(weights_only=True)`` and strict loading."""
-        from espnet_ser.utils.safe_load import build_model_from_file
-
-        return build_model_from_file(cls, config_file, model_file, device, strict=strict)
+    # ESPnet's loader with safe YAML, torch.load(weights_only=True) and strict loading
+    build_model_from_file = classmethod(safe_build_model_from_file)
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
@@ -141,14 +115,7 @@ class SERTask(AbsTask):
         # the token list itself is kept in the config: the model file is portable
         args.token_list = token_list = read_token_list(getattr(args, "token_list", None))
 
-        if getattr(args, "input_size", None) is None:
-            frontend = build_choice(args, frontend_choices)
-            if frontend is None:
-                raise ValueError("give --input_size (features) or a --frontend (waveforms)")
-            input_size = frontend.output_size()
-        else:  # features come from the data loader
-            args.frontend, args.frontend_conf, frontend = None, {}, None
-            input_size = args.input_size
+        frontend, input_size = build_frontend(args, frontend_choices)
         specaug = build_choice(args, specaug_choices)
         normalize = build_choice(args, normalize_choices)
         encoder = build_choice(args, encoder_choices, input_size=input_size)
@@ -160,7 +127,6 @@ class SERTask(AbsTask):
             # checkpoint, so decoding elsewhere cannot resolve it differently
             args.encoder_conf = dict(getattr(args, "encoder_conf", None) or {},
                                      normalize_waveform=resolved)
-        # e.g. a head config written for a 768-dim base model, given a large one
         source = f"the encoder ({getattr(encoder, 'model_id', None) or args.encoder})"
         pooling = build_choice(args, pooling_choices, source, input_size=encoder.output_size())
         classifier = build_choice(args, classifier_choices, source,

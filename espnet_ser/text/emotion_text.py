@@ -1,8 +1,6 @@
-"""Stage 2: transcripts with an emotion token (at the end, the front or nowhere) and the
-token inventory, built with ESPnet's own tokenizers (bpe, char, word) so that ESPnet's
-preprocessor tokenises the same way; each emotion token is one unit. Token lists follow
-ESPnet (``<blank>``, ``<unk>`` first, ``<sos/eos>`` last). A pretrained tokenizer
-(``bpemodel`` + ``token_list``, e.g. from ``extend_pretrained``) is copied and used as is.
+"""Stage 2: transcripts with an emotion token (end, front or none) and the token list,
+built with ESPnet's own tokenizers (each emotion token one unit); a pretrained tokenizer
+(``bpemodel`` + ``token_list``) is copied and used as is.
 """
 
 import json
@@ -60,10 +58,9 @@ def check_pretrained_tokenizer(bpemodel: Path, token_list: Path, symbols: Sequen
     import sentencepiece as spm
 
     hint = "run espnet_ser.bin.extend_pretrained first"
-    if not Path(bpemodel).is_file():
-        raise ValueError(f"{bpemodel}: no such sentencepiece model")
-    if not Path(token_list).is_file():
-        raise ValueError(f"{token_list}: no such token list")
+    for path, what in ((bpemodel, "sentencepiece model"), (token_list, "token list")):
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: no such {what}")
     with open(token_list, encoding="utf-8") as f:
         vocab = [line.rstrip() for line in f]
     if not vocab or any(t == "" or any(c.isspace() for c in t) for t in vocab):
@@ -113,8 +110,7 @@ def prepare_token_dir(data_dirs: Dict[str, Path], train_set: str, out_dir: Path,
                       bpemodel: Optional[Path] = None,
                       token_list: Optional[Path] = None) -> Dict[str, int]:
     """Write ``out_dir/<set>/{text,text_shape,emotion_id}`` for each ``{set: data dir}``, the
-    token list and model (trained on ``train_set``, or the pretrained ``bpemodel`` and
-    ``token_list`` whose unknown tokens are counted and logged); return utterances per set."""
+    token list and model (trained on ``train_set`` or pretrained); return utterances per set."""
     if token_type not in TOKEN_TYPES:
         raise ValueError(f"token_type must be one of {TOKEN_TYPES}, got {token_type!r}")
     pretrained = bpemodel is not None or token_list is not None
@@ -175,8 +171,7 @@ def prepare_token_dir(data_dirs: Dict[str, Path], train_set: str, out_dir: Path,
     for sym in symbols:
         for utt, toks in tokenized[train_set].items():
             if texts[train_set][utt].split().count(sym) != toks.count(sym):
-                raise RuntimeError(f"the tokenizer split the emotion token {sym} in "
-                                   f"utterance {utt}")
+                raise RuntimeError(f"the tokenizer split the emotion token {sym} in utterance {utt}")
 
     if pretrained:
         vocab = given_vocab

@@ -1,13 +1,5 @@
-"""``warmuplinearlr``: linear warm-up, then linear decay to zero at the run's last update.
-
-``scheduler_conf``: ``warmup_ratio`` (fraction of the updates spent warming up, in [0, 1))
-and optionally ``total_steps`` (a fixed length). With ``N`` updates and
-``W = round(warmup_ratio * N)``, update ``k`` runs at ``peak * k / W`` for ``k <= W``, then
-``peak * (N - k) / (N - W)``, 0 from update ``N`` on. Without ``total_steps``, ``N`` is the
-run's own count, given by :class:`espnet_ser.train.trainer.ToolkitTrainer` through
-:meth:`WarmupLinearLR.set_run_length` before the first update (ESPnet builds schedulers
-before the data iterators).
-"""
+"""``warmuplinearlr``: linear warm-up over ``round(warmup_ratio * N)`` updates, then linear decay
+to 0 at update ``N`` (``scheduler_conf.total_steps``, or the run's count ``ToolkitTrainer`` gives)."""
 
 import logging
 import math
@@ -25,44 +17,14 @@ class ScheduleLengthError(RuntimeError):
     """A ``warmuplinearlr`` schedule has no usable number of updates."""
 
 
-def _check_ratio(warmup_ratio) -> float:
-    ratio = float(warmup_ratio)
-    if not 0.0 <= ratio < 1.0:  # also refuses NaN
-        raise ValueError(
-            f"scheduler_conf.warmup_ratio must be in [0, 1) (a fraction of the run's updates), "
-            f"got {warmup_ratio}")
-    return ratio
-
-
-def warmup_updates(warmup_ratio: float, total: int) -> int:
-    """``round(warmup_ratio * total)``, halves rounded up."""
-    return int(math.floor(_check_ratio(warmup_ratio) * total + 0.5))
-
-
-def linear_schedule_factor(update: int, warmup: int, total: int) -> float:
-    """Fraction of the peak learning rate at ``update`` (1-based) of a ``total``-update run."""
-    if update <= warmup:
-        return update / warmup
-    if update >= total:
-        return 0.0
-    return (total - update) / (total - warmup)
-
-
 def updates_per_epoch(iter_factory, accum_grad: int) -> int:
-    """Optimizer steps ESPnet's trainer makes in one epoch of ``iter_factory`` (per process).
-
-    ``B // accum_grad`` for ``B`` mini-batches (``--num_iters_per_epoch`` when set, else the
-    batch sampler's length); every rank iterates over all ``B`` (sliced) mini-batches, so the
-    count is not divided by the number of processes. :class:`ScheduleLengthError` when
-    ``B`` is not fixed in advance (chunk / multiple iterators, category samplers without
-    ``--num_iters_per_epoch``, other factories).
-    """
+    """``B // accum_grad`` optimizer steps per epoch (per process: every rank sees all ``B``
+    sliced mini-batches); :class:`ScheduleLengthError` when ``B`` is not known in advance."""
     from espnet2.iterators.category_iter_factory import CategoryIterFactory
     from espnet2.iterators.sequence_iter_factory import SequenceIterFactory
 
     if accum_grad < 1:
         raise ValueError(f"accum_grad must be >= 1, got {accum_grad}")
-    kind = type(iter_factory).__name__
     if isinstance(iter_factory, (SequenceIterFactory, CategoryIterFactory)) \
             and iter_factory.num_iters_per_epoch is not None:
         batches = int(iter_factory.num_iters_per_epoch)
@@ -70,26 +32,23 @@ def updates_per_epoch(iter_factory, accum_grad: int) -> int:
         batches = len(iter_factory.sampler)
     else:
         raise ScheduleLengthError(
-            f"{SCHEDULER_NAME}: the number of updates per epoch of a {kind} is not known in "
-            "advance; set --num_iters_per_epoch, or give scheduler_conf.total_steps")
+            f"{SCHEDULER_NAME}: the number of updates per epoch of a {type(iter_factory).__name__} "
+            "is not known in advance; set --num_iters_per_epoch, or give scheduler_conf.total_steps")
     return batches // accum_grad
 
 
 class WarmupLinearLR(LRScheduler, AbsBatchStepScheduler):
-    """Linear warm-up over ``warmup_ratio`` of the run, then linear decay to 0 at its end.
-
-    Args:
-        optimizer: the optimizer; its ``lr`` is the peak learning rate.
-        warmup_ratio: fraction of the updates spent warming up, in [0, 1).
-        total_steps: the schedule's number of updates; None (default): the run's own,
-            given by the trainer through :meth:`set_run_length`.
-        last_epoch: the index of the last update (-1: a new run), as in torch's schedulers.
-    """
+    """Linear warm-up over ``warmup_ratio`` of the run, then linear decay to 0 at its end;
+    the optimizer's ``lr`` is the peak, ``total_steps`` None: the run's own length."""
 
     @typechecked
     def __init__(self, optimizer: torch.optim.Optimizer, warmup_ratio: float = 0.1,
                  total_steps: Optional[int] = None, last_epoch: int = -1):
-        self.warmup_ratio = _check_ratio(warmup_ratio)
+        self.warmup_ratio = float(warmup_ratio)
+        if not 0.0 <= self.warmup_ratio < 1.0:  # also refuses NaN
+            raise ValueError(
+                f"scheduler_conf.warmup_ratio must be in [0, 1) (a fraction of the run's "
+                f"updates), got {warmup_ratio}")
         if total_steps is not None and total_steps < 1:
             raise ValueError(
                 f"scheduler_conf.total_steps must be >= 1 (updates), got {total_steps}")
@@ -107,7 +66,7 @@ class WarmupLinearLR(LRScheduler, AbsBatchStepScheduler):
                 f"total_steps={self.total_steps}, total={self.total}, warmup={self.warmup})")
 
     def _set_total(self, total: int) -> None:
-        warmup = warmup_updates(self.warmup_ratio, total)
+        warmup = int(math.floor(self.warmup_ratio * total + 0.5))  # round(), halves up
         if warmup >= total:
             raise ValueError(
                 f"scheduler_conf.warmup_ratio {self.warmup_ratio} makes a warm-up of {warmup} "
@@ -115,8 +74,7 @@ class WarmupLinearLR(LRScheduler, AbsBatchStepScheduler):
         self.total, self.warmup = int(total), warmup
 
     def set_run_length(self, updates_per_epoch: Optional[int], max_epoch: int) -> str:
-        """Give the schedule the run's length; return the line describing it.
-        ``updates_per_epoch`` may be None only with an explicit ``total_steps``."""
+        """Give the schedule the run's length (None only with ``total_steps``); return its line."""
         if updates_per_epoch is None:
             if self.total_steps is None:
                 raise ScheduleLengthError(
@@ -132,23 +90,24 @@ class WarmupLinearLR(LRScheduler, AbsBatchStepScheduler):
             run = f"{updates_per_epoch} per epoch x {max_epoch} epochs"
         if self.total_steps is None:
             self._set_total(self.run_updates)
-            self.run_description = f"{self.total} updates ({run}), warm-up {self.warmup}"
         else:
             this_run = "" if self.run_updates is None else f" = {self.run_updates}"
-            self.run_description = (
-                f"{self.total} updates (scheduler_conf.total_steps; this run: {run}{this_run}), "
-                f"warm-up {self.warmup}")
+            run = f"scheduler_conf.total_steps; this run: {run}{this_run}"
+        self.run_description = f"{self.total} updates ({run}), warm-up {self.warmup}"
         self._apply()
         return f"{SCHEDULER_NAME}: {self.run_description}"
 
     def _apply(self) -> None:
-        """Set the optimizer's learning rates for the coming update."""
         for group, lr in zip(self.optimizer.param_groups, self._lrs()):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def _lrs(self):
-        factor = linear_schedule_factor(self.last_epoch + 1, self.warmup, self.total)
+        update = self.last_epoch + 1  # 1-based
+        if update <= self.warmup:
+            factor = update / self.warmup
+        else:  # 0 from update total on
+            factor = max(0.0, (self.total - update) / (self.total - self.warmup))
         return [base * factor for base in self.base_lrs]
 
     def get_lr(self):

@@ -1,8 +1,5 @@
-"""``ToolkitTrainer``: ESPnet's trainer for ``SERTask`` and ``ASRSERTask``, plus atomic
-checkpoint writes, recovery on ``--resume true``, a limit on consecutive non-finite updates
-(``--max_nonfinite_steps``), ``warmuplinearlr`` schedules of the run's length, and pooled
-validation stats (``ua``, ``cer_ctc`` / ``wer_ctc``). See docs/RELIABILITY.md.
-"""
+"""``ToolkitTrainer`` (docs/RELIABILITY.md): ESPnet's trainer plus atomic checkpoints, ``--resume``
+recovery, ``--max_nonfinite_steps``, run-length ``warmuplinearlr``, pooled ``ua`` / ``*_ctc`` rates."""
 
 import argparse
 import contextlib
@@ -43,8 +40,7 @@ class ToolkitTrainerOptions(TrainerOptions):
 
 
 class _AtomicSaveTorch:
-    """Stand-in for the name ``torch`` in ESPnet's trainer modules (only there): ``save(obj,
-    path)`` goes through :func:`atomic_torch_save`, the rest is torch."""
+    """``torch`` for ESPnet's trainer modules, with ``save(obj, path)`` made atomic."""
 
     def __init__(self, real):
         self._real = real
@@ -59,7 +55,6 @@ class _AtomicSaveTorch:
             self._real.save(obj, f, *args, **kwargs)
 
 
-# Modules whose checkpoint writes are routed to atomic_torch_save.
 _SAVING_MODULES = (_trainer_module, _average_module)
 _patch_lock = threading.Lock()
 _patch_depth = 0
@@ -88,13 +83,10 @@ def atomic_checkpoint_saves():
 
 def remove_stale_temporaries(output_dir: Path) -> List[Path]:
     """Delete temporary checkpoint files / links left by a killed writer."""
-    removed = []
-    if not output_dir.is_dir():
-        return removed
-    for p in output_dir.iterdir():
-        if _TEMPORARY_RE.match(p.name) and (p.is_symlink() or p.is_file()):
-            p.unlink()
-            removed.append(p)
+    removed = [p for p in (output_dir.iterdir() if output_dir.is_dir() else ())
+               if _TEMPORARY_RE.match(p.name) and (p.is_symlink() or p.is_file())]
+    for p in removed:
+        p.unlink()
     if removed:
         logging.warning("Removed temporary files of an interrupted write: "
                         + ", ".join(p.name for p in removed))
@@ -102,12 +94,8 @@ def remove_stale_temporaries(output_dir: Path) -> List[Path]:
 
 
 def complete_interrupted_epoch(output_dir: Path, best_model_criterion) -> Optional[int]:
-    """Write the epoch file and links of the epoch saved in ``checkpoint.pth`` if missing.
-
-    ESPnet writes ``checkpoint.pth`` first, then ``{epoch}epoch.pth``, then the links; a
-    kill in between would lose that epoch's model file for good. Returns the epoch of the
-    checkpoint, or None if there is none.
-    """
+    """Rebuild the ``{epoch}epoch.pth`` and links of ``checkpoint.pth``'s epoch that a kill
+    after the checkpoint write left missing; returns that epoch (None: no checkpoint)."""
     ckpt = output_dir / CHECKPOINT_NAME
     if not ckpt.is_file():
         return None
@@ -120,16 +108,14 @@ def complete_interrupted_epoch(output_dir: Path, best_model_criterion) -> Option
         logging.warning(f"{epoch_file.name} is missing; rebuilding it from {ckpt.name}")
         atomic_torch_save(states["model"], epoch_file)
     del states
-    latest = output_dir / "latest.pth"
-    if os.path.realpath(latest) != os.path.realpath(epoch_file):
-        atomic_symlink(epoch_file, latest)
+    links = [(epoch_file, output_dir / "latest.pth")]
     for phase, key, mode in best_model_criterion:
-        if not reporter.has(phase, key):
-            continue
-        best = output_dir / f"{reporter.get_best_epoch(phase, key, mode)}epoch.pth"
-        link = output_dir / f"{phase}.{key}.best.pth"
-        if best.is_file() and os.path.realpath(link) != os.path.realpath(best):
-            atomic_symlink(best, link)
+        if reporter.has(phase, key):
+            best = output_dir / f"{reporter.get_best_epoch(phase, key, mode)}epoch.pth"
+            links.append((best, output_dir / f"{phase}.{key}.best.pth"))
+    for target, link in links:
+        if target.is_file() and os.path.realpath(link) != os.path.realpath(target):
+            atomic_symlink(target, link)
     return epoch
 
 
@@ -145,12 +131,8 @@ def _poisoned(retval):
 
 
 class NonFiniteGuard:
-    """Counts updates skipped because of a non-finite loss or gradient.
-
-    A non-finite loss gets NaN gradients, so ESPnet skips the step as it skips a non-finite
-    gradient norm. Each skip is logged and reported (``nonfinite_skipped``); after
-    ``max_consecutive`` consecutive skips (0: never) :class:`NonFiniteTrainingError` is raised.
-    """
+    """Counts updates skipped for a non-finite loss (given NaN gradients, so ESPnet skips it)
+    or gradient; raises :class:`NonFiniteTrainingError` after ``max_consecutive`` (0: never)."""
 
     def __init__(self, max_consecutive: int = DEFAULT_MAX_NONFINITE_STEPS):
         if max_consecutive < 0:
@@ -230,47 +212,32 @@ class NonFiniteGuard:
             logging.info(f"0 of {state['updates']} updates skipped (non-finite)")
 
 
-def pooled_ratio(reporter: SubReporter, numerator: str, denominator: str) -> Optional[float]:
-    """Ratio of the epoch averages of two per-batch fractions (counts / batch size, averaged
-    weighted by batch size), i.e. the ratio of the totals over the whole set. None when
-    either was not reported or the denominator's total is zero."""
-    if numerator not in reporter.stats or denominator not in reporter.stats:
-        return None
-    total = aggregate(reporter.stats[denominator])
-    if not total > 0:
-        return None
-    return float(aggregate(reporter.stats[numerator]) / total)
-
-
 def _pooled_ratios(reporter: SubReporter, numerator: str, denominator: str) -> Dict[str, float]:
-    """``{name: pooled_ratio(<numerator><name>, <denominator><name>)}`` over the reported stats."""
+    """``{name: <numerator><name> / <denominator><name>}`` of the epoch averages of per-batch
+    fractions (= ratio of the set's totals); names with a missing or zero denominator left out."""
     ratios = {}
     for key in reporter.stats:
-        if key.startswith(numerator):
-            name = key[len(numerator):]
-            ratio = pooled_ratio(reporter, key, denominator + name)
-            if ratio is not None:
-                ratios[name] = ratio
+        name = key[len(numerator):]
+        if key.startswith(numerator) and denominator + name in reporter.stats:
+            total = aggregate(reporter.stats[denominator + name])
+            if total > 0:
+                ratios[name] = float(aggregate(reporter.stats[key]) / total)
     return ratios
 
 
 def unweighted_accuracy(reporter: SubReporter) -> Optional[float]:
-    """Mean per-class recall from the epoch's ``hit_<class>`` / ``cnt_<class>`` stats (classes
-    absent from the set left out); None when no such stats were reported."""
+    """Mean recall over the classes present (``hit_<c>`` / ``cnt_<c>``); None without stats."""
     recalls = list(_pooled_ratios(reporter, "hit_", "cnt_").values())
     return float(sum(recalls) / len(recalls)) if recalls else None
 
 
 def pooled_error_rates(reporter: SubReporter) -> Dict[str, float]:
-    """``{name: errors / reference units}`` over the epoch from ``err_<name>`` / ``ref_<name>``
-    (e.g. ``cer_ctc``, ``wer_ctc``), which an average of per-batch rates is not."""
+    """``{name: errors / reference units}`` over the epoch from ``err_<name>`` / ``ref_<name>``."""
     return _pooled_ratios(reporter, "err_", "ref_")
 
 
 def set_schedule_lengths(schedulers, train_iter_factory, trainer_options) -> List[str]:
-    """Give every ``warmuplinearlr`` scheduler the run's number of updates (per process);
-    log and return the lines. :class:`ScheduleLengthError` when the iterator's length is
-    not known in advance and the scheduler has no ``total_steps``."""
+    """Give every ``warmuplinearlr`` scheduler the run's updates; log and return the lines."""
     lines = []
     for scheduler in schedulers:
         if not isinstance(scheduler, WarmupLinearLR):
@@ -288,6 +255,10 @@ def set_schedule_lengths(schedulers, train_iter_factory, trainer_options) -> Lis
 
 
 _run_state = threading.local()
+
+
+def _new_guard(options) -> NonFiniteGuard:
+    return NonFiniteGuard(getattr(options, "max_nonfinite_steps", DEFAULT_MAX_NONFINITE_STEPS))
 
 
 class ToolkitTrainer(Trainer):
@@ -310,8 +281,6 @@ class ToolkitTrainer(Trainer):
     @classmethod
     def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
             plot_attention_iter_factory, trainer_options, distributed_option) -> None:
-        """``Trainer.run`` with atomic saves, resume recovery, one non-finite guard and the
-        run's length given to ``warmuplinearlr`` schedulers."""
         set_schedule_lengths(schedulers, train_iter_factory, trainer_options)
         output_dir = Path(trainer_options.output_dir)
         is_writer = not distributed_option.distributed or distributed_option.dist_rank == 0
@@ -320,26 +289,19 @@ class ToolkitTrainer(Trainer):
             complete_interrupted_epoch(output_dir, trainer_options.best_model_criterion)
         if distributed_option.distributed:
             torch.distributed.barrier()
-        limit = getattr(trainer_options, "max_nonfinite_steps", DEFAULT_MAX_NONFINITE_STEPS)
         previous = getattr(_run_state, "guard", None)
-        _run_state.guard = NonFiniteGuard(limit)
+        _run_state.guard = _new_guard(trainer_options)
         try:
             with atomic_checkpoint_saves():
-                super().run(model=model, optimizers=optimizers, schedulers=schedulers,
-                            train_iter_factory=train_iter_factory,
-                            valid_iter_factory=valid_iter_factory,
-                            plot_attention_iter_factory=plot_attention_iter_factory,
-                            trainer_options=trainer_options,
-                            distributed_option=distributed_option)
+                super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
+                            plot_attention_iter_factory, trainer_options, distributed_option)
         finally:
             _run_state.guard = previous
 
     @classmethod
     def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
-        """ESPnet's validation plus ``ua`` and ``cer_ctc`` / ``wer_ctc`` pooled over the set
-        (usable as ``--best_model_criterion valid ua max``, ``valid wer_ctc min``)."""
-        super().validate_one_epoch(model=model, iterator=iterator, reporter=reporter,
-                                   options=options, distributed_option=distributed_option)
+        """ESPnet's validation plus pooled ``ua``, ``cer_ctc`` / ``wer_ctc``."""
+        super().validate_one_epoch(model, iterator, reporter, options, distributed_option)
         pooled = pooled_error_rates(reporter)
         ua = unweighted_accuracy(reporter)
         if ua is not None:
@@ -352,15 +314,10 @@ class ToolkitTrainer(Trainer):
     def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter,
                         summary_writer, options, distributed_option) -> bool:
         """ESPnet's epoch loop, watched by the run's :class:`NonFiniteGuard`."""
-        guard = getattr(_run_state, "guard", None)
-        if guard is None:  # called outside run(): one guard for this epoch
-            guard = NonFiniteGuard(getattr(options, "max_nonfinite_steps",
-                                           DEFAULT_MAX_NONFINITE_STEPS))
+        guard = getattr(_run_state, "guard", None) or _new_guard(options)  # None: outside run()
         with guard.watch(model, optimizers, reporter):
-            return super().train_one_epoch(
-                model=model, iterator=iterator, optimizers=optimizers, schedulers=schedulers,
-                scaler=scaler, reporter=reporter, summary_writer=summary_writer,
-                options=options, distributed_option=distributed_option)
+            return super().train_one_epoch(model, iterator, optimizers, schedulers, scaler,
+                                           reporter, summary_writer, options, distributed_option)
 
 
 ASRSERTrainer, ASRSERTrainerOptions = ToolkitTrainer, ToolkitTrainerOptions  # old names

@@ -1,8 +1,5 @@
-"""Average the N best epochs of an ESPnet experiment directory.
-
-Per-epoch statistics come from the Reporter state in ``exp_dir/checkpoint.pth``; the model
-files are the trainer's ``{epoch}epoch.pth``. Outputs are written atomically.
-"""
+"""Average the N best ``{epoch}epoch.pth`` of an experiment, ranked by the Reporter state in
+``exp_dir/checkpoint.pth``; outputs are written atomically."""
 
 import json
 import logging
@@ -21,9 +18,7 @@ from espnet_ser.utils.safe_load import key_differences, list_keys, load_model_st
 CHECKPOINT_NAME = "checkpoint.pth"
 EPOCH_FILE_RE = re.compile(r"^(\d+)epoch\.pth$")
 
-# Entries of a reporter's per-phase statistics that are bookkeeping, not metrics.
 _NON_METRIC_KEYS = ("time", "total_count")
-# Name parts that mean "smaller is better".
 _MIN_METRIC_TOKENS = frozenset(
     ["loss", "cer", "wer", "mer", "ter", "eer", "mse", "mae", "rmse", "err", "error"])
 
@@ -43,8 +38,7 @@ def load_training_checkpoint(exp_dir: PathLike) -> Tuple[Mapping[str, Any], Any]
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: no training checkpoint (written by ESPnet's trainer after each epoch)")
-    # The reporter holds timedeltas and numpy scalars, so this needs the full unpickler
-    # (the file is the experiment's own output); mmap avoids reading the model tensors.
+    # the reporter holds timedeltas and numpy scalars (the experiment's own file)
     try:
         try:
             state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
@@ -64,11 +58,6 @@ def load_training_checkpoint(exp_dir: PathLike) -> Tuple[Mapping[str, Any], Any]
     return state, reporter
 
 
-def load_reporter(exp_dir: PathLike):
-    """The :class:`espnet2.train.reporter.Reporter` saved in ``exp_dir/checkpoint.pth``."""
-    return load_training_checkpoint(exp_dir)[1]
-
-
 def available_metrics(reporter) -> List[str]:
     """All ``<phase>.<key>`` names reported in any epoch, sorted."""
     return sorted({f"{phase}.{key}" for epoch in reporter.stats
@@ -76,13 +65,12 @@ def available_metrics(reporter) -> List[str]:
 
 
 def read_epoch_metrics(exp_dir: PathLike, metric: str = "valid.acc") -> Dict[int, float]:
-    """``{epoch: value}`` of ``metric`` (``<phase>.<key>``) for every epoch reporting it;
-    :class:`MetricNotFoundError` (a ``KeyError``) lists the available metrics."""
+    """``{epoch: value}`` of ``metric`` (``<phase>.<key>``); MetricNotFoundError lists the rest."""
     phase, sep, key = str(metric).partition(".")
     if not sep or not phase or not key:
         raise ValueError(
             f"metric must be <phase>.<key> (e.g. valid.acc, valid.loss), got {metric!r}")
-    reporter = load_reporter(exp_dir)
+    reporter = load_training_checkpoint(exp_dir)[1]
     values = {int(epoch): float(reporter.stats[epoch][phase][key])
               for epoch in sorted(reporter.stats) if reporter.has(phase, key, epoch)}
     if not values or key in _NON_METRIC_KEYS:
@@ -104,8 +92,7 @@ def _check_positive(name: str, n) -> None:
 
 
 def select_nbest(metrics: Mapping[int, float], n: int, mode: str) -> List[Tuple[int, float]]:
-    """The ``n`` best ``(epoch, value)`` pairs, best first (``mode`` ``"max"`` or ``"min"``);
-    ties go to the later epoch, non-finite values are never selected."""
+    """The ``n`` best finite ``(epoch, value)`` pairs, best first; ties go to the later epoch."""
     if mode not in ("max", "min"):
         raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
     _check_positive("n", n)
@@ -121,18 +108,10 @@ def select_nbest(metrics: Mapping[int, float], n: int, mode: str) -> List[Tuple[
     return finite[:n]
 
 
-def epoch_checkpoint_path(exp_dir: PathLike, epoch: int) -> Path:
-    """``exp_dir/{epoch}epoch.pth``, the trainer's per-epoch model file."""
-    return Path(exp_dir) / f"{int(epoch)}epoch.pth"
-
-
 def find_epoch_checkpoints(exp_dir: PathLike) -> Dict[int, Path]:
     """``{epoch: path}`` of the ``{epoch}epoch.pth`` files present in ``exp_dir``."""
-    found = {}
-    for p in Path(exp_dir).iterdir():
-        m = EPOCH_FILE_RE.match(p.name)
-        if m and p.is_file():
-            found[int(m.group(1))] = p
+    matches = [(EPOCH_FILE_RE.match(p.name), p) for p in Path(exp_dir).iterdir()]
+    found = {int(m.group(1)): p for m, p in matches if m and p.is_file()}
     return dict(sorted(found.items()))
 
 
@@ -142,13 +121,11 @@ def load_state_dict(path: PathLike) -> "OrderedDict[str, torch.Tensor]":
         return load_model_state(path)
     except ValueError as e:
         raise type(e)(
-            f"{e}. Average the per-epoch files ({{epoch}}epoch.pth), not checkpoint.pth."
-        ) from e
+            f"{e}. Average the per-epoch files ({{epoch}}epoch.pth), not checkpoint.pth.") from e
 
 
 def _tie_groups(state: Mapping[str, torch.Tensor]) -> Dict[str, str]:
-    """``{key: first key}`` for keys that are the same tensor view (tied weights);
-    empty tensors are never tied."""
+    """``{key: first key}`` for keys sharing one tensor view (empty tensors never tied)."""
     first: Dict[Tuple, str] = {}
     groups: Dict[str, str] = {}
     for key, t in state.items():
@@ -162,13 +139,11 @@ def _tie_groups(state: Mapping[str, torch.Tensor]) -> Dict[str, str]:
 
 
 def _accumulator(t: torch.Tensor) -> torch.Tensor:
-    if t.is_floating_point():
-        return t.detach().to(torch.float64, copy=True)
-    if t.is_complex():
-        return t.detach().to(torch.complex128, copy=True)
     if t.dtype == torch.bool:
         return t.detach().clone()
-    return t.detach().to(torch.int64, copy=True)
+    wide = torch.float64 if t.is_floating_point() else (
+        torch.complex128 if t.is_complex() else torch.int64)
+    return t.detach().to(wide, copy=True)
 
 
 def _check_same_layout(path, first_path, state, meta, ties, groups) -> None:
@@ -179,13 +154,10 @@ def _check_same_layout(path, first_path, state, meta, ties, groups) -> None:
                          + "; ".join(key_differences(missing, extra, limit=10)))
     for key, t in state.items():
         dtype, shape = meta[key]
-        if t.shape != shape:
-            raise ValueError(
-                f"{path}: key {key!r} has shape {tuple(t.shape)}, "
-                f"but {tuple(shape)} in {first_path}")
-        if t.dtype != dtype:
-            raise ValueError(
-                f"{path}: key {key!r} has dtype {t.dtype}, but {dtype} in {first_path}")
+        for what, this, first in (("shape", tuple(t.shape), tuple(shape)), ("dtype", t.dtype, dtype)):
+            if this != first:
+                raise ValueError(
+                    f"{path}: key {key!r} has {what} {this}, but {first} in {first_path}")
     untied = sorted({name for k in meta if groups[k] != ties[k]
                      for name in (k, ties[k], groups[k])})
     if untied:
@@ -196,31 +168,20 @@ def _check_same_layout(path, first_path, state, meta, ties, groups) -> None:
 
 @torch.no_grad()
 def average_state_dicts(paths: Sequence[PathLike]) -> "OrderedDict[str, torch.Tensor]":
-    """Average the model state dicts saved in ``paths`` (loaded one at a time).
-
-    Floats / complex: summed in float64 / complex128, divided, cast back. Integers (e.g.
-    ``num_batches_tracked``): summed in int64, floor-divided, cast back (ESPnet keeps the
-    sum). Booleans: from the first file. Tied weights: averaged once, still tied. Files
-    differing in keys, shapes, dtypes or ties raise ``ValueError`` naming both and the keys.
-    """
+    """Average the state dicts of ``paths``, one loaded at a time: floats in float64, integers
+    floor-divided in int64, booleans from the first file, ties kept; ValueError on a layout change."""
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no checkpoint files to average")
-    first_path = paths[0]
-    acc: "OrderedDict[str, torch.Tensor]" = OrderedDict()
-    meta: Dict[str, Tuple[torch.dtype, torch.Size]] = {}
-    ties: Dict[str, str] = {}
-    for i, path in enumerate(paths):
+    state = load_state_dict(paths[0])
+    ties = _tie_groups(state)
+    meta = {key: (t.dtype, t.shape) for key, t in state.items()}
+    # a tie group is accumulated once, under its first key
+    acc = OrderedDict((key, _accumulator(t)) for key, t in state.items() if ties[key] == key)
+    del state
+    for path in paths[1:]:
         state = load_state_dict(path)
-        groups = _tie_groups(state)
-        if i == 0:
-            ties = groups
-            for key, t in state.items():
-                meta[key] = (t.dtype, t.shape)
-                if ties[key] == key:  # a tie group is accumulated once, under its first key
-                    acc[key] = _accumulator(t)
-            continue
-        _check_same_layout(path, first_path, state, meta, ties, groups)
+        _check_same_layout(path, paths[0], state, meta, ties, _tie_groups(state))
         for key, t in state.items():
             if ties[key] == key and meta[key][0] != torch.bool:
                 acc[key].add_(t.to(acc[key].dtype))
@@ -242,7 +203,6 @@ def average_state_dicts(paths: Sequence[PathLike]) -> "OrderedDict[str, torch.Te
 
 def _write_average(paths: Sequence[Path], out: Path, info: Dict[str, Any],
                    link: Optional[Path]) -> Dict[str, Any]:
-    """Write the average to ``out``, the sidecar ``<out>.json`` and optionally ``link``."""
     if link is not None and os.path.abspath(link) == os.path.abspath(out):
         link = None
     avg = average_state_dicts(paths)
@@ -258,20 +218,11 @@ def _write_average(paths: Sequence[Path], out: Path, info: Dict[str, Any],
     return info
 
 
-def default_average_name(metric: str, nbest: int) -> str:
-    """ESPnet's name for an n-best average: ``<metric>.ave_<N>best.pth``."""
-    return f"{metric}.ave_{int(nbest)}best.pth"
-
-
 def average_nbest_checkpoints(exp_dir: PathLike, metric: str = "valid.acc", nbest: int = 10,
                               mode: Optional[str] = None, out: Optional[PathLike] = None,
                               link: bool = True) -> Dict[str, Any]:
-    """Average the ``nbest`` best epochs of ``exp_dir`` by ``metric``; return the sidecar dict.
-
-    Only epochs whose ``{epoch}epoch.pth`` exists are candidates (fewer: a warning). Writes
-    ``out`` (default ``exp_dir/<metric>.ave_<nbest>best.pth``), ``<out>.json`` and, if
-    ``link``, ``<metric>.ave.pth`` beside ``out`` pointing at it.
-    """
+    """Average the ``nbest`` best epochs (with a model file) by ``metric`` into ``out`` (default
+    ``<metric>.ave_<N>best.pth``), ``<out>.json``, ``link``: ``<metric>.ave.pth`` -> it; the sidecar."""
     exp_dir = Path(exp_dir)
     if not exp_dir.is_dir():
         raise FileNotFoundError(f"{exp_dir}: experiment directory does not exist")
@@ -295,7 +246,7 @@ def average_nbest_checkpoints(exp_dir: PathLike, metric: str = "valid.acc", nbes
             f"model file and a finite {metric}; averaging {len(selected)}")
     logging.info(f"{metric} ({mode}) {len(selected)}-best epochs: "
                  + ", ".join(f"{e}epoch={v:.6g}" for e, v in selected))
-    out = Path(out) if out is not None else exp_dir / default_average_name(metric, nbest)
+    out = Path(out) if out is not None else exp_dir / f"{metric}.ave_{nbest}best.pth"
     info = dict(exp_dir=str(exp_dir), metric=metric, mode=mode, nbest=nbest,
                 epochs=[e for e, _ in selected], values=[v for _, v in selected])
     link_path = out.parent / f"{metric}.ave.pth" if link else None

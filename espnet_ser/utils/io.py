@@ -1,10 +1,5 @@
-"""File I/O shared by the whole toolkit: atomic writes and Kaldi-style maps.
-
-Every file the toolkit writes goes through :func:`atomic_path`: the content is written
-to a temporary file beside the target and renamed onto it, so a crash or a full disk
-leaves the old file or none, never half a file. The result gets the mode a plain
-``open(path, "w")`` would give (``0666`` less the process umask, read at write time).
-"""
+"""Shared file I/O: atomic writes (a temporary file beside the target renamed onto it, with
+the mode ``open(path, "w")`` would give; never half a file) and Kaldi-style maps."""
 
 import contextlib
 import hashlib
@@ -33,12 +28,8 @@ def _umask() -> int:
 @contextlib.contextmanager
 def atomic_path(path: PathLike, suffix: str = ".tmp", mode_from: Optional[PathLike] = None
                 ) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block ends.
-
-    The parent directory is created. On an exception the temporary file is removed and
-    ``path`` is left as it was. ``mode_from`` copies that file's permission bits instead
-    of the umask default.
-    """
+    """Yield a temporary path beside ``path``, renamed onto it when the block ends (removed on
+    an exception); ``mode_from``: copy that file's permission bits instead of the umask's."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=suffix)
@@ -82,11 +73,8 @@ def atomic_torch_save(obj: Any, path: PathLike) -> None:
 
 
 def atomic_symlink(target: PathLike, link: PathLike) -> str:
-    """Point ``link`` at ``target`` (relative link), replacing an existing link atomically.
-
-    Falls back to an atomic copy where the file system has no symbolic links. Returns
-    ``"symlink"`` or ``"copy"``.
-    """
+    """Point ``link`` at ``target`` (relative, atomic; a copy without symlink support);
+    returns ``"symlink"`` or ``"copy"``."""
     target, link = Path(target), Path(link)
     if link.is_dir() and not link.is_symlink():
         raise IsADirectoryError(f"cannot replace directory {link} with a link to {target}")
@@ -115,16 +103,11 @@ def sha256sum(path: PathLike) -> str:
     return h.hexdigest()
 
 
-# ----------------------------------------------------------------------- Kaldi maps
 def read_kaldi_map(path: PathLike, allow_empty_value: bool = False, check_sorted: bool = True
                    ) -> Dict[str, str]:
-    """Read ``<key> <value...>`` lines into an ordered dict.
-
-    Raises DataFileError naming the file and line for bytes that are not UTF-8, an
-    empty line, an empty value, a duplicate key, or a key out of C order (when
-    ``check_sorted``). In a data directory's ``text``, the utterances listed in its
-    ``utt2empty_text`` may have an empty value.
-    """
+    """``<key> <value...>`` lines as an ordered dict; DataFileError naming file and line for
+    non-UTF-8, empty lines / values (a ``text``'s ``utt2empty_text`` ones allowed), duplicate
+    or (``check_sorted``) unsorted keys."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: no such file")
@@ -170,10 +153,7 @@ def write_kaldi_map(path: PathLike, mapping: Mapping[str, Any]) -> None:
 
 
 def read_token_list(value: Union[None, PathLike, Sequence[str]]) -> Optional[List[str]]:
-    """A token list from a file (one token a line, as ESPnet reads it) or a list.
-
-    None stays None. A file's blank lines are skipped.
-    """
+    """A token list from a file (one a line, blank lines skipped) or a list; None stays None."""
     if value is None:
         return None
     if isinstance(value, (str, Path)):

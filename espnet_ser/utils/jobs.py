@@ -1,15 +1,18 @@
-"""Splitting a set into jobs (also of the feature dumps), and the per-job runs and merge of
-the ``*_inference`` CLIs: job J writes one Kaldi map per output plus ``failed`` (``<utt>
-<reason>``) into ``OUTPUT_DIR/split<nj>/output.<J>``; :func:`merge_outputs` joins them."""
+"""Job split and per-job runs / merge of the ``*_inference`` CLIs: job J writes one Kaldi map
+per output plus ``failed`` (``<utt> <reason>``) into ``OUTPUT_DIR/split<nj>/output.<J>``."""
 
 import logging
 import sys
+import time
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from espnet_ser.utils.io import atomic_write_text, read_kaldi_map, write_kaldi_map
+from espnet_ser.utils.io import PathLike, atomic_write_text, read_kaldi_map, write_kaldi_map
 
 FAILED = "failed"
+# Preferred model files in an experiment directory, best first.
+MODEL_FILE_PREFERENCE = ("valid.acc.ave.pth", "valid.acc_emo.ave.pth", "valid.acc.best.pth",
+                         "valid.acc_emo.best.pth", "valid.loss.best.pth")
 
 
 def split_utterances(utts: Sequence[str], nj: int) -> List[List[str]]:
@@ -25,12 +28,54 @@ def split_utterances(utts: Sequence[str], nj: int) -> List[List[str]]:
     return [ordered[bounds[j]:bounds[j + 1]] for j in range(nj)]
 
 
-split_parts = split_utterances  # the name the inference CLIs used before
-
-
 def part_dir(output_dir: Path, nj: int, job: int) -> Path:
     """Output directory of job ``job`` (1-based) of ``nj``."""
     return output_dir / f"split{nj}" / f"output.{job}"
+
+
+def find_model_file(exp_dir: PathLike) -> Path:
+    """The first of ``MODEL_FILE_PREFERENCE`` in ``exp_dir``, else its last ``*epoch.pth``."""
+    exp_dir = Path(exp_dir)
+    for name in MODEL_FILE_PREFERENCE:
+        if (exp_dir / name).exists():
+            return exp_dir / name
+    epochs = sorted(exp_dir.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0]))
+    if epochs:
+        return epochs[-1]
+    raise FileNotFoundError(
+        f"{exp_dir}: no model file ({', '.join(MODEL_FILE_PREFERENCE)} or *epoch.pth)")
+
+
+def experiment_files(exp_dir: PathLike, model_file: Optional[PathLike] = None) -> Tuple[Path, Path]:
+    """``(config.yaml, model file)`` of an experiment (default model: :func:`find_model_file`)."""
+    exp_dir = Path(exp_dir)
+    if not (exp_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"{exp_dir}: no config.yaml (not an experiment directory?)")
+    model_file = Path(model_file) if model_file else find_model_file(exp_dir)
+    if not model_file.is_file():
+        raise FileNotFoundError(f"{model_file}: no such model file")
+    logging.info(f"model file: {model_file}")
+    return exp_dir / "config.yaml", model_file
+
+
+def failure_reason(e: BaseException) -> str:
+    """``"<ExceptionType>: <message>"`` on one line, as written to ``failed``."""
+    return " ".join(f"{type(e).__name__}: {e}".split())
+
+
+def format_posterior(posterior: Mapping[str, float]) -> str:
+    """``ang:0.0123 hap:...`` in the posterior's order."""
+    return " ".join(f"{k}:{v:.4f}" for k, v in posterior.items())
+
+
+def load_mat(scp: Union[PathLike, str], rxfile: str):
+    """``kaldiio.load_mat(rxfile)``; a RuntimeError naming ``scp`` and ``rxfile`` on failure."""
+    import kaldiio
+
+    try:
+        return kaldiio.load_mat(rxfile)
+    except Exception as e:
+        raise RuntimeError(f"{scp}: cannot read {rxfile}: {type(e).__name__}: {e}") from e
 
 
 def run_jobs(output_dir: Path, nj: int, job: Optional[int], parts: List[List[str]],
@@ -44,10 +89,9 @@ def run_jobs(output_dir: Path, nj: int, job: Optional[int], parts: List[List[str
 
 def job_parser(doc: str, what: str):
     """An argparse parser with the arguments of every inference CLI (``what``: their verb)."""
-    import argparse
+    from espnet_ser.utils.cli import doc_parser
 
-    p = argparse.ArgumentParser(description=doc,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = doc_parser(doc)
     add = p.add_argument
     add("--exp_dir", type=Path, required=True, help="training experiment (config.yaml)")
     add("--model_file", type=Path, default=None,
@@ -104,14 +148,37 @@ def write_part(out: Path, num_utts: int, results: Mapping[str, Mapping[str, str]
     report_failures(len(failed), num_utts, out / FAILED, max_failures)
 
 
+def write_outcomes(out: Path, utts: Sequence[str], outcome: Callable[[str], Mapping[str, str]],
+                   failed_values: Mapping[str, str], max_failures: Optional[int],
+                   verb: str = "decoding", done: str = "decoded",
+                   start: Optional[float] = None) -> None:
+    """:func:`write_part` of ``outcome(utt)`` (``{output: value}``) for every utterance; one
+    that raises gets ``failed_values`` and its :func:`failure_reason` in ``failed``."""
+    results: Dict[str, Dict[str, str]] = {name: {} for name in failed_values}
+    failed: Dict[str, str] = {}
+    start = time.time() if start is None else start
+    for i, utt in enumerate(utts, 1):
+        try:
+            values = outcome(utt)
+        except Exception as e:  # one utterance: record it and go on with the others
+            failed[utt] = failure_reason(e)
+            logging.error(f"utterance {utt}: {verb} failed: {failed[utt]}")
+            values = failed_values
+        for name in results:
+            results[name][utt] = values[name]
+        if i % max(1, len(utts) // 10) == 0 or i == len(utts):
+            rate = i / max(time.time() - start, 1e-9)
+            logging.info(f"{done} {i}/{len(utts)} utterances ({rate:.2f} utt/s)")
+    write_part(out, len(utts), results, failed, max_failures)
+
+
 def merge_outputs(output_dir: Path, nj: int, parts: List[List[str]], outputs: Sequence[str],
                   max_failures: Optional[int], *, optional: Sequence[str] = (),
                   job_kind: str = "decoding", done: str = "decoded",
                   failed_note: str = "failed to decode") -> None:
-    """Join the ``outputs`` (the first counts the utterances), ``failed`` and the ``optional``
-    outputs some job wrote of the jobs of ``parts`` into ``output_dir``, each checked to hold
-    exactly its job's utterances (``failed`` a subset); write ``num_utts``; raise when more
-    than ``max_failures`` failed or none was ``done``."""
+    """Join the jobs' ``outputs`` (the first counts the utterances), ``optional`` outputs some job
+    wrote and ``failed`` into ``output_dir`` (each holding exactly its job's utterances, ``failed``
+    a subset); write ``num_utts``; raise when more than ``max_failures`` failed or none was done."""
     dirs = [(job, utts, part_dir(output_dir, nj, job))
             for job, utts in enumerate(parts, 1) if utts]
     present = [name for name in optional if any((d / name).is_file() for _, _, d in dirs)]

@@ -1,5 +1,5 @@
-"""Keep ESPnet imports quiet offline: its g2p dependency asks NLTK to download data on import,
-which prints an error into every log. Call :func:`quiet_nltk_downloads` before such imports."""
+"""Call :func:`quiet_nltk_downloads` before ESPnet imports: offline, the NLTK downloads of
+its g2p dependency print errors into every log."""
 
 import io
 

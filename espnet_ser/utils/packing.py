@@ -1,9 +1,5 @@
-"""Pack a trained model into an ESPnet model archive and unpack one.
-
-The archive has the layout of ``espnet2.bin.pack asr``: ``meta.yaml`` with
-``yaml_files: {asr_train_config}`` and ``files: {asr_model_file}``, files named by their path
-relative to the recipe directory, so ESPnet's ``unpack`` reads it.
-"""
+"""Pack a trained model into an ESPnet model archive (the layout of ``espnet2.bin.pack asr``,
+so ESPnet's ``unpack`` reads it) and unpack one."""
 
 import io
 import logging
@@ -13,7 +9,7 @@ import tarfile
 import time
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import yaml
 
@@ -22,53 +18,40 @@ from espnet_ser.utils.safe_load import check_archive, check_unpacked_paths, load
 
 META_CONFIG_KEY = "asr_train_config"
 META_MODEL_KEY = "asr_model_file"
-# The decode config is packed beside config.yaml under this name, not in meta.yaml:
-# ESPnet passes every meta key to ``Speech2Text(**kwargs)``.
+# packed beside config.yaml, not in meta.yaml (ESPnet passes meta keys to Speech2Text)
 DECODE_CONFIG_NAME = "decode.yaml"
 
-# Top-level training arguments whose paths a trained model does not need.
 _SKIP_CONFIG_KEYS = frozenset([
     "config", "output_dir", "train_data_path_and_name_and_type",
     "valid_data_path_and_name_and_type", "train_shape_file", "valid_shape_file",
     "init_param", "deepspeed_config", "dist_init_method",
     "wandb_project", "wandb_id", "wandb_entity", "wandb_name",
 ])
-# Keys (last component of the key path) that must point to an existing file when set.
 _REQUIRED_FILE_KEYS = frozenset(["token_list", "bpemodel", "stats_file"])
 
-# Archive names understood by ESPnet's Archiver (pack_funcs.Archiver) and their modes.
 _MODES = {".zip": "zip", ".tar": "w", ".tgz": "w:gz", ".tbz2": "w:bz2", ".txz": "w:xz",
           (".tar", ".gz"): "w:gz", (".tar", ".bz2"): "w:bz2", (".tar", ".xz"): "w:xz"}
 
 
 def _archive_mode(out: Path) -> str:
-    """``"zip"`` or the ``tarfile.open`` mode for the archive name ``out``."""
     mode = _MODES.get(out.suffix) or _MODES.get(tuple(out.suffixes))
-    if mode is not None:
-        return mode
-    raise ValueError(
-        f"{out}: unsupported archive name; use .zip, .tar, .tgz, .tar.gz, .tbz2, .tar.bz2, "
-        f".txz or .tar.xz (with no other dot-suffix, e.g. packed_model.zip)")
+    if mode is None:
+        raise ValueError(
+            f"{out}: unsupported archive name; use .zip, .tar, .tgz, .tar.gz, .tbz2, .tar.bz2, "
+            f".txz or .tar.xz (with no other dot-suffix, e.g. packed_model.zip)")
+    return mode
 
 
 def find_referenced_files(config: Mapping[str, Any], source: PathLike = "config"
                           ) -> Tuple[Dict[str, str], List[str]]:
-    """``({key_path: file}, [directories])`` for the config's string values naming an
-    existing file or directory (relative to the current directory, as in training).
-
-    Training-only arguments and an inline ``token_list`` are skipped. Raises
-    ``FileNotFoundError`` naming ``source`` and the key if a ``token_list``, ``bpemodel``
-    or ``stats_file`` path does not exist.
-    """
+    """``({key_path: file}, [directories])`` the config's values name (training-only keys
+    skipped); FileNotFoundError naming ``source`` for a missing token list, BPE model or stats."""
     files: Dict[str, str] = {}
     dirs: List[str] = []
-    for key, value in config.items():
-        if key in _SKIP_CONFIG_KEYS or (key == "token_list" and isinstance(value, (list, tuple))):
-            continue
-        for keys, leaf in _leaves(value, [str(key)]):
-            if not isinstance(leaf, str) or leaf in ("", ".", ".."):
-                continue
-            key_path = ".".join(keys)
+
+    def visit(keys: List[str], leaf):
+        key_path = ".".join(keys)
+        if isinstance(leaf, str) and leaf not in ("", ".", ".."):
             if os.path.isfile(leaf):
                 files[key_path] = leaf
             elif os.path.isdir(leaf):
@@ -76,26 +59,27 @@ def find_referenced_files(config: Mapping[str, Any], source: PathLike = "config"
             elif keys[-1] in _REQUIRED_FILE_KEYS:
                 raise FileNotFoundError(
                     f"{source}: {key_path}={leaf!r} does not exist (relative paths are "
-                    f"relative to the directory training ran in; run from the recipe "
-                    f"directory)")
+                    f"relative to the directory training ran in; run from the recipe directory)")
+        return leaf
+
+    for key, value in config.items():
+        if key not in _SKIP_CONFIG_KEYS and not (
+                key == "token_list" and isinstance(value, (list, tuple))):
+            _map_leaves(value, visit, [str(key)])
     return files, dirs
 
 
-def _leaves(value, keys: List[str]) -> Iterator[Tuple[List[str], Any]]:
-    """``(key path, value)`` of every non-container value under ``value``."""
+def _map_leaves(value, fn: Callable[[List[str], Any], Any], keys: List[str]):
+    """``value`` rebuilt with ``fn(key path, leaf)`` for each non-container value under it."""
     if isinstance(value, Mapping):
-        for k, v in value.items():
-            yield from _leaves(v, keys + [str(k)])
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            yield from _leaves(v, keys + [str(i)])
-    else:
-        yield keys, value
+        return {k: _map_leaves(v, fn, keys + [str(k)]) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_map_leaves(v, fn, keys + [str(i)]) for i, v in enumerate(value)]
+    return fn(keys, value)
 
 
 def _archive_name(path: PathLike, base: Path) -> Optional[str]:
-    """``path`` relative to ``base`` (symlinks resolved when the target is inside ``base``,
-    as ESPnet's pack does), or None if outside ``base``."""
+    """``path`` relative to ``base`` (resolved first, as ESPnet's pack does), None outside it."""
     for candidate, root in ((os.path.realpath(path), os.path.realpath(base)),
                             (os.path.abspath(path), os.path.abspath(base))):
         try:
@@ -103,14 +87,6 @@ def _archive_name(path: PathLike, base: Path) -> Optional[str]:
         except ValueError:
             continue
     return None
-
-
-def _replace_values(value, keys, mapping: Mapping[str, str]):
-    if isinstance(value, Mapping):
-        return {k: _replace_values(v, keys + [str(k)], mapping) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_replace_values(v, keys + [str(i)], mapping) for i, v in enumerate(value)]
-    return mapping.get(".".join(keys), value)
 
 
 class _Entries:
@@ -146,11 +122,10 @@ class _Entries:
         return name
 
     def add_yaml(self, src: Path, data: Dict[str, Any], replace: Mapping[str, str]) -> str:
-        """Add a YAML file whose path values ``replace`` maps to archive names."""
         from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
 
         name = self.name_for(src)
-        rewritten = _replace_values(data, [], {k: v for k, v in replace.items() if k})
+        rewritten = _map_leaves(data, lambda keys, leaf: replace.get(".".join(keys), leaf), [])
         if rewritten == data:
             return self.add_file(src, name)
         text = yaml_no_alias_safe_dump(rewritten, indent=4, sort_keys=False)
@@ -171,7 +146,6 @@ class _Entries:
 
 
 def _write_archive(path: Path, mode: str, entries: Mapping[str, Union[str, bytes]]) -> None:
-    """Write ``{archive name: source file or bytes}`` to ``path`` as a zip or tar archive."""
     with (zipfile.ZipFile(path, "w") if mode == "zip" else tarfile.open(path, mode)) as archive:
         for name, src in entries.items():
             logging.info(f"adding: {name}")
@@ -204,22 +178,15 @@ def _meta_yaml(model_name: str, config_name: str) -> bytes:
 def pack_model(config: PathLike, model_file: PathLike, out: PathLike,
                decode_config: Optional[PathLike] = None, option: Iterable[PathLike] = ()
                ) -> Dict[str, Any]:
-    """Pack a trained model into an ESPnet model archive (``.zip`` / ``.tar.gz`` / ...).
-
-    Included: config, model, the files the config refers to (token list, BPE model, stats:
-    ESPnet's ``unpack`` rewrites their paths), ``decode.yaml`` beside ``config.yaml``,
-    ``<model>.json`` / ``RESULTS.md`` / feature configs when present, and ``option``. Names
-    are paths relative to the current directory (outside it: ``external/``); the configs'
-    path values are rewritten to them. Returns ``{"out", "config", "model_file",
-    "decode_config", "files"}`` with archive names.
-    """
+    """Pack config, model, the files the config names, ``decode.yaml``, sidecar / RESULTS.md /
+    feature configs and ``option`` (names relative to the cwd, else ``external/``); returns
+    ``{"out", "config", "model_file", "decode_config", "files"}``."""
     config, model_file, out = Path(config), Path(model_file), Path(os.path.abspath(out))
     mode = _archive_mode(out)
-    for p, what in ((config, "config"), (model_file, "model file")):
-        if not p.is_file():
+    decode_config = Path(decode_config) if decode_config is not None else None
+    for p, what in ((config, "config"), (model_file, "model file"), (decode_config, "decode config")):
+        if p is not None and not p.is_file():
             raise FileNotFoundError(f"{p}: {what} does not exist")
-    if decode_config is not None and not Path(decode_config).is_file():
-        raise FileNotFoundError(f"{decode_config}: decode config does not exist")
 
     train_conf = load_yaml_config(config)
     refs, ref_dirs = find_referenced_files(train_conf, source=str(config))
@@ -227,7 +194,6 @@ def pack_model(config: PathLike, model_file: PathLike, out: PathLike,
         logging.warning(f"{config}: refers to directory {d}; it is not packed "
                         f"(add it with --option if the model needs it)")
     if decode_config is not None:
-        decode_config = Path(decode_config)
         dec_refs, _ = find_referenced_files(load_yaml_config(decode_config),
                                             source=str(decode_config))
         if dec_refs:
@@ -254,15 +220,9 @@ def pack_model(config: PathLike, model_file: PathLike, out: PathLike,
                 f"the name reserved for the decode config {decode_config}")
         entries.used[decode_name] = real
         option_names.append(entries.add_file(decode_config, decode_name))
-    extras = [
-        # the averaging sidecar (<model>.json) and the experiment's results table
-        Path(os.path.realpath(model_file) + ".json"),
-        model_file.with_name(model_file.name + ".json"),
-        config.parent / "RESULTS.md",
-        # the filterbank configs of models trained on dumped features (AED, GST)
-        config.parent / "feats_config.yaml",
-        config.parent / "gst_feats_config.yaml",
-    ]
+    extras = [Path(os.path.realpath(model_file) + ".json"),
+              model_file.with_name(model_file.name + ".json")]
+    extras += [config.parent / n for n in ("RESULTS.md", "feats_config.yaml", "gst_feats_config.yaml")]
     for extra in extras:
         if extra.is_file():
             option_names.append(entries.add_file(extra))
@@ -289,13 +249,8 @@ def _pick_key(d: Mapping[str, str], preferred: str, suffix: str, archive: Path) 
 
 
 def unpack_model(archive: PathLike, outdir: PathLike) -> Dict[str, Optional[str]]:
-    """Unpack an archive made by :func:`pack_model` (or by ESPnet's ``pack asr``).
-
-    The archive is checked first (:func:`espnet_ser.utils.safe_load.check_archive`: entries
-    leading outside ``outdir`` are refused), then ESPnet's ``unpack`` extracts it into the
-    absolute ``outdir`` and rewrites the config's paths. Returns
-    ``{"config", "model_file", "decode_config" (or None)}``.
-    """
+    """Check (:func:`check_archive`) and unpack an archive with ESPnet's ``unpack``; returns
+    ``{"config", "model_file", "decode_config" (or None)}``."""
     from espnet2.main_funcs.pack_funcs import unpack
 
     archive = Path(archive)

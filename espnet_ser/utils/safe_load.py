@@ -1,8 +1,5 @@
-"""Loading of configs, model files and archives without running code from them.
-
-YAML via ``yaml.safe_load``, weights via ``torch.load(weights_only=True)``, strict state
-dicts unless ``strict=False``, and archive entries kept inside the output directory.
-"""
+"""Loading configs (``yaml.safe_load``), weights (``torch.load(weights_only=True)``, strict)
+and archives (entries kept inside the output directory) without running code from them."""
 
 import argparse
 import logging
@@ -40,12 +37,10 @@ def load_yaml_config(path: PathLike) -> Dict[str, Any]:
         try:
             data = yaml.safe_load(f)
         except yaml.constructor.ConstructorError as e:
-            tag = getattr(e, "problem", "") or ""
             raise UnsafeFileError(
-                f"{path}: refused: {tag.strip()} {e.problem_mark or ''}".rstrip()
+                f"{path}: refused: {(e.problem or '').strip()} {e.problem_mark or ''}".rstrip()
                 + " (configs are read with yaml.safe_load; tags that build Python "
-                "objects such as !!python/object are not allowed)"
-            ) from e
+                "objects such as !!python/object are not allowed)") from e
         except yaml.YAMLError as e:
             raise ValueError(f"{path}: invalid YAML: {e}") from e
     if not isinstance(data, dict):
@@ -54,11 +49,8 @@ def load_yaml_config(path: PathLike) -> Dict[str, Any]:
 
 
 def load_model_state(path: PathLike, map_location: Any = "cpu") -> "OrderedDict[str, torch.Tensor]":
-    """A state dict read with ``torch.load(weights_only=True)`` (``{"module": ...}`` unwrapped).
-
-    :class:`UnsafeFileError` if the file pickles anything but tensors and plain containers,
-    ``ValueError`` if it is not a mapping of names to tensors.
-    """
+    """A state dict read with ``torch.load(weights_only=True)``: UnsafeFileError for other
+    pickled objects, ValueError when it is not a mapping of names to tensors."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
@@ -73,10 +65,9 @@ def load_model_state(path: PathLike, map_location: Any = "cpu") -> "OrderedDict[
                 f"{path}: refused: not a file of tensors and plain containers "
                 f"({detail[0] if detail else e}); model files are read with "
                 f"torch.load(weights_only=True) and other pickled objects are never "
-                f"unpickled"
-            ) from e
-        raise ValueError(f"{path}: cannot be loaded as a model file ({type(e).__name__}: {e})"
-                         ) from e
+                f"unpickled") from e
+        raise ValueError(
+            f"{path}: cannot be loaded as a model file ({type(e).__name__}: {e})") from e
     if isinstance(state, Mapping) and "module" in state and isinstance(state["module"], Mapping):
         state = state["module"]
     if not isinstance(state, Mapping):
@@ -103,12 +94,8 @@ def key_differences(missing: List[str], unexpected: List[str], limit: int = 20) 
 def load_into_model(model: torch.nn.Module, state: Mapping[str, torch.Tensor],
                     strict: bool = True, source: Any = "state dict"
                     ) -> Tuple[List[str], List[str]]:
-    """``model.load_state_dict(state)``; returns ``(missing, unexpected)``.
-
-    Strict: a missing / unexpected key or a shape difference raises
-    :class:`StateDictMismatchError` naming ``source`` and the keys, loading nothing.
-    ``strict=False``: the matching keys load and a warning lists the others.
-    """
+    """``model.load_state_dict(state)``, returns ``(missing, unexpected)``; a mismatch is a
+    StateDictMismatchError naming ``source`` (``strict=False``: a warning, the rest loads)."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -131,11 +118,7 @@ def load_into_model(model: torch.nn.Module, state: Mapping[str, torch.Tensor],
 def build_model_from_file(task_cls, config_file: Optional[PathLike] = None,
                           model_file: Optional[PathLike] = None, device: str = "cpu",
                           strict: bool = True):
-    """ESPnet's ``AbsTask.build_model_from_file`` with safe loading; returns ``(model, args)``.
-
-    The config is read with :func:`load_yaml_config`, the weights with
-    :func:`load_model_state`, and loaded strictly unless ``strict=False``.
-    """
+    """ESPnet's ``AbsTask.build_model_from_file`` with the safe loaders; ``(model, args)``."""
     from espnet2.train.abs_espnet_model import AbsESPnetModel
 
     if config_file is None:
@@ -163,9 +146,7 @@ def build_model_from_file(task_cls, config_file: Optional[PathLike] = None,
 
 
 def _name_problem(name: str) -> Optional[str]:
-    if not name or name.startswith("/") or name.startswith("\\") or (
-        len(name) > 1 and name[1] == ":"
-    ):
+    if not name or name.startswith(("/", "\\")) or name[1:2] == ":":  # ":": a Windows drive
         return "is an absolute path"
     if ".." in name.replace("\\", "/").split("/"):
         return "contains '..'"
@@ -173,8 +154,7 @@ def _name_problem(name: str) -> Optional[str]:
 
 
 def _resolve_inside(start: List[str], target: str, links: set) -> Optional[str]:
-    """Resolve ``target`` from directory ``start`` lexically: a problem description, or
-    None if it stays inside the archive root and passes through no other link."""
+    """A problem with link ``target`` from ``start`` (outside the root, through a link), or None."""
     if target.startswith("/"):
         return f"points to the absolute path {target!r}"
     stack = list(start)
@@ -192,9 +172,8 @@ def _resolve_inside(start: List[str], target: str, links: set) -> Optional[str]:
 
 
 def check_archive(archive: PathLike) -> None:
-    """Refuse a ``.zip`` / tar archive with an entry that would land outside the output
-    directory (absolute or ``..`` names, names under a link, links leaving the directory,
-    devices / FIFOs): :class:`UnsafeFileError` naming every refused entry."""
+    """UnsafeFileError naming every archive entry that would land outside the output
+    directory (absolute / ``..`` names, under or leaving through links, devices, FIFOs)."""
     archive = Path(archive)
     bad: List[str] = []
     if archive.suffix == ".zip":  # as espnet2.main_funcs.pack_funcs.Archiver decides
@@ -204,9 +183,8 @@ def check_archive(archive: PathLike) -> None:
             raise ValueError(f"{archive}: not a zip archive ({e})") from e
         with zf:
             for info in zf.infolist():
-                problem = _name_problem(info.filename)
-                if problem is None and stat.S_ISLNK(info.external_attr >> 16):
-                    problem = "is a symbolic link"
+                problem = _name_problem(info.filename) or (
+                    "is a symbolic link" if stat.S_ISLNK(info.external_attr >> 16) else None)
                 if problem:
                     bad.append(f"{info.filename!r} {problem}")
     else:
@@ -219,13 +197,10 @@ def check_archive(archive: PathLike) -> None:
         links = {posixpath.normpath(m.name) for m in members if m.issym()}
         for m in members:
             problem = _name_problem(m.name)
-            name = posixpath.normpath(m.name)
-            parts = name.split("/")
-            if problem is None:
-                for i in range(1, len(parts)):
-                    if "/".join(parts[:i]) in links:
-                        problem = f"is under the symbolic link {'/'.join(parts[:i])!r}"
-                        break
+            parts = posixpath.normpath(m.name).split("/")
+            under = [d for d in ("/".join(parts[:i]) for i in range(1, len(parts))) if d in links]
+            if problem is None and under:
+                problem = f"is under the symbolic link {under[0]!r}"
             if problem is None and m.issym():
                 problem = _resolve_inside(parts[:-1], m.linkname, links)
             elif problem is None and m.islnk():

@@ -1,25 +1,10 @@
 """python -m espnet_ser.bin.filter_utts: filters a train/valid set, refuses the test set."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from espnet_ser.bin import filter_utts
 from espnet_ser.data.filter import FilterError, filter_shape_files
-
-
-def _helpers():
-    """tests/data/test_filter.py: its shape files."""
-    spec = importlib.util.spec_from_file_location(
-        "filter_helpers", Path(__file__).resolve().parents[1] / "data" / "test_filter.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_H = _helpers()
-shapes, EXPECTED = _H.shapes, _H.EXPECTED
+from tests.data.test_filter import EXPECTED, shapes  # noqa: F401 (fixture)
 
 
 def test_cli_valid_role(tmp_path, shapes, capsys):

@@ -10,38 +10,9 @@ import pytest
 from espnet_ser.bin import fix_data_dir as fix_bin
 from espnet_ser.data import datadir
 from espnet_ser.data.datadir import DataDirError, fix_data_dir, read_kaldi_map, validate_data_dir
+from tests.data.test_datadir import ROWS, edit, make_dir
 
 EMOS = ["ang", "hap", "neu", "sad"]
-ROWS = [("s0_u0", "s0", "ang", "a b"), ("s0_u2", "s0", "hap", "c d"),
-        ("s1_u1", "s1", "neu", "e f"), ("s1_u3", "s1", "sad", "g h")]
-
-
-def make_dir(root, rows=ROWS, extra=()):
-    """Write a valid data directory (raw text) whose wav files exist."""
-    d = root / "data"
-    d.mkdir()
-    lines = {n: [] for n in ("wav.scp", "text", "utt2spk", "utt2emo", *extra)}
-    spk2utt = {}
-    for i, (utt, spk, emo, txt) in enumerate(sorted(rows)):
-        wav = root / f"w{i}.wav"
-        wav.write_bytes(b"RIFF")
-        lines["wav.scp"].append(f"{utt} {wav}")
-        lines["text"].append(f"{utt} {txt}")
-        lines["utt2spk"].append(f"{utt} {spk}")
-        lines["utt2emo"].append(f"{utt} {emo}")
-        for name in extra:
-            lines[name].append(f"{utt} 1")
-        spk2utt.setdefault(spk, []).append(utt)
-    lines["spk2utt"] = [f"{s} {' '.join(u)}" for s, u in sorted(spk2utt.items())]
-    for name, ls in lines.items():
-        (d / name).write_text("".join(x + "\n" for x in ls), encoding="utf-8")
-    return d
-
-
-def edit(d, name, old, new):
-    data = (d / name).read_bytes()
-    assert old in data, (name, old)
-    (d / name).write_bytes(data.replace(old, new, 1))
 
 
 def snapshot(d):

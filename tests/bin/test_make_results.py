@@ -1,6 +1,5 @@
 """python -m espnet_ser.bin.make_results: RESULTS.md from a recipe's scores.json files."""
 
-import importlib.util
 import json
 import subprocess
 from pathlib import Path
@@ -8,19 +7,7 @@ from pathlib import Path
 import pytest
 
 from espnet_ser.bin import make_results
-
-
-def _scoring_tests(module: str):
-    """A test module of tests/scoring, loaded from its file (for its data builders)."""
-    path = Path(__file__).resolve().parents[1] / "scoring" / f"{module}.py"
-    spec = importlib.util.spec_from_file_location(f"scoring_{module}", path)
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
-
-
-_RESULTS = _scoring_tests("test_results")
-fake_recipe, files, write = _RESULTS.fake_recipe, _RESULTS.files, _RESULTS.write
+from tests.scoring.test_results import fake_recipe, files, write  # noqa: F401 (fixture)
 
 
 def test_make_results_renders_tables(files, tmp_path):

@@ -1,6 +1,5 @@
 """Tests for espnet_ser.bin.pack_model (packing and unpacking through the command line)."""
 
-import importlib.util
 import os
 import zipfile
 from pathlib import Path
@@ -13,15 +12,7 @@ from espnet2.main_funcs.pack_funcs import unpack
 from espnet_ser.bin.pack_model import main
 from espnet_ser.utils.packing import pack_model, unpack_model
 
-# The recipe builder is shared with tests/utils/test_packing.py (loaded by path, as the
-# test folders are not packages).
-_spec = importlib.util.spec_from_file_location(
-    "_packing_tests", Path(__file__).parents[1] / "utils" / "test_packing.py")
-_packing_tests = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_packing_tests)
-TOKENS, BPE, STATS, WAV_SCP = (
-    _packing_tests.TOKENS, _packing_tests.BPE, _packing_tests.STATS, _packing_tests.WAV_SCP)
-recipe, read_meta = _packing_tests.recipe, _packing_tests.read_meta
+from tests.utils.test_packing import BPE, STATS, TOKENS, WAV_SCP, read_meta, recipe  # noqa: F401
 
 
 def test_pack_unpack_round_trip(recipe, tmp_path):

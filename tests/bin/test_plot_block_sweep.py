@@ -1,25 +1,11 @@
 """python -m espnet_ser.bin.plot_block_sweep: the GST paper's Figure 3 (fabricated score files)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from espnet_ser.bin import plot_block_sweep
-
-
-def _scoring_tests(module: str):
-    """A test module of tests/scoring, loaded from its file (for its data builders)."""
-    path = Path(__file__).resolve().parents[1] / "scoring" / f"{module}.py"
-    spec = importlib.util.spec_from_file_location(f"scoring_{module}", path)
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
-
-
-_SWEEP = _scoring_tests("test_block_sweep")
-BASE, cv_scores, make_sweep = _SWEEP.BASE, _SWEEP.cv_scores, _SWEEP.make_sweep
+from tests.scoring.test_block_sweep import BASE, cv_scores, make_sweep
 
 
 def test_sweep_table_json_and_png_per_block(tmp_path):

@@ -1,9 +1,7 @@
 """python -m espnet_ser.bin.prepare_iemocap: options, exit status and messages."""
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -11,21 +9,7 @@ from espnet_ser.bin import prepare_iemocap as prepare_bin
 from espnet_ser.data import iemocap
 from espnet_ser.data.datadir import read_kaldi_map
 from espnet_ser.data.iemocap import prepare_iemocap
-
-
-def _fakes():
-    """tests/data/test_iemocap.py: its fake IEMOCAP trees."""
-    spec = importlib.util.spec_from_file_location(
-        "iemocap_fakes", Path(__file__).resolve().parents[1] / "data" / "test_iemocap.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_FAKES = _fakes()
-make_tree, snapshot, break_unknown_label, _emo = (
-    _FAKES.make_tree, _FAKES.snapshot, _FAKES.break_unknown_label, _FAKES._emo)
-tree = _FAKES.tree
+from tests.data.test_iemocap import _emo, break_unknown_label, make_tree, snapshot, tree  # noqa: F401
 
 
 def test_cli(tree, tmp_path):

@@ -1,30 +1,15 @@
 """python -m espnet_ser.bin.prepare_ravdess: options, exit status and messages."""
 
-import importlib.util
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from espnet_ser.bin import prepare_ravdess as prepare_bin
 from espnet_ser.data.datadir import read_kaldi_map
 from espnet_ser.data.ravdess import EMOTIONS
-
-
-def _fakes():
-    """tests/data/test_ravdess.py: its fake RAVDESS trees."""
-    spec = importlib.util.spec_from_file_location(
-        "ravdess_fakes", Path(__file__).resolve().parents[1] / "data" / "test_ravdess.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_FAKES = _fakes()
-make_tree, write_wav, SET_FILES = _FAKES.make_tree, _FAKES.write_wav, _FAKES.SET_FILES
-tree, prepared = _FAKES.tree, _FAKES.prepared
+from tests.data.test_ravdess import SET_FILES, make_tree, prepared, tree, write_wav  # noqa: F401
 
 
 def test_cli(tree, tmp_path, prepared):

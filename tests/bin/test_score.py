@@ -8,29 +8,7 @@ from pathlib import Path
 import pytest
 
 from espnet_ser.bin import score as score_bin
-
-REF = """\
-u1 <ang> the cat sat
-u2 hello world <hap>
-u3 a b <neu> c
-u4 x y z w <neu>
-"""
-HYP = """\
-u1 <ang> the bat sat
-u2 hello world
-u3 a b <neu> c d
-u4 <hap> x y z w <sad>
-"""
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def files(tmp_path):
-    return write(tmp_path / "ref", REF), write(tmp_path / "hyp", HYP)
+from tests.scoring.test_results import HYP, REF, files, write  # noqa: F401 (fixture)
 
 
 def run(ref, hyp, outdir, *extra):

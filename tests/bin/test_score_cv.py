@@ -1,25 +1,12 @@
 """python -m espnet_ser.bin.score_cv: recipe mode and its inputs."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from espnet_ser.bin import score_cv
 from espnet_ser.scoring.cv import find_fold_groups
-
-
-def _scoring_tests(module: str):
-    """A test module of tests/scoring, loaded from its file (for its data builders)."""
-    path = Path(__file__).resolve().parents[1] / "scoring" / f"{module}.py"
-    spec = importlib.util.spec_from_file_location(f"scoring_{module}", path)
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
-
-
-make_recipe = _scoring_tests("test_cv").make_recipe
+from tests.scoring.test_cv import make_recipe
 
 
 def test_recipe_mode_groups_experiments_and_tags(tmp_path):

@@ -1,25 +1,11 @@
 """The SER scoring entry point: python -m espnet_ser.bin.score_ser (hand-computed)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from espnet_ser.bin import score_ser
-
-
-def _scoring_tests(module: str):
-    """A test module of tests/scoring, loaded from its file (for its data builders)."""
-    path = Path(__file__).resolve().parents[1] / "scoring" / f"{module}.py"
-    spec = importlib.util.spec_from_file_location(f"scoring_{module}", path)
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
-
-
-_SER = _scoring_tests("test_ser")
-EMOTIONS, make_set = _SER.EMOTIONS, _SER.make_set
+from tests.scoring.test_ser import EMOTIONS, make_set
 
 
 TRAIN_LOG = """\

@@ -1,27 +1,12 @@
 """python -m espnet_ser.bin.score_ser_cv: pooled folds, per-fold table, recipe mode, RESULTS.md."""
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 
 from espnet_ser.bin import score_ser, score_ser_cv
-
-
-def _scoring_tests(module: str):
-    """A test module of tests/scoring, loaded from its file (for its data builders)."""
-    path = Path(__file__).resolve().parents[1] / "scoring" / f"{module}.py"
-    spec = importlib.util.spec_from_file_location(f"scoring_{module}", path)
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
-
-
-_SER = _scoring_tests("test_ser")
-EMOTIONS, FOLDS, UTTS, make_set, score_folds = (
-    _SER.EMOTIONS, _SER.FOLDS, _SER.UTTS, _SER.make_set, _SER.score_folds)
+from tests.scoring.test_ser import EMOTIONS, FOLDS, UTTS, make_set, score_folds
 
 
 def test_pooled_hand_computed(tmp_path):

@@ -12,33 +12,12 @@ from espnet_ser.bin import ser_inference
 from espnet_ser.data.datadir import read_kaldi_map
 from espnet_ser.ser.inference import tokens_to_text
 from espnet_ser.tasks.ser import SERTask
+from tests.ser.test_inference import CHARS, EMOTIONS, make_exp
 
-EMOTIONS = ["ang", "hap", "neu", "sad"]
-CHARS = ["<blank>", "<unk>", "<space>", "a", "b", "c", "d", "e", "<sos/eos>"]
-TINY_ENCODER = dict(output_size=16, attention_heads=2, linear_units=32, num_blocks=1,
-                    input_layer="conv2d", dropout_rate=0.0, positional_dropout_rate=0.0,
-                    attention_dropout_rate=0.0)
 TINY_W2V2 = dict(model_type="wav2vec2", hidden_size=32, num_hidden_layers=2,
                  num_attention_heads=2, intermediate_size=64, conv_dim=[16, 16],
                  conv_kernel=[10, 3], conv_stride=[5, 2], num_conv_pos_embeddings=16,
                  num_conv_pos_embedding_groups=2, feat_extract_norm="layer")
-
-
-def make_exp(exp: Path, ctc: bool, input_layer: str = "conv2d") -> torch.nn.Module:
-    """A tiny untrained model saved as exp/config.yaml + exp/model.pth."""
-    args = SERTask.get_parser().parse_args(
-        ["--emotions", *EMOTIONS, "--input_size", "20", "--encoder", "transformer",
-         "--normalize", "utterance_mvn", "--pooling", "mean_max", "--classifier", "linear"])
-    args.encoder_conf = dict(TINY_ENCODER, input_layer=input_layer)
-    args.token_list = CHARS if ctc else None
-    args.model_conf = dict(ctc_weight=0.3 if ctc else 0.0)
-    torch.manual_seed(0)
-    model = SERTask.build_model(args)
-    exp.mkdir(parents=True)
-    conf = {k: v for k, v in vars(args).items() if not callable(v)}
-    (exp / "config.yaml").write_text(yaml.safe_dump(conf))
-    torch.save(model.state_dict(), exp / "model.pth")
-    return model.eval()
 
 
 def write_feats(d: Path, frames: dict) -> Path:

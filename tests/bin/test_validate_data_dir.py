@@ -1,27 +1,13 @@
 """python -m espnet_ser.bin.validate_data_dir: every bad input names utterance and file."""
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from espnet_ser.bin import validate_data_dir as validate_bin
 from espnet_ser.data.datadir import DataDirError, validate_data_dir
-
-
-def _helpers():
-    """tests/data/test_datadir.py: its raw data directories."""
-    spec = importlib.util.spec_from_file_location(
-        "datadir_helpers", Path(__file__).resolve().parents[1] / "data" / "test_datadir.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_H = _helpers()
-ROWS, OPTIONAL, make_dir, edit, drop_line = _H.ROWS, _H.OPTIONAL, _H.make_dir, _H.edit, _H.drop_line
+from tests.data.test_datadir import OPTIONAL, ROWS, drop_line, edit, make_dir
 
 
 def _missing_from(name):

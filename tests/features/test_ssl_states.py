@@ -20,6 +20,7 @@ from espnet_ser.features.extractor import FeatureError
 from espnet_ser.features.ssl_states import SSLStatesExtractor, WaveExtractor, load_train_config
 from espnet_ser.ssl.encoder import SSLEncoder, model_fingerprint
 from espnet_ser.tasks.ser import SERTask
+from tests.ssl.test_encoder import reference, save_checkpoint, waves
 
 TINY = dict(
     hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
@@ -477,3 +478,20 @@ def test_wave_extractor():
     assert y.dtype == np.float32 and y.tolist() == pytest.approx(x.tolist())
     with pytest.raises(ValueError):
         ext(np.zeros((3, 2)))
+
+
+def test_hidden_state_dump_uses_the_same_decision(tmp_path):
+    """extract_feats --extractor ssl_states (SSLStatesExtractor) normalises as training does."""
+    path = save_checkpoint(tmp_path / "ckpt", do_normalize=True)
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(dict(
+        encoder="ssl", normalize="none",
+        encoder_conf=dict(model_name_or_path=str(path), layer="last", freeze="all"),
+    )))
+    extractor = SSLStatesExtractor.from_train_config(config)
+    assert extractor.conf["normalize_waveform"] is True
+    utt = waves((2600,))
+    states = extractor(utt[0].numpy())
+    want = reference(path, utt, normalize=True)[0].numpy()
+    assert states.shape == want.shape
+    assert np.abs(states - want).max() < 1e-3

@@ -5,14 +5,11 @@ preprocessor config (a tiny wav2vec 2.0 saved with ``save_pretrained`` next to a
 import logging
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-import yaml
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC, Wav2Vec2Model
 
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
-from espnet_ser.features.ssl_states import SSLStatesExtractor
 from espnet_ser.ssl import SSLEncoder, plot_layer_weights, published_size_configs
 
 TINY = dict(
@@ -478,46 +475,3 @@ def test_ctc_fine_tuned_checkpoint_loads_its_base_model(tmp_path):
         torch.testing.assert_close(enc.model.state_dict()[name], value)
     utts = waves()
     assert max_diff(encode(enc, utts), reference(path, utts, normalize=True)) < 1e-3
-
-
-def test_hidden_state_dump_uses_the_same_decision(tmp_path):
-    """extract_feats --extractor ssl_states (SSLStatesExtractor) normalises as training does."""
-    path = save_checkpoint(tmp_path / "ckpt", do_normalize=True)
-    config = tmp_path / "train.yaml"
-    config.write_text(yaml.safe_dump(dict(
-        encoder="ssl", normalize="none",
-        encoder_conf=dict(model_name_or_path=str(path), layer="last", freeze="all"),
-    )))
-    extractor = SSLStatesExtractor.from_train_config(config)
-    assert extractor.conf["normalize_waveform"] is True
-    utt = waves((2600,))
-    states = extractor(utt[0].numpy())
-    want = reference(path, utt, normalize=True)[0].numpy()
-    assert states.shape == want.shape
-    assert np.abs(states - want).max() < 1e-3
-
-
-def test_config_yaml_keeps_the_resolved_decision(tmp_path):
-    """SERTask.build_model records the decision taken from the checkpoint in the args that
-    ESPnet writes to config.yaml, so a model decoded where the preprocessor config cannot be
-    found (another machine, an uncached hub name) is normalised as in training."""
-    from espnet_ser.tasks.ser import SERTask
-
-    ckpt = save_checkpoint(tmp_path / "ckpt", do_normalize=True)
-    conf = dict(encoder="ssl", encoder_conf=dict(model_name_or_path=str(ckpt)),
-                pooling="mean", classifier="linear", normalize=None)
-    config = tmp_path / "train.yaml"
-    config.write_text(yaml.safe_dump(conf))
-    args = SERTask.get_parser().parse_args(
-        ["--config", str(config), "--emotions", "ang", "hap", "--input_size", "1"])
-    assert "normalize_waveform" not in args.encoder_conf
-    SERTask.build_model(args)
-    assert args.encoder_conf["normalize_waveform"] is True
-    # the written config, read back without the preprocessor config, still normalises
-    (ckpt / "preprocessor_config.json").unlink()
-    again = SERTask.get_parser().parse_args(
-        ["--emotions", "ang", "hap", "--input_size", "1", "--encoder", "ssl",
-         "--encoder_conf", f"model_name_or_path={ckpt}", "--encoder_conf",
-         f"normalize_waveform={args.encoder_conf['normalize_waveform']}",
-         "--pooling", "mean", "--classifier", "linear"])
-    assert SERTask.build_model(again).encoder.normalize_waveform is True

@@ -12,6 +12,8 @@ import yaml
 from espnet_ser.ser.espnet_model import ESPnetSERModel, ctc_greedy
 from espnet_ser.ser.heads import AbsClassifier
 from espnet_ser.tasks.ser import SERTask, parse_emotions
+from tests.ser.test_espnet_model import TINY_W2V2
+from tests.ssl.test_encoder import save_checkpoint
 
 EMOTIONS = ["ang", "hap", "neu", "sad"]
 CHARS = ["<blank>", "<unk>", "<space>", "a", "b", "c", "d", "e", "<sos/eos>"]
@@ -377,3 +379,40 @@ def test_train_with_ctc_and_text(data, tmp_path):
     # ESPnet's CER leaves spaces out
     no_space = [t.replace(" ", "") for t in ref_texts], [t.replace(" ", "") for t in hyps]
     assert valid_stats["cer_ctc"] == pytest.approx(jiwer.cer(*no_space), abs=1e-6)
+
+
+def test_head_config_for_another_hidden_size_is_refused():
+    args = SERTask.get_parser().parse_args(
+        ["--emotions", "ang", "hap", "--input_size", "1", "--normalize", "none",
+         "--encoder", "ssl", "--pooling", "mean", "--classifier", "linear"])
+    args.encoder_conf = dict(model_config=TINY_W2V2, freeze="all")
+    args.pooling_conf = dict(input_size=768)  # written for a base-size checkpoint
+    with pytest.raises(ValueError, match=r"pooling_conf.input_size is 768.*model_config=.*32-dim"):
+        SERTask.build_model(args)
+    args.pooling_conf = dict(input_size=32)  # the matching size is accepted
+    model = SERTask.build_model(args)
+    assert model.pooling.output_size() == 32
+
+
+def test_config_yaml_keeps_the_resolved_decision(tmp_path):
+    """SERTask.build_model records the decision taken from the checkpoint in the args that
+    ESPnet writes to config.yaml, so a model decoded where the preprocessor config cannot be
+    found (another machine, an uncached hub name) is normalised as in training."""
+    ckpt = save_checkpoint(tmp_path / "ckpt", do_normalize=True)
+    conf = dict(encoder="ssl", encoder_conf=dict(model_name_or_path=str(ckpt)),
+                pooling="mean", classifier="linear", normalize=None)
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(conf))
+    args = SERTask.get_parser().parse_args(
+        ["--config", str(config), "--emotions", "ang", "hap", "--input_size", "1"])
+    assert "normalize_waveform" not in args.encoder_conf
+    SERTask.build_model(args)
+    assert args.encoder_conf["normalize_waveform"] is True
+    # the written config, read back without the preprocessor config, still normalises
+    (ckpt / "preprocessor_config.json").unlink()
+    again = SERTask.get_parser().parse_args(
+        ["--emotions", "ang", "hap", "--input_size", "1", "--encoder", "ssl",
+         "--encoder_conf", f"model_name_or_path={ckpt}", "--encoder_conf",
+         f"normalize_waveform={args.encoder_conf['normalize_waveform']}",
+         "--pooling", "mean", "--classifier", "linear"])
+    assert SERTask.build_model(again).encoder.normalize_waveform is True
