@@ -10,6 +10,7 @@ from espnet_ser.data import iemocap
 from espnet_ser.data.datadir import read_kaldi_map
 from espnet_ser.data.iemocap import prepare_iemocap
 from tests.data.test_iemocap import _emo, break_unknown_label, make_tree, snapshot, tree  # noqa: F401
+from tests.data.test_prepare import check_root_options
 
 
 def test_cli(tree, tmp_path):
@@ -17,13 +18,7 @@ def test_cli(tree, tmp_path):
                       "--emotions", "ang neu", "--merge_exc_into_hap", "false"])
     emo = read_kaldi_map(tmp_path / "data" / "fold2_test" / "utt2emo")
     assert sorted(emo.values()) == ["ang"] * 2 + ["neu"] * 2
-    with pytest.raises(SystemExit) as e:
-        prepare_bin.main(["--iemocap_root", str(tmp_path / "nope"), "--out_dir",
-                          str(tmp_path / "d2")])
-    assert e.value.code == f"ERROR: --iemocap_root {tmp_path / 'nope'}: no such directory"
-    with pytest.raises(SystemExit) as e:
-        prepare_bin.main(["--out_dir", str(tmp_path / "d2")])
-    assert e.value.code == 2
+    check_root_options(prepare_bin.main, "--iemocap_root", tmp_path)
     with pytest.raises(SystemExit) as e:
         prepare_bin.main(["--iemocap_root", str(tree), "--out_dir", str(tmp_path / "d3"),
                           "--loso_valid", "next"])

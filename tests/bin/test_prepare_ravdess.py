@@ -4,12 +4,11 @@ import subprocess
 import sys
 from collections import Counter
 
-import pytest
-
 from espnet_ser.bin import prepare_ravdess as prepare_bin
 from espnet_ser.data.datadir import read_kaldi_map
 from espnet_ser.data.ravdess import EMOTIONS
 from tests.data.test_ravdess import SET_FILES, make_tree, prepared, tree, write_wav  # noqa: F401
+from tests.data.test_prepare import check_root_options
 
 
 def test_cli(tree, tmp_path, prepared):
@@ -22,13 +21,7 @@ def test_cli(tree, tmp_path, prepared):
                       "--seed", "5", "--test_fraction", "0.5"])
     assert Counter(read_kaldi_map(out / "random_test" / "utt2emo").values()) == \
         {e: 12 for e in EMOTIONS}
-    with pytest.raises(SystemExit) as e:
-        prepare_bin.main(["--ravdess_root", str(tmp_path / "nope"), "--out_dir",
-                          str(tmp_path / "d2")])
-    assert e.value.code == f"ERROR: --ravdess_root {tmp_path / 'nope'}: no such directory"
-    with pytest.raises(SystemExit) as e:
-        prepare_bin.main(["--out_dir", str(tmp_path / "d2")])
-    assert e.value.code == 2
+    check_root_options(prepare_bin.main, "--ravdess_root", tmp_path)
 
 
 def test_cli_exit_status(tmp_path):

@@ -45,3 +45,14 @@ def test_write_sets_is_all_or_nothing(tmp_path):
         write_sets(out, {"one": FIELDS, "two": bad}, ["ang", "sad"], "test")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
     assert sorted(p.name for p in out.iterdir()) == ["one"]
+
+
+def check_root_options(main, option: str, tmp_path) -> None:
+    """A ``prepare_<corpus>`` CLI ``main`` refuses a missing ``option`` directory naming it, and a
+    missing option with argparse's exit code (used by the tests of each CLI)."""
+    with pytest.raises(SystemExit) as e:
+        main([option, str(tmp_path / "nope"), "--out_dir", str(tmp_path / "d2")])
+    assert e.value.code == f"ERROR: {option} {tmp_path / 'nope'}: no such directory"
+    with pytest.raises(SystemExit) as e:
+        main(["--out_dir", str(tmp_path / "d2")])
+    assert e.value.code == 2
