@@ -18,7 +18,8 @@ from espnet_ser.utils.io import (  # noqa: F401  (re-exported: the data-file API
 
 REQUIRED_FILES = ("wav.scp", "text", "utt2spk", "utt2emo")
 # Per-utterance files that, when present, must cover exactly the same utterances.
-OPTIONAL_UTT_FILES = ("utt2dim", "utt2personality", "utt2gender", "utt2listener", "utt2fold")
+OPTIONAL_UTT_FILES = ("utt2dim", "utt2personality", "utt2gender", "utt2listener", "utt2fold",
+                      "utt2dialog")
 
 # Three-letter special tokens of ESPnet / Kaldi / sentencepiece token lists that are not emotions.
 RESERVED_CODES = frozenset(

@@ -356,7 +356,8 @@ def loso_plan(utts: Sequence[_Utt], valid_mode: str = "partner",
     return plan
 
 
-def _fields(utts: Sequence[_Utt]) -> Dict[str, Dict[str, str]]:
+def utterance_fields(utts: Sequence[_Utt]) -> Dict[str, Dict[str, str]]:
+    """``{file name: {Kaldi id: value}}`` of the SET_FILES but spk2utt (and utt2empty_text)."""
     f = {name: {} for name in SET_FILES if name != "spk2utt"}
     for u in utts:
         utt = kaldi_utt_id(u.corpus_id)
@@ -440,7 +441,7 @@ def prepare_iemocap(root: PathLike, out_dir: PathLike,
                          "the 10 test folds (%d with no words in the transcript)", mode, prefix,
                          how, tested, len(utts) - len(with_words))
     names = set_names(protocols, loso_valid)
-    sets = {name: _fields(plan[name]) for name in names}
+    sets = {name: utterance_fields(plan[name]) for name in names}
     counts["sets"] = write_sets(out_dir, sets, sorted(emotions), "iemocap")
     counts["num_utts"] = len(utts)
     return counts

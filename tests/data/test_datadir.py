@@ -117,7 +117,7 @@ def test_emotion_tokens():
 # Raw data directories, also used by tests/bin/test_validate_data_dir.py and test_fix_data_dir.py.
 ROWS = [("s0_u0", "s0", "ang", "a b"), ("s0_u2", "s0", "hap", "c d"),
         ("s1_u1", "s1", "neu", "e f"), ("s1_u3", "s1", "sad", "g h")]
-OPTIONAL = ("utt2dim", "utt2personality", "utt2gender", "utt2listener", "utt2fold")
+OPTIONAL = ("utt2dim", "utt2personality", "utt2gender", "utt2listener", "utt2fold", "utt2dialog")
 
 
 def make_dir(root, rows=ROWS, extra=()):
