@@ -5,6 +5,7 @@ import contextlib
 import datetime
 import itertools
 import logging
+import math
 import os
 import re
 import shutil
@@ -20,6 +21,9 @@ REQUIRED_FILES = ("wav.scp", "text", "utt2spk", "utt2emo")
 # Per-utterance files that, when present, must cover exactly the same utterances.
 OPTIONAL_UTT_FILES = ("utt2dim", "utt2personality", "utt2gender", "utt2listener", "utt2fold",
                       "utt2dialog")
+
+# utt2personality: the speaker's Big-Five traits then the listener's (O C E A N each).
+PERSONALITY_FILE, PERSONALITY_DIM = "utt2personality", 10
 
 # Three-letter special tokens of ESPnet / Kaldi / sentencepiece token lists that are not emotions.
 RESERVED_CODES = frozenset(
@@ -281,6 +285,22 @@ def _refused(d: Path, name: str, maps: Mapping[str, Mapping[str, Tuple[int, str]
     return out
 
 
+def _personality_problem(value: str) -> Optional[str]:
+    """Why a utt2personality value is not ten finite numbers, or None."""
+    fields = value.split()
+    if len(fields) != PERSONALITY_DIM:
+        return (f"expected {PERSONALITY_DIM} numbers (speaker O C E A N, listener O C E A N), "
+                f"got {len(fields)} field(s)")
+    for i, f in enumerate(fields, 1):
+        try:
+            ok = math.isfinite(float(f))
+        except ValueError:
+            ok = False
+        if not ok:
+            return f"field {i} {f!r} is not a finite number"
+    return None
+
+
 def validate_data_dir(data_dir: PathLike, emotions: Optional[Sequence[str]] = None,
                       require: Sequence[str] = REQUIRED_FILES, check_audio_exists: bool = False,
                       allow_commands: bool = False) -> int:
@@ -303,6 +323,10 @@ def validate_data_dir(data_dir: PathLike, emotions: Optional[Sequence[str]] = No
     for name in ("text", "utt2emo"):
         problems += [msg for _, _, msg in _refused(d, name, maps, may_be_empty, emotions,
                                                    allow_commands)]
+    for utt, (lineno, value) in maps.get(PERSONALITY_FILE, {}).items():
+        bad = _personality_problem(value)
+        if bad:
+            problems.append(f"{d / PERSONALITY_FILE}:{lineno}: utterance {_show(utt)}: {bad}")
     if "utt2spk" in maps:
         for utt, (lineno, spk) in maps["utt2spk"].items():
             bad = id_problem(spk)

@@ -33,6 +33,17 @@ def _then(fn):
     return mutate
 
 
+def _personality(change):
+    def mutate(r):
+        d = make_dir(r, extra=("utt2personality",))
+        p = d / "utt2personality"
+        lines = p.read_text().splitlines()
+        utt, value = lines[1].split(" ", 1)
+        lines[1] = f"{utt} {change(value)}"
+        p.write_text("\n".join(lines) + "\n")
+    return mutate
+
+
 # (case id, mutation of a fresh tmp root, file named, utterance named, extra CLI args)
 CASES = [
     *[(f"missing_from_{n}", _missing_from(n), f"but not in {n}", "s0_u2", [])
@@ -70,6 +81,10 @@ CASES = [
     ("unknown_emotion", _then(lambda d: edit(d, "utt2emo", b"s0_u2 hap", b"s0_u2 fru")),
      "utt2emo:2", "s0_u2", ["--emotions", "ang hap neu sad"]),
     *[(f"bad_id_{k}", _bad_id(k), "utt2spk", BAD_ROWS[k][0], []) for k in BAD_ROWS],
+    ("personality_nine_numbers", _personality(lambda v: v.rsplit(" ", 1)[0]),
+     "utt2personality:2", "s0_u2", []),
+    ("personality_not_a_number", _personality(lambda v: v.replace("4.5", "x", 1)),
+     "utt2personality:2", "s0_u2", []),
 ]
 
 

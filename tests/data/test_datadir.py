@@ -135,7 +135,8 @@ def make_dir(root, rows=ROWS, extra=()):
         lines["utt2spk"].append(f"{utt} {spk}")
         lines["utt2emo"].append(f"{utt} {emo}")
         for name in extra:
-            lines[name].append(f"{utt} 1")
+            value = " ".join(["4.5"] * 10) if name == "utt2personality" else "1"
+            lines[name].append(f"{utt} {value}")
         spk2utt.setdefault(spk, []).append(utt)
     lines["spk2utt"] = [f"{s} {' '.join(u)}" for s, u in sorted(spk2utt.items())]
     for name, ls in lines.items():
@@ -197,3 +198,17 @@ def test_empty_transcript_only_where_listed(tmp_path):
     report = fix_data_dir(d)  # keeps the listed one, drops the other
     assert report.dropped == {"empty transcript": ["u3"]}
     assert read_kaldi_map(d / "text") == {"u1": "hello", "u2": ""}
+
+
+def test_utt2personality_needs_ten_numbers(tmp_path):
+    d = make_dir(tmp_path, extra=("utt2personality",))
+    assert validate_data_dir(d, emotions=EMOS) == 4
+    edit(d, "utt2personality", b"s0_u2 " + b" ".join([b"4.5"] * 10),
+         b"s0_u2 " + b" ".join([b"4.5"] * 11))
+    edit(d, "utt2personality", b"s1_u3 4.5", b"s1_u3 inf")
+    with pytest.raises(DataDirError) as exc:
+        validate_data_dir(d, emotions=EMOS)
+    assert exc.value.problems == [
+        f"{d}/utt2personality:2: utterance s0_u2: expected 10 numbers (speaker O C E A N, "
+        "listener O C E A N), got 11 field(s)",
+        f"{d}/utt2personality:4: utterance s1_u3: field 1 'inf' is not a finite number"]
