@@ -9,7 +9,8 @@
 #        ssl_states: hidden states of a frozen SSL encoder (freeze: all), computed once from
 #                    the training config's encoder_conf; training reads them (the fast path)
 #        fbank:      log-mel filterbanks + global CMVN, for ESPnet's encoders
-#   4. training with ESPnet's trainer (SERTask)                            -> exp/<ser_exp>/
+#   4. training with ESPnet's trainer (SERTask); a config with a personality_fusion also
+#      reads data/<set>/utt2personality (data name "personality")            -> exp/<ser_exp>/
 #   5. checkpoint averaging + classification (argmax, posteriors, CTC greedy transcript)
 #                                                                          -> exp/<ser_exp>/decode_<tag>/<set>/
 #   6. scoring (WA, UA, classification report, confusion, WER of the CTC transcript,
@@ -116,10 +117,14 @@ if run_stage 4 "${ser_exp}/.done"; then
     mkdir -p "${ser_exp}"
     log "Stage 4: training ${ser_exp} (log: ${ser_exp}/train.log)"
     _opts="" _ctc_weight=$(config_value "${train_config}" model_conf.ctc_weight 0)
+    _fusion=$(config_value "${train_config}" personality_fusion "")
     for _s in train valid; do
         _set=${train_set}; [ ${_s} = train ] || _set=${valid_set}
         _opts+=" --${_s}_data_path_and_name_and_type ${dump}/${_set}/feats.scp,speech,kaldi_ark"
         _opts+=" --${_s}_data_path_and_name_and_type ${token_dir}/${_set}/emotion_id,emotion,text_int"
+        if [ -n "${_fusion}" ]; then
+            _opts+=" --${_s}_data_path_and_name_and_type data/${_set}/utt2personality,personality,text_float"
+        fi
         _shape=${dump}/${_set}/feats_shape
         # the transcript only for the auxiliary CTC task, which leaves out utterances with no
         # target token (data/<set>/utt2empty_text) and pairs too short for CTC (logged)
@@ -147,9 +152,13 @@ fi
 
 if run_stage 5 "${ser_exp}/decode_${decode_tag}/.done"; then
     average_checkpoints "${ser_exp}"
+    _fusion=$(config_value "${ser_exp}/config.yaml" personality_fusion "")  # as trained
     for dset in ${test_sets}; do
+        _opts=""
+        [ -z "${_fusion}" ] || _opts="--personality data/${dset}/utt2personality"
+        # shellcheck disable=SC2086
         decode_set "${ser_exp}" ser_inference infer "${ser_exp}/decode_${decode_tag}/${dset}" \
-            --speech_scp "${dump}/${dset}/feats.scp"
+            --speech_scp "${dump}/${dset}/feats.scp" ${_opts}
     done
     touch "${ser_exp}/decode_${decode_tag}/.done"
 fi

@@ -4,7 +4,8 @@ Job J of N (``--nj N --job J``) predicts one part; ``--merge`` joins them. Outpu
 ``emotion`` (class code, "none" if failed), ``posterior`` (``ang:0.0123 ...`` in class
 order), ``text`` (CTC greedy transcript, CTC models only), ``failed`` (utt reason).
 ``--speech_scp``: a Kaldi scp of the model's input (``--speech_type kaldi_ark``) or a wav.scp
-of mono audio (``sound``; ``--fs`` checks the rate). More than ``--max_failures`` failures
+of mono audio (``sound``; ``--fs`` checks the rate). A personality-fusion model needs
+``--personality data/<set>/utt2personality``. More than ``--max_failures`` failures
 (per job or merged), or nothing predicted, exits non-zero.
 
     python -m espnet_ser.bin.ser_inference --exp_dir exp/ser_x \
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-from espnet_ser.data.datadir import read_kaldi_map
+from espnet_ser.data.datadir import read_kaldi_map, read_personality
 from espnet_ser.utils.cli import setup_logging
 from espnet_ser.utils.jobs import format_posterior, job_parser, load_mat, run_or_merge, write_outcomes
 
@@ -33,6 +34,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--speech_type", default="kaldi_ark", choices=["kaldi_ark", "sound"])
     p.add_argument("--fs", type=int, default=None,
                    help="expected sample rate of --speech_type sound files (default: no check)")
+    p.add_argument("--personality", type=Path, default=None,
+                   help="utt2personality of the set (speaker then listener O C E A N), for a "
+                   "model with a personality fusion")
     p.add_argument("--batch_size", type=int, default=1,
                    help="utterances per forward pass (sorted by length, zero-padded)")
     return p
@@ -59,8 +63,15 @@ def predict_part(args, utts: List[str], scp: Dict[str, str], out: Path) -> None:
 
     torch.set_num_threads(args.num_threads)
     s2e = Speech2Emotion.from_exp_dir(args.exp_dir, args.model_file, device=args.device)
+    traits = None
+    if s2e.needs_personality:
+        if args.personality is None:
+            raise ValueError(f"{args.exp_dir}: the model fuses personalities: give --personality "
+                             "data/<set>/utt2personality")
+        traits = read_personality(args.personality)
     start = time.time()
-    got = s2e.predict_many([(u, loader(args, u, scp[u])) for u in utts], batch_size=args.batch_size)
+    got = s2e.predict_many([(u, loader(args, u, scp[u])) for u in utts], batch_size=args.batch_size,
+                           personality=traits)
 
     def outcome(utt):
         r = got[utt]

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
 from espnet_ser.utils.io import (  # noqa: F401  (re-exported: the data-file API)
     EMPTY_TEXT_FILE, DataFileError, PathLike, atomic_path, atomic_write_text, read_kaldi_map,
     write_kaldi_map)
@@ -299,6 +301,18 @@ def _personality_problem(value: str) -> Optional[str]:
         if not ok:
             return f"field {i} {f!r} is not a finite number"
     return None
+
+
+def read_personality(path: PathLike) -> Dict[str, np.ndarray]:
+    """``utt2personality`` as utt -> float32 ``(10,)`` traits; DataFileError naming file and line."""
+    out = {}
+    # read_kaldi_map refuses empty lines, so the n-th entry is on line n
+    for lineno, (utt, value) in enumerate(read_kaldi_map(path, check_sorted=False).items(), 1):
+        bad = _personality_problem(value)
+        if bad:
+            raise DataFileError(f"{path}:{lineno}: utterance {_show(utt)}: {bad}")
+        out[utt] = np.array(value.split(), dtype=np.float32)
+    return out
 
 
 def validate_data_dir(data_dir: PathLike, emotions: Optional[Sequence[str]] = None,

@@ -1,5 +1,6 @@
-"""``ESPnetSERModel``: [frontend, specaug, normalize] -> encoder -> pooling -> classifier, with
-an optional CTC head scored in validation (``cer_ctc`` / ``wer_ctc``)."""
+"""``ESPnetSERModel``: [frontend, specaug, normalize] -> encoder -> [personality fusion] ->
+pooling -> classifier, with an optional CTC head on the encoder frames scored in validation
+(``cer_ctc`` / ``wer_ctc``)."""
 
 from itertools import groupby
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -50,6 +51,7 @@ class ESPnetSERModel(AbsESPnetModel):
         report_wer: bool = True,
         sym_space: str = "<space>",
         sym_blank: str = "<blank>",
+        personality_fusion: Optional[torch.nn.Module] = None,
     ):
         super().__init__()
         if not 0.0 <= ctc_weight:
@@ -65,6 +67,7 @@ class ESPnetSERModel(AbsESPnetModel):
         self.encoder = encoder
         self.pooling = pooling
         self.classifier = classifier
+        self.personality_fusion = personality_fusion
         self.ctc = ctc if ctc_weight > 0 else None
         self.ctc_weight = float(ctc_weight)
         self.emotions = list(emotions) if emotions is not None else None
@@ -105,9 +108,15 @@ class ESPnetSERModel(AbsESPnetModel):
             out = out[0]
         return out, out_lens
 
-    def utterance_logits(self, encoder_out: torch.Tensor, encoder_out_lens: torch.Tensor
-                         ) -> torch.Tensor:
-        """Pooled and classified encoder frames: logits ``(B, num_classes)``."""
+    def utterance_logits(self, encoder_out: torch.Tensor, encoder_out_lens: torch.Tensor,
+                         personality: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Logits ``(B, num_classes)`` of the encoder frames (fused with the ``(B, 10)``
+        personalities when the model has a personality fusion, else ``personality`` unused)."""
+        if self.personality_fusion is not None:
+            if personality is None:
+                raise ValueError("the model fuses personalities: the data needs 'personality' "
+                                 "(data/<set>/utt2personality)")
+            encoder_out = self.personality_fusion(encoder_out, encoder_out_lens, personality)
         return self.classifier(self.pooling(encoder_out, encoder_out_lens))
 
     def ce_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -159,13 +168,15 @@ class ESPnetSERModel(AbsESPnetModel):
 
     def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor, emotion: torch.Tensor,
                 emotion_lengths: Optional[torch.Tensor] = None, text: Optional[torch.Tensor] = None,
-                text_lengths: Optional[torch.Tensor] = None, **kwargs
+                text_lengths: Optional[torch.Tensor] = None,
+                personality: Optional[torch.Tensor] = None, **kwargs
                 ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
-        """Loss, stats and batch size; ``emotion``: class indices, ``(B,)`` or ``(B, 1)``."""
+        """Loss, stats and batch size; ``emotion``: class indices, ``(B,)`` or ``(B, 1)``;
+        ``personality``: ``(B, 10)`` traits, for a model with a personality fusion."""
         batch_size = speech.size(0)
         target = emotion.reshape(batch_size, -1)[:, 0].long()
         encoder_out, encoder_out_lens = self.encode(speech, speech_lengths)
-        logits = self.utterance_logits(encoder_out, encoder_out_lens)
+        logits = self.utterance_logits(encoder_out, encoder_out_lens, personality)
         loss_ce = self.ce_loss(logits, target)
         acc = (logits.argmax(dim=-1) == target).float().mean()
 
@@ -194,11 +205,13 @@ class ESPnetSERModel(AbsESPnetModel):
         return {"feats": feats, "feats_lengths": feats_lengths}
 
     @torch.no_grad()
-    def predict(self, speech: torch.Tensor, speech_lengths: torch.Tensor
+    def predict(self, speech: torch.Tensor, speech_lengths: torch.Tensor,
+                personality: Optional[torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, Optional[List[List[int]]]]:
         """Class posteriors ``(B, num_classes)`` and, with a CTC head, greedy token ids."""
         encoder_out, encoder_out_lens = self.encode(speech, speech_lengths)
-        posterior = torch.softmax(self.utterance_logits(encoder_out, encoder_out_lens), dim=-1)
+        logits = self.utterance_logits(encoder_out, encoder_out_lens, personality)
+        posterior = torch.softmax(logits, dim=-1)
         if self.ctc is None:
             return posterior, None
         ids = ctc_greedy(self.ctc.log_softmax(encoder_out), encoder_out_lens, self.blank_id)

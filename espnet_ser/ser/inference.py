@@ -1,10 +1,11 @@
 """``SERTask`` inference: argmax emotion, class posterior and CTC transcript of (T, D) features
-or (T,) waveforms; a problem of one utterance is an :class:`UtteranceError` for it only."""
+or (T,) waveforms (and, for a personality-fusion model, each utterance's ten traits); a
+problem of one utterance is an :class:`UtteranceError` for it only."""
 
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -81,6 +82,7 @@ class Speech2Emotion:
         self.emotions = list(model.emotions)
         self.token_list = list(model.token_list) if model.token_list is not None else None
         self.has_ctc = getattr(model, "ctc", None) is not None
+        self.needs_personality = getattr(model, "personality_fusion", None) is not None
         if self.has_ctc and self.token_list is None:
             raise ValueError("the model has a CTC head but no token list")
         self._min_length: Dict[tuple, int] = {}
@@ -121,22 +123,31 @@ class Speech2Emotion:
         return self._min_length[trailing]
 
     @torch.no_grad()
-    def predict_batch(self, inputs: Sequence[np.ndarray]
+    def predict_batch(self, inputs: Sequence[np.ndarray],
+                      personality: Optional[Sequence[np.ndarray]] = None
                       ) -> List[Union[EmotionResult, UtteranceError]]:
-        """Results of one padded batch; an utterance-level problem is returned, not raised."""
+        """Results of one padded batch (``personality``: one ``(10,)`` vector an input, for a
+        personality-fusion model); an utterance-level problem is returned, not raised."""
+        if self.needs_personality and personality is None:
+            raise ValueError("the model fuses personalities: give each input's traits "
+                             "(utt2personality)")
         if len(inputs) > 1:
             need = self.min_input_length(tuple(inputs[0].shape[1:]))
             short = [k for k, x in enumerate(inputs) if x.shape[0] < need]
             if short:
                 keep = [k for k in range(len(inputs)) if k not in short]
-                rest = iter(self.predict_batch([inputs[k] for k in keep]) if keep else [])
+                kept = None if personality is None else [personality[k] for k in keep]
+                rest = iter(self.predict_batch([inputs[k] for k in keep], kept) if keep else [])
                 return [UtteranceError(f"input too short: {x.shape[0]} frames, the encoder "
                                        f"needs at least {need}") if k in short else next(rest)
                         for k, x in enumerate(inputs)]
         speech, lengths = pad_inputs(inputs)
         speech, lengths = speech.to(self.device), lengths.to(self.device)
         enc, enc_lens = self.model.encode(speech, lengths)
-        logits = self.model.utterance_logits(enc, enc_lens)
+        traits = None
+        if self.needs_personality:
+            traits = torch.from_numpy(np.stack(personality).astype(np.float32)).to(self.device)
+        logits = self.model.utterance_logits(enc, enc_lens, traits)
         posterior = torch.softmax(logits.float(), dim=-1).cpu()
         ids = None
         if self.has_ctc:
@@ -161,25 +172,36 @@ class Speech2Emotion:
                                      token_ids=None if ids is None else ids[k]))
         return out
 
-    def __call__(self, x: np.ndarray) -> EmotionResult:
+    def __call__(self, x: np.ndarray, personality: Optional[np.ndarray] = None
+                 ) -> EmotionResult:
         """The result of one input; raises UtteranceError (or the model's error) on failure."""
-        (r,) = self.predict_batch([check_input(x)])
+        (r,) = self.predict_batch([check_input(x)],
+                                  None if personality is None else [personality])
         if isinstance(r, Exception):
             raise r
         return r
 
     def predict_many(self, loaders: Sequence[Tuple[str, Callable[[], np.ndarray]]],
-                     batch_size: int = 1, chunk: int = 16
+                     batch_size: int = 1, chunk: int = 16,
+                     personality: Optional[Mapping[str, np.ndarray]] = None
                      ) -> Dict[str, Union[EmotionResult, Exception]]:
         """``utt -> result or exception`` for ``(utt, load)`` pairs, batched by length (a batch
-        that raises is redone one by one)."""
+        that raises is redone one by one); ``personality``: utt -> traits, for a
+        personality-fusion model (an utterance without traits fails alone)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if self.needs_personality and personality is None:
+            raise ValueError("the model fuses personalities: give the traits of the "
+                             "utterances (utt2personality)")
+        traits = personality if self.needs_personality else None
         results: Dict[str, Union[EmotionResult, Exception]] = {}
         step = batch_size * max(1, chunk)
         for start in range(0, len(loaders), step):
             ready: List[Tuple[str, np.ndarray]] = []
             for utt, load in loaders[start: start + step]:
+                if traits is not None and utt not in traits:
+                    results[utt] = UtteranceError("no personality traits for this utterance")
+                    continue
                 try:
                     ready.append((utt, check_input(load())))
                 except Exception as e:
@@ -187,16 +209,20 @@ class Speech2Emotion:
             ready.sort(key=lambda t: (t[1].ndim, t[1].shape[0]))
             for b in range(0, len(ready), batch_size):
                 part = ready[b: b + batch_size]
+                p = None if traits is None else [traits[utt] for utt, _ in part]
                 try:
-                    outs = self.predict_batch([x for _, x in part])
+                    outs = self.predict_batch([x for _, x in part], p)
                 except Exception as e:
-                    outs = [e] if len(part) == 1 else [self._predict_or_error(x) for _, x in part]
+                    outs = [e] if len(part) == 1 else [
+                        self._predict_or_error(x, None if p is None else p[k])
+                        for k, (_, x) in enumerate(part)]
                 for (utt, _), r in zip(part, outs):
                     results[utt] = r
         return results
 
-    def _predict_or_error(self, x: np.ndarray) -> Union[EmotionResult, Exception]:
+    def _predict_or_error(self, x: np.ndarray, personality: Optional[np.ndarray] = None
+                          ) -> Union[EmotionResult, Exception]:
         try:
-            return self.predict_batch([x])[0]
+            return self.predict_batch([x], None if personality is None else [personality])[0]
         except Exception as e:
             return e

@@ -339,6 +339,7 @@ def published_size_configs() -> Dict[str, Dict]:
     whose CTC layer ``AutoModel`` drops)."""
     return {
         "wav2vec2-base": _sizes(12, 768, 12, 3072, "group", False),
+        "hubert-base": _sizes(12, 768, 12, 3072, "group", False, "hubert"),
         "hubert-large": _sizes(24, 1024, 16, 4096, "layer", True, "hubert"),
         "xls-r-300m": _sizes(24, 1024, 16, 4096, "layer", True),
         "xls-r-1b": _sizes(48, 1280, 16, 5120, "layer", True),

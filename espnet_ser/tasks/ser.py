@@ -1,5 +1,6 @@
-"""``SERTask``: utterance-level speech emotion recognition (data ``speech``, ``emotion`` and,
-for the CTC head, ``text``) with ``encoder``, ``pooling`` and ``classifier`` choices."""
+"""``SERTask``: utterance-level speech emotion recognition (data ``speech``, ``emotion``, for
+the CTC head ``text``, for a personality fusion ``personality``) with ``encoder``,
+``personality_fusion``, ``pooling`` and ``classifier`` choices."""
 
 import argparse
 import logging
@@ -28,6 +29,7 @@ from espnet2.utils.types import int_or_none, str2bool, str_or_none  # noqa: E402
 from espnet_ser.ser.espnet_model import ESPnetSERModel
 from espnet_ser.ssl.encoder import SSLEncoder  # noqa: E402
 from espnet_ser.ser.heads import classifier_choices, pooling_choices  # noqa: E402
+from espnet_ser.ser.personality import personality_fusion_choices  # noqa: E402
 from espnet_ser.train.scheduler import register_schedulers  # noqa: E402
 from espnet_ser.data.datadir import parse_emotions  # noqa: E402
 from espnet_ser.tasks.registry import build_choice, build_frontend, extend_choices  # noqa: E402
@@ -45,13 +47,25 @@ model_choices = ClassChoices(name="model", classes=dict(ser=ESPnetSERModel),
                              type_check=AbsESPnetModel, default="ser")
 
 
+def check_personality_data(args: argparse.Namespace) -> None:
+    """Refuse training a personality fusion on data options without ``personality``."""
+    for key in ("train_data_path_and_name_and_type", "valid_data_path_and_name_and_type"):
+        entries = getattr(args, key, None) or []
+        if entries and "personality" not in [entry[1] for entry in entries]:
+            raise ValueError(
+                f"the config fuses personalities (personality_fusion: {args.personality_fusion}) "
+                f"but --{key} gives no 'personality': add "
+                f"data/<set>/utt2personality,personality,text_float")
+
+
 class SERTask(AbsTask):
     """Speech emotion recognition: encoder, pooling and classifier, optional CTC."""
 
     num_optimizers: int = 1
 
     class_choices_list = [frontend_choices, specaug_choices, normalize_choices, model_choices,
-                          encoder_choices, pooling_choices, classifier_choices]
+                          encoder_choices, personality_fusion_choices, pooling_choices,
+                          classifier_choices]
 
     trainer = ToolkitTrainer
 
@@ -102,7 +116,7 @@ class SERTask(AbsTask):
 
     @classmethod
     def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
-        return ("text", "emotion") if inference else ("text",)
+        return ("text", "emotion", "personality") if inference else ("text", "personality")
 
     # ESPnet's loader with safe YAML, torch.load(weights_only=True) and strict loading
     build_model_from_file = classmethod(safe_build_model_from_file)
@@ -128,6 +142,10 @@ class SERTask(AbsTask):
             args.encoder_conf = dict(getattr(args, "encoder_conf", None) or {},
                                      normalize_waveform=resolved)
         source = f"the encoder ({getattr(encoder, 'model_id', None) or args.encoder})"
+        fusion = build_choice(args, personality_fusion_choices, source,
+                              input_size=encoder.output_size())
+        if fusion is not None:
+            check_personality_data(args)
         pooling = build_choice(args, pooling_choices, source, input_size=encoder.output_size())
         classifier = build_choice(args, classifier_choices, source,
                                   input_size=pooling.output_size(), num_classes=len(emotions))
@@ -149,7 +167,7 @@ class SERTask(AbsTask):
         model = model_class(num_classes=len(emotions), frontend=frontend, specaug=specaug,
                             normalize=normalize, encoder=encoder, pooling=pooling,
                             classifier=classifier, ctc=ctc, emotions=emotions,
-                            token_list=token_list, **model_conf)
+                            token_list=token_list, personality_fusion=fusion, **model_conf)
         if getattr(args, "init", None) is not None:
             initialize(model, args.init)
         return model

@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from espnet_ser.ser.personality import TABLE2_ROWS
 from espnet_ser.ssl.encoder import published_size_configs
 from espnet_ser.tasks.ser import SERTask
 
@@ -24,6 +25,7 @@ CHECKPOINTS = {
     "facebook/wav2vec2-xls-r-300m": ("wav2vec2", "xls-r-300m"),
     "patrickvonplaten/wav2vec2-xls-r-1b-common_voice-tr-ft": ("wav2vec2", "xls-r-1b"),
     "facebook/hubert-large-ls960-ft": ("hubert", "hubert-large"),
+    "facebook/hubert-base-ls960": ("hubert", "hubert-base"),
 }
 TINY = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
             conv_dim=[8, 8], conv_kernel=[10, 3], conv_stride=[5, 2], num_conv_pos_embeddings=8,
@@ -37,6 +39,30 @@ def test_the_recipes_have_ser_configs():
         assert f"egs/iemocap/conf/tuning/train_ser_w2v2_base_mtl_alpha{alpha}.yaml" in names
     for model in ("wav2vec2_base", "xls_r_300m", "xls_r_1b", "hubert_large"):
         assert f"egs/ravdess/conf/tuning/train_ser_{model}.yaml" in names
+    for row in TABLE2_ROWS:
+        assert f"egs/pa_iemocap/conf/tuning/train_ser_hubert_row{row}.yaml" in names
+
+
+def test_pa_iemocap_configs_are_the_table2_rows():
+    """Row N's config is row 0's with the fusion of Table 2's row N, nothing else changed."""
+    tuning = REPO / "egs/pa_iemocap/conf/tuning"
+    base = yaml.safe_load((tuning / "train_ser_hubert_row0.yaml").read_text())
+    assert "personality_fusion" not in base
+    assert base["encoder_conf"]["model_name_or_path"] == "facebook/hubert-base-ls960"
+    assert (base["batch_size"], base["max_epoch"], base["patience"]) == (8, 100, 20)
+    assert base["optim_conf"] == dict(lr=5e-5, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.01)
+    assert base["scheduler_conf"] == dict(warmup_ratio=0.1)
+    assert base["model_conf"]["ctc_weight"] == 0.1
+    assert base["best_model_criterion"] == [["valid", "ua", "max"]]
+    assert base["early_stopping_criterion"] == ["valid", "ua", "max"]
+    for row, combo in TABLE2_ROWS.items():
+        if combo is None:
+            continue
+        conf = yaml.safe_load((tuning / f"train_ser_hubert_row{row}.yaml").read_text())
+        fusion = conf.pop("personality_fusion_conf")
+        assert conf.pop("personality_fusion") == "attention" and conf == base
+        assert (fusion["speaker"], fusion["listener"], fusion.get("fusion")) == combo
+        assert fusion["num_heads"] == 8
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parts[-4]}/{p.name}")
@@ -65,7 +91,9 @@ def test_config_builds_and_trains_one_step(path, tmp_path):
     wave = torch.randn(2, 6000)
     lengths = torch.tensor([6000, 5000])
     text = torch.tensor([[3, 2, 4], [4, 3, -1]])
-    loss, stats, _ = model(wave, lengths, torch.tensor([[0], [3]]), None, text, torch.tensor([3, 2]))
+    traits = torch.tensor([[4.0] * 10, [2.5] * 10])  # used by the personality configs only
+    loss, stats, _ = model(wave, lengths, torch.tensor([[0], [3]]), None, text, torch.tensor([3, 2]),
+                           personality=traits)
     assert torch.isfinite(loss)
     assert ("loss_ctc" in stats) == (float(conf["model_conf"]["ctc_weight"]) > 0)
     loss.backward()

@@ -17,14 +17,17 @@ TINY_ENCODER = dict(output_size=16, attention_heads=2, linear_units=32, num_bloc
                     attention_dropout_rate=0.0)
 
 
-def make_exp(exp: Path, ctc: bool, input_layer: str = "conv2d") -> torch.nn.Module:
-    """A tiny untrained model saved as exp/config.yaml + exp/model.pth."""
+def make_exp(exp: Path, ctc: bool, input_layer: str = "conv2d", **conf) -> torch.nn.Module:
+    """A tiny untrained model saved as exp/config.yaml + exp/model.pth (``conf``: more
+    config entries, e.g. a personality fusion)."""
     args = SERTask.get_parser().parse_args(
         ["--emotions", *EMOTIONS, "--input_size", "20", "--encoder", "transformer",
          "--normalize", "utterance_mvn", "--pooling", "mean_max", "--classifier", "linear"])
     args.encoder_conf = dict(TINY_ENCODER, input_layer=input_layer)
     args.token_list = CHARS if ctc else None
     args.model_conf = dict(ctc_weight=0.3 if ctc else 0.0)
+    for key, value in conf.items():
+        setattr(args, key, value)
     torch.manual_seed(0)
     model = SERTask.build_model(args)
     exp.mkdir(parents=True)

@@ -279,6 +279,7 @@ def test_describe_and_plot(tmp_path):
 
 PUBLISHED = {
     "wav2vec2-base": (95e6 * 0.97, 95e6 * 1.03),
+    "hubert-base": (95e6 * 0.97, 95e6 * 1.03),  # 94.4M (HuBERT paper: 95M)
     "hubert-large": (317e6 * 0.97, 317e6 * 1.03),
     "xls-r-300m": (290e6, 330e6),
     "xls-r-1b": (0.9e9, 1.05e9),
