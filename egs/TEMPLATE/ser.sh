@@ -102,7 +102,9 @@ case ${feats_type} in
     ssl_states) _extract_opts="--extractor ssl_states --train_config ${train_config} --fs ${fs}"
                 _extract_opts+=" --compress ${compress_states}" ;;
 esac
-if run_stage 3 "${dump}/.done.${train_set}"; then
+# one marker per set list (train set + suffix): a run with other valid / test sets (e.g. the
+# _pred sets of egs/pa_iemocap) dumps them; sets already dumped are skipped by dump_set
+if run_stage 3 "${dump}/.done.${train_set}${suffix}"; then
     for dset in ${feats_superset} ${all_sets}; do
         # shellcheck disable=SC2086
         dump_set ${dump} "${dset}" ${_extract_opts}
@@ -110,7 +112,7 @@ if run_stage 3 "${dump}/.done.${train_set}"; then
     if [ "${feats_type}" = fbank ]; then
         cmvn_stats ${dump} ${train_set}
     fi
-    touch "${dump}/.done.${train_set}"
+    touch "${dump}/.done.${train_set}${suffix}"
 fi
 
 if run_stage 4 "${ser_exp}/.done"; then
